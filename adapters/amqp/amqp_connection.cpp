@@ -1,0 +1,147 @@
+#include "adapters/amqp/amqp_connection.hpp"
+
+#include <cstdlib>
+#include <sys/time.h>
+
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
+
+namespace flashsale::amqp {
+
+namespace {
+
+amqp_connection_state_t st(void* p) { return static_cast<amqp_connection_state_t>(p); }
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::string(v) : fallback;
+}
+
+std::string reply_text(const amqp_rpc_reply_t& r) {
+  switch (r.reply_type) {
+    case AMQP_RESPONSE_NORMAL:
+      return "ok";
+    case AMQP_RESPONSE_NONE:
+      return "missing RPC reply";
+    case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+      return amqp_error_string2(r.library_error);
+    case AMQP_RESPONSE_SERVER_EXCEPTION:
+      if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+        auto* m = static_cast<amqp_connection_close_t*>(r.reply.decoded);
+        return "server closed the connection: " + std::to_string(m->reply_code) + " " +
+               std::string(static_cast<const char*>(m->reply_text.bytes), m->reply_text.len);
+      }
+      if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+        auto* m = static_cast<amqp_channel_close_t*>(r.reply.decoded);
+        return "server closed the channel: " + std::to_string(m->reply_code) + " " +
+               std::string(static_cast<const char*>(m->reply_text.bytes), m->reply_text.len);
+      }
+      return "server exception, method " + std::to_string(r.reply.id);
+  }
+  return "unknown reply";
+}
+
+amqp_table_entry_t entry(const char* key, amqp_field_value_t value) {
+  amqp_table_entry_t e;
+  e.key = amqp_cstring_bytes(key);
+  e.value = value;
+  return e;
+}
+
+}  // namespace
+
+connection_params connection_params::from_env() {
+  connection_params p;
+  p.host = env_or("FLASHSALE_AMQP_HOST", p.host);
+  p.port = std::atoi(env_or("FLASHSALE_AMQP_PORT", std::to_string(p.port)).c_str());
+  p.user = env_or("FLASHSALE_AMQP_USER", p.user);
+  p.password = env_or("FLASHSALE_AMQP_PASSWORD", p.password);
+  return p;
+}
+
+std::string connection_params::endpoint() const { return host + ":" + std::to_string(port); }
+
+void check_status(int status, const std::string& what) {
+  if (status != AMQP_STATUS_OK)
+    throw amqp_error(what + ": " + amqp_error_string2(status));
+}
+
+amqp_connection::amqp_connection(const connection_params& params) : params_(params) {
+  auto conn = amqp_new_connection();
+  if (conn == nullptr)
+    throw amqp_error("amqp " + params.endpoint() + ": out of memory");
+  state_ = conn;
+  try {
+    auto* socket = amqp_tcp_socket_new(conn);
+    if (socket == nullptr)
+      throw amqp_error("amqp " + params.endpoint() + ": cannot create socket");
+    auto ms = params.connect_timeout.count();
+    timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+    amqp_set_handshake_timeout(conn, &tv);
+    amqp_set_rpc_timeout(conn, &tv);
+    check_status(amqp_socket_open_noblock(socket, params.host.c_str(), params.port, &tv),
+                 "amqp " + params.endpoint() + ": connect");
+    auto login = amqp_login(conn, params.vhost.c_str(), 0, 131072, params.heartbeat_s,
+                            AMQP_SASL_METHOD_PLAIN, params.user.c_str(), params.password.c_str());
+    if (login.reply_type != AMQP_RESPONSE_NORMAL)
+      throw amqp_error("amqp " + params.endpoint() + ": login as '" + params.user +
+                       "': " + reply_text(login));
+    amqp_channel_open(conn, 1);
+    check_rpc("open channel");
+  } catch (...) {
+    amqp_destroy_connection(conn);
+    state_ = nullptr;
+    throw;
+  }
+}
+
+amqp_connection::~amqp_connection() {
+  if (state_ == nullptr)
+    return;
+  // Best effort, bounded by the RPC timeout: the peer may already be gone.
+  amqp_channel_close(st(state_), 1, AMQP_REPLY_SUCCESS);
+  amqp_connection_close(st(state_), AMQP_REPLY_SUCCESS);
+  amqp_destroy_connection(st(state_));
+}
+
+void amqp_connection::check_rpc(const char* what) {
+  auto r = amqp_get_rpc_reply(st(state_));
+  if (r.reply_type != AMQP_RESPONSE_NORMAL)
+    throw amqp_error("amqp " + params_.endpoint() + ": " + what + ": " + reply_text(r));
+}
+
+void amqp_connection::declare(const topology& t) {
+  auto conn = st(state_);
+  amqp_exchange_declare(conn, 1, amqp_cstring_bytes(t.exchange.c_str()),
+                        amqp_cstring_bytes("direct"), 0, 1, 0, 0, amqp_empty_table);
+  check_rpc(("declare exchange " + t.exchange).c_str());
+
+  amqp_queue_declare(conn, 1, amqp_cstring_bytes(t.dead_letter_queue.c_str()), 0, 1, 0, 0,
+                     amqp_empty_table);
+  check_rpc(("declare queue " + t.dead_letter_queue).c_str());
+
+  amqp_field_value_t max_len;
+  max_len.kind = AMQP_FIELD_KIND_I64;
+  max_len.value.i64 = t.max_length;
+  amqp_field_value_t overflow;
+  overflow.kind = AMQP_FIELD_KIND_UTF8;
+  overflow.value.bytes = amqp_cstring_bytes("reject-publish");
+  amqp_field_value_t dlx;
+  dlx.kind = AMQP_FIELD_KIND_UTF8;
+  dlx.value.bytes = amqp_cstring_bytes("");  // the default exchange routes by queue name
+  amqp_field_value_t dl_key;
+  dl_key.kind = AMQP_FIELD_KIND_UTF8;
+  dl_key.value.bytes = amqp_cstring_bytes(t.dead_letter_queue.c_str());
+  amqp_table_entry_t entries[] = {entry("x-max-length", max_len), entry("x-overflow", overflow),
+                                  entry("x-dead-letter-exchange", dlx),
+                                  entry("x-dead-letter-routing-key", dl_key)};
+  amqp_table_t args{4, entries};
+  amqp_queue_declare(conn, 1, amqp_cstring_bytes(t.queue.c_str()), 0, 1, 0, 0, args);
+  check_rpc(("declare queue " + t.queue).c_str());
+
+  amqp_queue_bind(conn, 1, amqp_cstring_bytes(t.queue.c_str()), amqp_cstring_bytes(t.exchange.c_str()),
+                  amqp_cstring_bytes(t.queue.c_str()), amqp_empty_table);
+  check_rpc(("bind queue " + t.queue).c_str());
+}
+
+}  // namespace flashsale::amqp

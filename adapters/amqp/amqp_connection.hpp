@@ -1,0 +1,72 @@
+#pragma once
+
+// A RabbitMQ connection with one open channel (rabbitmq-c 0.11). Not thread-safe: one thread owns it.
+// rabbitmq-c headers stay out of this header; amqp_connection::native() hands out the raw state
+// (as void*) to the other files of this adapter only.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace flashsale::amqp {
+
+/// Where and how to connect.
+struct connection_params {
+  std::string host = "127.0.0.1";
+  int port = 56729;
+  std::string user = "guest";
+  std::string password = "guest";
+  std::string vhost = "/";
+  std::chrono::milliseconds connect_timeout{3000};  ///< TCP connect and login
+  int heartbeat_s = 10;                             ///< AMQP heartbeat; 0 disables
+
+  /// FLASHSALE_AMQP_{HOST,PORT,USER,PASSWORD} from the environment over the defaults above.
+  static connection_params from_env();
+  /// "host:port" for log lines.
+  std::string endpoint() const;
+};
+
+/// Any failure of the broker or the connection; what() says what was attempted and why it failed.
+class amqp_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Exchange, queues and their arguments, declared identically by publishers and consumers.
+struct topology {
+  std::string exchange = "flashsale";                ///< durable direct exchange
+  std::string queue = "flashsale.orders";            ///< durable; routing key = queue name
+  std::string dead_letter_queue = "flashsale.dead";  ///< rejected (undecodable) messages end here
+  std::int64_t max_length = 1000000;                 ///< overflow = reject-publish (a nack)
+};
+
+class amqp_connection {
+ public:
+  /// Connects, logs in and opens channel 1. Throws amqp_error (with the endpoint) on failure.
+  explicit amqp_connection(const connection_params& params);
+  ~amqp_connection();
+  amqp_connection(const amqp_connection&) = delete;
+  amqp_connection& operator=(const amqp_connection&) = delete;
+
+  /// Declares the exchange, the queue (durable, bounded, reject-publish, dead-lettered) and the
+  /// dead-letter queue; idempotent as long as the arguments match. Throws amqp_error.
+  void declare(const topology& t);
+
+  /// Raw amqp_connection_state_t for this adapter's own files.
+  void* native() const { return state_; }
+  const connection_params& params() const { return params_; }
+
+  /// Throws amqp_error describing the last RPC reply when it was not normal.
+  void check_rpc(const char* what);
+
+ private:
+  connection_params params_;
+  void* state_ = nullptr;
+};
+
+/// Throws amqp_error(what + ": " + library message) when `status` (an amqp_status_enum) is an error.
+void check_status(int status, const std::string& what);
+
+}  // namespace flashsale::amqp

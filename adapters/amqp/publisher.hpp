@@ -1,0 +1,69 @@
+#pragma once
+
+// Persistent publishing with publisher confirms, on a thread of its own (rabbitmq-c connections are
+// not thread-safe). Confirms are read as a stream of basic.ack / basic.nack frames (with "multiple")
+// and reported in batches through a callback. The publisher reconnects by itself with backoff.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "adapters/amqp/amqp_connection.hpp"
+
+namespace flashsale::amqp {
+
+class publisher {
+ public:
+  /// Called on the publisher's thread with publish ids and their fate: true = the broker confirmed
+  /// (the message is durable), false = nacked, refused (queue full) or lost with the connection
+  /// (the message may or may not have been stored: the request id makes a retry harmless).
+  /// Must not block.
+  using confirm_callback = std::function<void(std::vector<std::uint64_t> ids, bool ack)>;
+
+  struct options {
+    topology route;                                   ///< where messages go; declared on connect
+    std::chrono::milliseconds confirm_timeout{5000};  ///< unconfirmed that long -> reconnect, nack all
+    std::chrono::milliseconds max_backoff{2000};      ///< reconnect delay cap
+  };
+
+  /// Starts the thread, which connects (and keeps reconnecting) in the background.
+  publisher(connection_params params, options opts, confirm_callback on_confirm);
+  /// Stops the thread; whatever is unconfirmed is reported as nacked.
+  ~publisher();
+  publisher(const publisher&) = delete;
+  publisher& operator=(const publisher&) = delete;
+
+  /// Queues one persistent message for the route's queue. Thread-safe, never blocks on I/O. While
+  /// disconnected the message is nacked at once (callback), so callers never wait on a dead broker.
+  void publish(std::uint64_t id, std::string body);
+
+  /// True while a confirmed channel is open.
+  bool connected() const { return connected_.load(); }
+
+ private:
+  struct pending {
+    std::uint64_t id;
+    std::string body;
+  };
+
+  void run();
+  void fail(std::vector<std::uint64_t> ids);
+
+  connection_params params_;
+  options opts_;
+  confirm_callback on_confirm_;
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  std::vector<pending> queue_;  // guarded by mtx_
+  bool stop_ = false;           // guarded by mtx_
+  std::atomic<bool> connected_{false};
+  std::thread thread_;
+};
+
+}  // namespace flashsale::amqp

@@ -1,0 +1,166 @@
+#include "common/sale_definition.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <limits>
+
+namespace flashsale {
+
+namespace {
+
+std::string trim(const std::string& s) {
+  auto b = s.find_first_not_of(" \t\r");
+  if (b == std::string::npos)
+    return {};
+  auto e = s.find_last_not_of(" \t\r");
+  return s.substr(b, e - b + 1);
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+struct line_context {
+  const std::string& source;
+  int line;
+  [[noreturn]] void fail(const std::string& what) const {
+    throw sale_file_error(source + ":" + std::to_string(line) + ": " + what);
+  }
+};
+
+std::int64_t parse_int(const line_context& ctx, const std::string& key, const std::string& value,
+                       std::int64_t min, std::int64_t max) {
+  std::size_t used = 0;
+  long long n = 0;
+  try {
+    n = std::stoll(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != value.size())
+    ctx.fail("'" + key + "' must be an integer, got '" + value + "'");
+  if (n < min || n > max)
+    ctx.fail("'" + key + "' must be in [" + std::to_string(min) + ", " + std::to_string(max) +
+             "], got " + value);
+  return n;
+}
+
+bool parse_bool(const line_context& ctx, const std::string& key, const std::string& value) {
+  if (value == "true")
+    return true;
+  if (value == "false")
+    return false;
+  ctx.fail("'" + key + "' must be true or false, got '" + value + "'");
+}
+
+}  // namespace
+
+const product_definition* sale_definition::find(const std::string& id) const {
+  for (const auto& p : products)
+    if (p.id == id)
+      return &p;
+  return nullptr;
+}
+
+bool valid_product_id(const std::string& id) {
+  if (id.empty() || id.size() > 64)
+    return false;
+  return std::all_of(id.begin(), id.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '_' || c == '-';
+  });
+}
+
+sale_definition parse_sale(std::istream& in, const std::string& source,
+                           const std::string& main_database) {
+  sale_definition sale;
+  enum class section { none, sale, product } current = section::none;
+  product_definition* product = nullptr;
+  std::string raw;
+  int line_no = 0;
+  while (std::getline(in, raw)) {
+    ++line_no;
+    line_context ctx{source, line_no};
+    auto cut = raw.find_first_of("#;");
+    auto line = trim(cut == std::string::npos ? raw : raw.substr(0, cut));
+    if (line.empty())
+      continue;
+    if (line.front() == '[') {
+      if (line.back() != ']')
+        ctx.fail("malformed section header '" + line + "'");
+      auto name = trim(line.substr(1, line.size() - 2));
+      if (name == "sale") {
+        current = section::sale;
+      } else if (name.rfind("product.", 0) == 0) {
+        auto id = name.substr(8);
+        if (!valid_product_id(id))
+          ctx.fail("invalid product id '" + id + "' (allowed: letters, digits, '_', '-', at most 64)");
+        if (sale.find(id) != nullptr)
+          ctx.fail("product '" + id + "' defined twice");
+        sale.products.push_back(product_definition{});
+        product = &sale.products.back();
+        product->id = id;
+        product->stock = -1;
+        current = section::product;
+      } else {
+        ctx.fail("unknown section [" + name + "] (expected [sale] or [product.<id>])");
+      }
+      continue;
+    }
+    auto eq = line.find('=');
+    if (eq == std::string::npos)
+      ctx.fail("expected 'key = value', got '" + line + "'");
+    auto key = trim(line.substr(0, eq));
+    auto value = trim(line.substr(eq + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
+      value = value.substr(1, value.size() - 2);
+    switch (current) {
+      case section::none:
+        ctx.fail("'" + key + "' outside of any section");
+      case section::sale:
+        if (key == "name") {
+          if (!valid_product_id(value))
+            ctx.fail("invalid sale name '" + value + "'");
+          sale.name = value;
+        } else {
+          ctx.fail("unknown key '" + key + "' in [sale] (known: name)");
+        }
+        break;
+      case section::product:
+        if (key == "stock")
+          product->stock = parse_int(ctx, key, value, 0, std::numeric_limits<std::int32_t>::max());
+        else if (key == "slots")
+          product->slots = static_cast<int>(parse_int(ctx, key, value, 1, 1024));
+        else if (key == "per_user_limit")
+          product->per_user_limit = static_cast<int>(parse_int(ctx, key, value, 1, 1000000));
+        else if (key == "hot")
+          product->hot = parse_bool(ctx, key, value);
+        else
+          ctx.fail("unknown key '" + key + "' in [product." + product->id +
+                   "] (known: stock, slots, per_user_limit, hot)");
+        break;
+    }
+  }
+  line_context end{source, line_no};
+  if (sale.name.empty())
+    end.fail("missing [sale] name");
+  if (sale.products.empty())
+    end.fail("the sale defines no product ([product.<id>] sections)");
+  for (auto& p : sale.products) {
+    if (p.stock < 0)
+      end.fail("product '" + p.id + "' has no stock");
+    p.database = p.hot ? main_database + "_hot_" + lower(p.id) : main_database;
+  }
+  return sale;
+}
+
+sale_definition load_sale_file(const std::string& path, const std::string& main_database) {
+  std::ifstream in(path);
+  if (!in)
+    throw sale_file_error(path + ": cannot open sale file");
+  return parse_sale(in, path, main_database);
+}
+
+}  // namespace flashsale

@@ -1,0 +1,129 @@
+#pragma once
+
+// The typed messages nodes exchange, as plain structs. This header is free of CAF on purpose: it is
+// included widely. inspect() overloads are templates, so CAF's serializers (and any other inspector)
+// can visit the fields (enums travel as their underlying integer); messages/type_ids.hpp registers
+// the types with CAF.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace flashsale {
+
+/// Final or intermediate state of one purchase.
+enum class order_status : std::uint8_t {
+  queued = 0,         ///< accepted by a gateway (broker confirmed), not yet written
+  confirmed,          ///< an order row exists
+  duplicate_request,  ///< the request id was already used; the earlier order stands
+  user_limit,         ///< the user already holds per_user_limit orders of the product
+  sold_out,           ///< no stock left in the database
+  unknown_product,    ///< the writer does not know the product (configuration mismatch)
+};
+
+/// Stable lower-case name ("confirmed", ...), used in JSON and logs.
+const char* to_string(order_status s);
+
+/// Parses the name to_string() gives. Returns false (and leaves `out`) for anything else.
+bool from_string(const std::string& name, order_status& out);
+
+/// A purchase admitted by a gateway. It travels through RabbitMQ to a writer node.
+struct purchase {
+  std::string request_id;         ///< idempotency key, unique per purchase attempt (I3)
+  std::string product;            ///< product id
+  std::string user;               ///< buyer id
+  std::string gateway;            ///< name of the accepting gateway node
+  std::string ticket;             ///< handle the client polls: GET /v1/orders/{ticket}
+  std::int64_t accepted_at_ms = 0;  ///< gateway clock, ms since the epoch
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, purchase& x) {
+  return f(x.request_id, x.product, x.user, x.gateway, x.ticket, x.accepted_at_ms);
+}
+
+/// What a writer learned about one purchase: sent back to the accepting gateway.
+struct order_result {
+  std::string request_id;
+  std::string ticket;
+  std::string product;
+  order_status status = order_status::queued;
+  std::int64_t order_id = 0;  ///< the order row (also the earlier one for duplicate_request)
+  std::int32_t slot = 0;      ///< stock slot the unit came from
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, order_result& x) {
+  return f(x.request_id, x.ticket, x.product, x.status, x.order_id, x.slot);
+}
+
+/// How a gateway answered one purchase attempt.
+enum class admission : std::uint8_t {
+  accepted = 0,     ///< 202: reserved, published, confirmed by the broker
+  shed,             ///< 429: lost the lottery
+  sold_out,         ///< 410: this gateway has no quota left for the product
+  already_bought,   ///< 409: the user reached the per-user limit at this gateway
+  queue_refused,    ///< 503: the broker nacked, refused or did not answer; the unit was refunded
+  unknown_product,  ///< 404
+};
+
+/// Stable lower-case name ("accepted", "shed", ...).
+const char* to_string(admission a);
+
+/// Answer of the gateway actor to one purchase.
+struct purchase_reply {
+  admission outcome = admission::accepted;
+  std::string ticket;  ///< set when accepted
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, purchase_reply& x) {
+  return f(x.outcome, x.ticket);
+}
+
+/// New cumulative grant of a product for one gateway (ZooKeeper -> quota keeper -> counter).
+struct quota_update {
+  std::string product;
+  std::int64_t grant = 0;    ///< cumulative units granted to this gateway
+  std::int64_t version = 0;  ///< source version; older versions are ignored
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, quota_update& x) {
+  return f(x.product, x.grant, x.version);
+}
+
+/// The product has no stock left anywhere (sent by a writer that saw it in the database).
+struct sold_out {
+  std::string product;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, sold_out& x) {
+  return f(x.product);
+}
+
+/// What a gateway remembers about a ticket it handed out (answers GET /v1/orders/{ticket}).
+struct ticket_view {
+  std::string ticket;
+  std::string request_id;
+  std::string product;
+  std::string user;
+  order_status status = order_status::queued;
+  std::int64_t order_id = 0;  ///< set once a writer reported the order
+};
+
+/// Snapshot of one product counter.
+struct counter_stats {
+  std::string product;
+  std::int64_t grant = 0;
+  std::int64_t consumed = 0;
+  bool sold_out = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, counter_stats& x) {
+  return f(x.product, x.grant, x.consumed, x.sold_out);
+}
+
+}  // namespace flashsale

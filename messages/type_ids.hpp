@@ -1,0 +1,35 @@
+#pragma once
+
+// Registers every message type and atom with CAF. Include only where actors are defined or a node
+// is wired: this pulls in CAF headers. Both sides of a connection must register the same block.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/atom.hpp>
+#include <caf/type_id.hpp>
+
+#include "messages/messages.hpp"
+
+CAF_BEGIN_TYPE_ID_BLOCK(flashsale, caf::first_custom_type_id)
+
+  CAF_ADD_TYPE_ID(flashsale, (flashsale::purchase))
+  CAF_ADD_TYPE_ID(flashsale, (flashsale::order_result))
+  CAF_ADD_TYPE_ID(flashsale, (flashsale::purchase_reply))
+  CAF_ADD_TYPE_ID(flashsale, (flashsale::quota_update))
+  CAF_ADD_TYPE_ID(flashsale, (flashsale::sold_out))
+  CAF_ADD_TYPE_ID(flashsale, (flashsale::counter_stats))
+  CAF_ADD_TYPE_ID(flashsale, (std::vector<flashsale::purchase>))
+  CAF_ADD_TYPE_ID(flashsale, (std::vector<flashsale::order_result>))
+
+  CAF_ADD_ATOM(flashsale, flashsale, reserve_atom, "reserve")
+  CAF_ADD_ATOM(flashsale, flashsale, refund_atom, "refund")
+  CAF_ADD_ATOM(flashsale, flashsale, publish_atom, "publish")
+  CAF_ADD_ATOM(flashsale, flashsale, confirm_atom, "confirm")
+  CAF_ADD_ATOM(flashsale, flashsale, write_atom, "write")
+  CAF_ADD_ATOM(flashsale, flashsale, stats_atom, "stats")
+  CAF_ADD_ATOM(flashsale, flashsale, deliver_atom, "deliver")
+  CAF_ADD_ATOM(flashsale, flashsale, tick_atom, "tick")
+
+CAF_END_TYPE_ID_BLOCK(flashsale)

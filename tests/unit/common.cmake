@@ -1,0 +1,6 @@
+flashsale_add_test(test_sale_definition LABEL unit
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sale_definition.cpp LIBS flashsale_common)
+flashsale_add_test(test_messages LABEL unit
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_messages.cpp LIBS flashsale_messages)
+flashsale_add_test(test_admission_logic LABEL unit
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_admission_logic.cpp LIBS flashsale_messages)

@@ -1,0 +1,90 @@
+// Pure admission logic of the gateway: quota arithmetic and lottery shedding.
+
+#include <gtest/gtest.h>
+
+#include "actors/lottery.hpp"
+#include "actors/quota_counter.hpp"
+
+namespace {
+
+using flashsale::lottery;
+using flashsale::quota_counter;
+using flashsale::quota_update;
+
+TEST(quota_counter, never_admits_past_its_grant) {
+  quota_counter c{3};
+  EXPECT_TRUE(c.reserve());
+  EXPECT_TRUE(c.reserve());
+  EXPECT_TRUE(c.reserve());
+  EXPECT_FALSE(c.reserve());
+  EXPECT_EQ(c.consumed(), 3);
+  EXPECT_TRUE(c.sold_out());
+}
+
+TEST(quota_counter, refund_makes_a_unit_available_again) {
+  quota_counter c{1};
+  ASSERT_TRUE(c.reserve());
+  c.refund();
+  EXPECT_EQ(c.remaining(), 1);
+  EXPECT_TRUE(c.reserve());
+  c.refund();
+  c.refund();  // more refunds than reservations change nothing
+  EXPECT_EQ(c.consumed(), 0);
+}
+
+TEST(quota_counter, applies_grants_in_version_order_only) {
+  quota_counter c{0};
+  EXPECT_FALSE(c.reserve());
+  EXPECT_TRUE(c.apply(quota_update{"TV", 5, 2}));
+  EXPECT_FALSE(c.apply(quota_update{"TV", 100, 1}));  // stale
+  EXPECT_EQ(c.grant(), 5);
+  for (int i = 0; i < 5; ++i)
+    EXPECT_TRUE(c.reserve());
+  EXPECT_FALSE(c.reserve());
+}
+
+TEST(quota_counter, a_shrinking_grant_below_consumption_admits_nothing) {
+  quota_counter c{10};
+  for (int i = 0; i < 6; ++i)
+    ASSERT_TRUE(c.reserve());
+  c.apply(quota_update{"TV", 4, 1});
+  EXPECT_FALSE(c.reserve());
+  EXPECT_EQ(c.remaining(), 0);
+  c.apply(quota_update{"TV", 7, 2});
+  EXPECT_TRUE(c.reserve());
+  EXPECT_FALSE(c.reserve());
+}
+
+TEST(quota_counter, sold_out_refuses_even_with_quota_left) {
+  quota_counter c{10};
+  c.mark_sold_out();
+  EXPECT_FALSE(c.reserve());
+  EXPECT_TRUE(c.sold_out());
+}
+
+TEST(lottery, keep_one_in_one_keeps_everything) {
+  lottery l{1, 7};
+  for (int i = 0; i < 1000; ++i)
+    EXPECT_TRUE(l.draw());
+}
+
+TEST(lottery, shed_share_is_within_one_point_of_one_minus_one_over_k) {
+  for (std::uint32_t k : {2u, 10u, 100u}) {
+    lottery l{k, 12345 + k};
+    int kept = 0;
+    const int n = 100000;
+    for (int i = 0; i < n; ++i)
+      kept += l.draw() ? 1 : 0;
+    double shed = 1.0 - static_cast<double>(kept) / n;
+    EXPECT_NEAR(shed, 1.0 - 1.0 / k, 0.01) << "K=" << k;
+  }
+}
+
+TEST(lottery, same_seed_same_draws) {
+  lottery a{10, 99};
+  lottery b{10, 99};
+  for (int i = 0; i < 1000; ++i)
+    ASSERT_EQ(a.draw(), b.draw());
+}
+
+}  // namespace
