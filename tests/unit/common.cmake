@@ -4,3 +4,5 @@ flashsale_add_test(test_messages LABEL unit
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_messages.cpp LIBS flashsale_messages)
 flashsale_add_test(test_admission_logic LABEL unit
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_admission_logic.cpp LIBS flashsale_messages)
+flashsale_add_test(test_http_api LABEL unit
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_http_api.cpp LIBS flashsale_api)

@@ -1,0 +1,52 @@
+#pragma once
+
+// The gateway actor: decides every purchase attempt of one gateway node. Request path:
+// lottery (keep 1 in K) -> per-user check -> product_counter reserve -> publish (broker confirm)
+// -> answer. A failed or refused publish refunds the unit and answers queue_refused.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "common/sale_definition.hpp"
+#include "messages/interfaces.hpp"
+
+namespace flashsale {
+
+/// A purchase attempt handed over by the HTTP front (local only: carries a callback).
+struct purchase_call {
+  std::string product;
+  std::string user;
+  std::string idempotency_key;  ///< optional client key; scopes the request id with the user
+  /// Called exactly once, on an actor thread, with the decision. Must not block.
+  std::function<void(const purchase_reply&)> done;
+};
+
+/// Looks up a ticket (local only). done(nullopt) for tickets this gateway never issued.
+struct ticket_query {
+  std::string ticket;
+  std::function<void(const std::optional<ticket_view>&)> done;
+};
+
+using gateway_actor = caf::typed_actor<caf::reacts_to<purchase_call>, caf::reacts_to<ticket_query>,
+                                       caf::reacts_to<order_result>>;
+
+struct gateway_options {
+  std::string name;                ///< node name: prefix of tickets and request ids
+  std::uint32_t keep_one_in = 1;   ///< lottery K
+  std::uint64_t seed = 1;          ///< lottery seed
+  std::chrono::milliseconds publish_timeout{8000};  ///< longer than the publisher's confirm timeout
+};
+
+/// Spawns the gateway actor over one counter per product of the sale and the publisher.
+gateway_actor spawn_gateway(caf::actor_system& sys, gateway_options opts, const sale_definition& sale,
+                            std::map<std::string, counter_actor> counters,
+                            publisher_actor publisher);
+
+}  // namespace flashsale
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flashsale::purchase_call)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flashsale::ticket_query)

@@ -1,0 +1,42 @@
+#pragma once
+
+// The gateway's HTTP API (DESIGN.md section 6), as pure functions: routing, request bodies and the
+// mapping of gateway decisions to status codes and JSON. No CAF, no Beast: unit-tested directly.
+//
+// Status codes: 202 accepted (ticket), 429 shed (lottery lost; retry later), 410 sold out at this
+// gateway, 409 already bought (per-user limit), 503 queue refused (unit refunded; retry later),
+// 404 unknown product / ticket / path, 405 wrong method, 400 malformed JSON or user.
+
+#include <optional>
+#include <string>
+
+#include "adapters/http/server.hpp"
+#include "messages/messages.hpp"
+
+namespace flashsale::api {
+
+enum class route_kind { purchase, order, product, healthz, not_found, method_not_allowed };
+
+struct route {
+  route_kind kind = route_kind::not_found;
+  std::string product;  ///< for purchase and product
+  std::string ticket;   ///< for order
+};
+
+/// Maps method and target ("/v1/products/TV/purchase?x") to a route. Never throws.
+route match(const std::string& method, const std::string& target);
+
+/// Extracts the user of a purchase body {"user": "..."}: a non-empty string of at most 128
+/// printable characters. On failure returns nullopt and sets `error` to a message for the client.
+std::optional<std::string> parse_purchase_body(const std::string& body, std::string& error);
+
+/// The answer to a purchase decision.
+http::response purchase_response(const purchase_reply& reply);
+
+/// {"error": message} with the given status.
+http::response error_response(int status, const std::string& message);
+
+/// The answer to GET /v1/orders/{ticket}: 200 with the ticket's state, 404 when unknown.
+http::response ticket_response(const std::optional<ticket_view>& state);
+
+}  // namespace flashsale::api

@@ -1,0 +1,200 @@
+// flashsale-gateway: the HTTP front of a sale. Wires the HTTP server, the gateway actor, one product
+// counter per product and the RabbitMQ publisher bridge from configuration (config/gateway-*.ini).
+
+#include <map>
+#include <memory>
+
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/gateway.hpp"
+#include "actors/product_counter.hpp"
+#include "actors/queue_bridge.hpp"
+#include "adapters/http/server.hpp"
+#include "api/http_api.hpp"
+#include "common/sale_definition.hpp"
+#include "nodes/node_config.hpp"
+
+namespace {
+
+using namespace flashsale;
+
+class gateway_config : public node_config {
+ public:
+  std::string name = "gw1";
+  std::string sale_file = "config/sale-demo.ini";
+  int keep_one_in = 10;
+  int seed = 1;
+  std::string http_address = "127.0.0.1";
+  int http_port = 8080;
+  int io_threads = 2;
+  int max_header_bytes = 8192;
+  int max_body_bytes = 4096;
+  int header_deadline_ms = 5000;
+  int idle_timeout_ms = 30000;
+  int max_connections = 10000;
+  std::string amqp_host = "127.0.0.1";
+  int amqp_port = 56729;
+  std::string amqp_user = "guest";
+  std::string amqp_password = "guest";
+  std::string exchange = "flashsale";
+  std::string queue = "flashsale.orders";
+  std::string dead_letter_queue = "flashsale.dead";
+  int queue_max_length = 1000000;
+  int confirm_timeout_ms = 5000;
+  sale_definition sale;
+
+  gateway_config() {
+    opt_group{custom_options_, "gateway"}
+      .add(name, "name", "node name; prefixes tickets and request ids ([A-Za-z0-9_-])")
+      .add(sale_file, "sale-file", "sale definition (products, stock)")
+      .add(keep_one_in, "keep-one-in", "lottery: keep 1 request in K (1 keeps all)")
+      .add(seed, "seed", "lottery RNG seed (per node)");
+    opt_group{custom_options_, "http"}
+      .add(http_address, "address", "listen address")
+      .add(http_port, "port", "listen port")
+      .add(io_threads, "io-threads", "HTTP I/O threads")
+      .add(max_header_bytes, "max-header-bytes", "request header cap (431 beyond)")
+      .add(max_body_bytes, "max-body-bytes", "request body cap (413 beyond)")
+      .add(header_deadline_ms, "header-deadline-ms", "whole header must arrive within (408)")
+      .add(idle_timeout_ms, "idle-timeout-ms", "idle keep-alive connections close after")
+      .add(max_connections, "max-connections", "open connections cap (503 beyond)");
+    opt_group{custom_options_, "amqp"}
+      .add(amqp_host, "host", "RabbitMQ host")
+      .add(amqp_port, "port", "RabbitMQ port")
+      .add(amqp_user, "user", "RabbitMQ user")
+      .add(amqp_password, "password", "RabbitMQ password")
+      .add(exchange, "exchange", "durable exchange")
+      .add(queue, "queue", "durable order queue")
+      .add(dead_letter_queue, "dead-letter-queue", "queue for undecodable messages")
+      .add(queue_max_length, "max-length", "queue bound; beyond it publishes are refused (503)")
+      .add(confirm_timeout_ms, "confirm-timeout-ms", "broker confirm deadline");
+  }
+
+ protected:
+  void check(std::vector<std::string>& problems) const override {
+    if (!valid_product_id(name))
+      problems.push_back("'gateway.name' must be 1-64 of [A-Za-z0-9_-], got '" + name + "'");
+    require_range(problems, "gateway.keep-one-in", keep_one_in, 1, 1000000);
+    require_range(problems, "http.port", http_port, 0, 65535);
+    require_range(problems, "http.io-threads", io_threads, 1, 64);
+    require_range(problems, "http.max-header-bytes", max_header_bytes, 512, 1 << 20);
+    require_range(problems, "http.max-body-bytes", max_body_bytes, 64, 1 << 20);
+    require_range(problems, "http.header-deadline-ms", header_deadline_ms, 100, 600000);
+    require_range(problems, "http.idle-timeout-ms", idle_timeout_ms, 100, 3600000);
+    require_range(problems, "http.max-connections", max_connections, 1, 1000000);
+    require_range(problems, "amqp.port", amqp_port, 1, 65535);
+    require_range(problems, "amqp.max-length", queue_max_length, 1, 100000000);
+    require_range(problems, "amqp.confirm-timeout-ms", confirm_timeout_ms, 100, 600000);
+    try {
+      const_cast<gateway_config*>(this)->sale = load_sale_file(sale_file);
+    } catch (const sale_file_error& e) {
+      problems.push_back(e.what());
+    }
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  block_stop_signals();
+  gateway_config cfg;
+  cfg.add_message_types<caf::id_block::flashsale>();
+  if (!cfg.load(argc, argv))
+    return cfg.failure_exit_code();
+  init_logging(cfg.name);
+
+  caf::actor_system sys{cfg};
+  amqp::connection_params amqp_params;
+  amqp_params.host = cfg.amqp_host;
+  amqp_params.port = cfg.amqp_port;
+  amqp_params.user = cfg.amqp_user;
+  amqp_params.password = cfg.amqp_password;
+  amqp::publisher::options pub_opts;
+  pub_opts.route = amqp::topology{cfg.exchange, cfg.queue, cfg.dead_letter_queue, cfg.queue_max_length};
+  pub_opts.confirm_timeout = std::chrono::milliseconds{cfg.confirm_timeout_ms};
+  auto publisher = spawn_publisher_bridge(sys, amqp_params, pub_opts);
+
+  // Until live quotas exist, each counter starts with the product's whole stock: run one gateway.
+  std::map<std::string, counter_actor> counters;
+  for (const auto& p : cfg.sale.products)
+    counters.emplace(p.id, spawn_product_counter(sys, p.id, p.stock));
+
+  gateway_options gw_opts;
+  gw_opts.name = cfg.name;
+  gw_opts.keep_one_in = static_cast<std::uint32_t>(cfg.keep_one_in);
+  gw_opts.seed = static_cast<std::uint64_t>(cfg.seed);
+  gw_opts.publish_timeout = std::chrono::milliseconds{cfg.confirm_timeout_ms + 3000};
+  auto gateway = spawn_gateway(sys, gw_opts, cfg.sale, counters, publisher);
+
+  http::server_options http_opts;
+  http_opts.address = cfg.http_address;
+  http_opts.port = static_cast<std::uint16_t>(cfg.http_port);
+  http_opts.io_threads = cfg.io_threads;
+  http_opts.max_header_bytes = static_cast<std::size_t>(cfg.max_header_bytes);
+  http_opts.max_body_bytes = static_cast<std::size_t>(cfg.max_body_bytes);
+  http_opts.header_deadline = std::chrono::milliseconds{cfg.header_deadline_ms};
+  http_opts.idle_timeout = std::chrono::milliseconds{cfg.idle_timeout_ms};
+  http_opts.max_connections = static_cast<std::size_t>(cfg.max_connections);
+
+  http::server server{http_opts, [gateway](http::request&& req, std::shared_ptr<http::responder> reply) {
+    auto r = api::match(req.method, req.target);
+    switch (r.kind) {
+      case api::route_kind::purchase: {
+        std::string error;
+        auto user = api::parse_purchase_body(req.body, error);
+        if (!user) {
+          reply->send(api::error_response(400, error));
+          return;
+        }
+        caf::anon_send(gateway, purchase_call{std::move(r.product), std::move(*user),
+                                              std::move(req.idempotency_key),
+                                              [reply](const purchase_reply& decision) {
+                                                reply->send(api::purchase_response(decision));
+                                              }});
+        return;
+      }
+      case api::route_kind::order:
+        caf::anon_send(gateway, ticket_query{std::move(r.ticket),
+                                             [reply](const std::optional<ticket_view>& view) {
+                                               reply->send(api::ticket_response(view));
+                                             }});
+        return;
+      case api::route_kind::healthz:
+        reply->send(http::response{200, "{\"status\":\"ok\"}", "application/json", {}});
+        return;
+      case api::route_kind::product:
+        reply->send(api::error_response(501, "product state is not served yet"));
+        return;
+      case api::route_kind::method_not_allowed:
+        reply->send(api::error_response(405, "method not allowed"));
+        return;
+      case api::route_kind::not_found:
+        reply->send(api::error_response(404, "no such resource"));
+        return;
+    }
+  }};
+  try {
+    server.start();
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot start the HTTP server: {}", e.what());
+    caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(publisher, caf::exit_reason::user_shutdown);
+    for (auto& [id, c] : counters)
+      caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
+    return 1;
+  }
+  spdlog::info("gateway {} listening on {}:{} (sale {}, {} products, keep 1 in {}, amqp {})", cfg.name,
+               cfg.http_address, server.port(), cfg.sale.name, cfg.sale.products.size(),
+               cfg.keep_one_in, amqp_params.endpoint());
+
+  int sig = wait_for_stop_signal();
+  spdlog::info("signal {}: stopping", sig);
+  server.stop();
+  caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(publisher, caf::exit_reason::user_shutdown);
+  for (auto& [id, c] : counters)
+    caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
+  return 0;
+}

@@ -1,0 +1,84 @@
+#include "nodes/node_config.hpp"
+
+#include <csignal>
+#include <iostream>
+
+#include <caf/config_option_set.hpp>
+#include <caf/settings.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+namespace flashsale {
+
+bool node_config::load(int argc, char** argv) {
+  if (auto err = parse(argc, argv)) {
+    std::cerr << "configuration error: " << caf::to_string(err) << "\n";
+    return false;
+  }
+  if (cli_helptext_printed) {
+    help_printed_ = true;
+    return false;
+  }
+  std::vector<std::string> problems;
+  if (!remainder.empty()) {
+    for (const auto& arg : remainder)
+      problems.push_back("unknown command-line argument '" + arg + "'");
+  }
+  const auto& options = custom_options();
+  for (const auto& [category, value] : content) {
+    if (const auto* section = caf::get_if<caf::settings>(&value)) {
+      for (const auto& [key, ignored] : *section) {
+        if (options.qualified_name_lookup(category, key) == nullptr)
+          problems.push_back("unknown key '" + key + "' in section [" + category + "]");
+      }
+    } else if (options.qualified_name_lookup("global", category) == nullptr) {
+      problems.push_back("unknown top-level key '" + category + "'");
+    }
+  }
+  check(problems);
+  for (const auto& p : problems)
+    std::cerr << "configuration error: " << p << "\n";
+  if (!problems.empty())
+    std::cerr << "(config file: " << config_file_path << "; see README.md for every option)\n";
+  return problems.empty();
+}
+
+void node_config::require_range(std::vector<std::string>& problems, const std::string& key,
+                                long long value, long long lo, long long hi) {
+  if (value < lo || value > hi)
+    problems.push_back("'" + key + "' must be in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                       "], got " + std::to_string(value));
+}
+
+void init_logging(const std::string& node_name) {
+  auto logger = spdlog::stderr_color_mt(node_name);
+  logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %n %^%l%$ %v");
+  spdlog::set_default_logger(logger);
+  spdlog::flush_every(std::chrono::seconds{1});
+}
+
+namespace {
+
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+}  // namespace
+
+void block_stop_signals() {
+  auto set = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int wait_for_stop_signal() {
+  auto set = stop_signals();
+  int sig = 0;
+  sigwait(&set, &sig);
+  return sig;
+}
+
+}  // namespace flashsale

@@ -1,0 +1,144 @@
+// flashsale-writer: turns queued purchases into orders. Wires the RabbitMQ consumer bridge and the
+// slot writers (a pool per database: the main one and one per hot product) from configuration
+// (config/writer-*.ini).
+
+#include <set>
+
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/queue_bridge.hpp"
+#include "actors/slot_writer.hpp"
+#include "common/sale_definition.hpp"
+#include "nodes/node_config.hpp"
+
+namespace {
+
+using namespace flashsale;
+
+class writer_config : public node_config {
+ public:
+  std::string name = "w1";
+  std::string sale_file = "config/sale-demo.ini";
+  int connections_per_database = 2;
+  std::string db_host = "127.0.0.1";
+  int db_port = 54329;
+  std::string db_user = "flashsale_writer";
+  std::string db_password = "flashsale_writer";
+  std::string db_name = "flashsale";
+  int db_connect_timeout_s = 5;
+  std::string amqp_host = "127.0.0.1";
+  int amqp_port = 56729;
+  std::string amqp_user = "guest";
+  std::string amqp_password = "guest";
+  std::string exchange = "flashsale";
+  std::string queue = "flashsale.orders";
+  std::string dead_letter_queue = "flashsale.dead";
+  int queue_max_length = 1000000;
+  int prefetch = 500;
+  int max_batch = 200;
+  sale_definition sale;
+
+  writer_config() {
+    opt_group{custom_options_, "writer"}
+      .add(name, "name", "node name ([A-Za-z0-9_-])")
+      .add(sale_file, "sale-file", "sale definition (which products are hot)")
+      .add(connections_per_database, "connections-per-database", "slot writers per database");
+    opt_group{custom_options_, "db"}
+      .add(db_host, "host", "PostgreSQL host")
+      .add(db_port, "port", "PostgreSQL port")
+      .add(db_user, "user", "database role (may only EXECUTE the stored functions)")
+      .add(db_password, "password", "password of that role")
+      .add(db_name, "database", "main database; hot products use <database>_hot_<product>")
+      .add(db_connect_timeout_s, "connect-timeout-s", "connect timeout");
+    opt_group{custom_options_, "amqp"}
+      .add(amqp_host, "host", "RabbitMQ host")
+      .add(amqp_port, "port", "RabbitMQ port")
+      .add(amqp_user, "user", "RabbitMQ user")
+      .add(amqp_password, "password", "RabbitMQ password")
+      .add(exchange, "exchange", "durable exchange")
+      .add(queue, "queue", "durable order queue")
+      .add(dead_letter_queue, "dead-letter-queue", "queue for undecodable messages")
+      .add(queue_max_length, "max-length", "queue bound (must match the gateways')")
+      .add(prefetch, "prefetch", "unacked deliveries in flight")
+      .add(max_batch, "max-batch", "deliveries handed over at once");
+  }
+
+ protected:
+  void check(std::vector<std::string>& problems) const override {
+    if (!valid_product_id(name))
+      problems.push_back("'writer.name' must be 1-64 of [A-Za-z0-9_-], got '" + name + "'");
+    require_range(problems, "writer.connections-per-database", connections_per_database, 1, 256);
+    require_range(problems, "db.port", db_port, 1, 65535);
+    require_range(problems, "db.connect-timeout-s", db_connect_timeout_s, 1, 300);
+    if (!valid_product_id(db_name))
+      problems.push_back("'db.database' must be 1-64 of [A-Za-z0-9_-], got '" + db_name + "'");
+    require_range(problems, "amqp.port", amqp_port, 1, 65535);
+    require_range(problems, "amqp.max-length", queue_max_length, 1, 100000000);
+    require_range(problems, "amqp.prefetch", prefetch, 1, 65535);
+    require_range(problems, "amqp.max-batch", max_batch, 1, 10000);
+    try {
+      const_cast<writer_config*>(this)->sale = load_sale_file(sale_file, db_name);
+    } catch (const sale_file_error& e) {
+      problems.push_back(e.what());
+    }
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  block_stop_signals();
+  writer_config cfg;
+  cfg.add_message_types<caf::id_block::flashsale>();
+  if (!cfg.load(argc, argv))
+    return cfg.failure_exit_code();
+  init_logging(cfg.name);
+
+  caf::actor_system sys{cfg};
+  writer_routing routing;
+  routing.default_database = cfg.db_name;
+  std::set<std::string> databases{cfg.db_name};
+  for (const auto& p : cfg.sale.products) {
+    routing.database_of_product[p.id] = p.database;
+    databases.insert(p.database);
+  }
+  std::vector<slot_writer_actor> all_writers;
+  for (const auto& database : databases) {
+    db::connection_params params;
+    params.host = cfg.db_host;
+    params.port = cfg.db_port;
+    params.user = cfg.db_user;
+    params.password = cfg.db_password;
+    params.dbname = database;
+    params.connect_timeout_s = cfg.db_connect_timeout_s;
+    for (int i = 0; i < cfg.connections_per_database; ++i) {
+      auto w = spawn_slot_writer(sys, params);
+      routing.writers_by_database[database].push_back(w);
+      all_writers.push_back(w);
+    }
+  }
+
+  amqp::connection_params amqp_params;
+  amqp_params.host = cfg.amqp_host;
+  amqp_params.port = cfg.amqp_port;
+  amqp_params.user = cfg.amqp_user;
+  amqp_params.password = cfg.amqp_password;
+  amqp::consumer::options con_opts;
+  con_opts.route = amqp::topology{cfg.exchange, cfg.queue, cfg.dead_letter_queue, cfg.queue_max_length};
+  con_opts.prefetch = static_cast<std::uint16_t>(cfg.prefetch);
+  con_opts.max_batch = static_cast<std::size_t>(cfg.max_batch);
+  auto consumer = spawn_consumer_bridge(sys, amqp_params, con_opts, routing);
+  spdlog::info("writer {} consuming {} at {} into {} database(s), {} connection(s) each", cfg.name,
+               cfg.queue, amqp_params.endpoint(), databases.size(), cfg.connections_per_database);
+
+  int sig = wait_for_stop_signal();
+  spdlog::info("signal {}: stopping", sig);
+  caf::anon_send_exit(consumer, caf::exit_reason::user_shutdown);
+  for (auto& w : all_writers)
+    caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+  all_writers.clear();
+  routing.writers_by_database.clear();
+  return 0;
+}

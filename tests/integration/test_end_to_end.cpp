@@ -1,0 +1,172 @@
+// One purchase through every real component: HTTP -> gateway node -> RabbitMQ (confirmed) -> writer
+// node -> PostgreSQL stored function -> order row. Needs the private services (scripts/services).
+// Each test gets its own database and queue, and starts its own gateway and writer processes.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include <unistd.h>
+
+#include "adapters/amqp/amqp_connection.hpp"
+#include "adapters/db/connection.hpp"
+#include "adapters/db/product_report.hpp"
+#include "adapters/db/schema_admin.hpp"
+#include "common/sale_definition.hpp"
+#include "tests/support/child_process.hpp"
+#include "tests/support/http_client.hpp"
+
+namespace {
+
+using namespace flashsale;
+using flashsale::testing::child_process;
+using flashsale::testing::http_client;
+
+constexpr const char* sale_text = R"(
+[sale]
+name = e2e
+[product.TV]
+stock = 3
+slots = 2
+[product.Phone]
+stock = 1000
+slots = 4
+)";
+
+class end_to_end : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto id = std::to_string(::getpid());
+    dir_ = std::filesystem::temp_directory_path() / ("flashsale-e2e-" + id);
+    std::filesystem::create_directories(dir_);
+    sale_file_ = (dir_ / "sale.ini").string();
+    std::ofstream(sale_file_) << sale_text;
+    database_ = "flashsale_e2e_" + id;
+    queue_ = "flashsale.e2e." + id;
+    server_ = db::connection_params::from_env();
+    db::schema_admin::drop_database(server_, database_);
+    db::schema_admin::ensure_database(server_, database_);
+    admin_ = db::schema_admin::connect(server_.with_dbname(database_));
+    admin_->migrate(FLASHSALE_SQL_DIR);
+    for (const auto& p : load_sale_file(sale_file_, database_).products)
+      admin_->define_product(p);
+
+    auto amqp = amqp::connection_params::from_env();
+    http_port_ = flashsale::testing::free_port();
+    writer_ = std::make_unique<child_process>(
+      FLASHSALE_WRITER_BIN,
+      std::vector<std::string>{"--config-file=config/writer-1.ini", "--writer.sale-file=" + sale_file_,
+                               "--db.host=" + server_.host, "--db.port=" + std::to_string(server_.port),
+                               "--db.database=" + database_, "--amqp.port=" + std::to_string(amqp.port),
+                               "--amqp.queue=" + queue_},
+      (dir_ / "writer.log").string());
+    gateway_ = std::make_unique<child_process>(
+      FLASHSALE_GATEWAY_BIN,
+      std::vector<std::string>{"--config-file=config/gateway-1.ini", "--gateway.sale-file=" + sale_file_,
+                               "--gateway.keep-one-in=1", "--http.port=" + std::to_string(http_port_),
+                               "--amqp.port=" + std::to_string(amqp.port), "--amqp.queue=" + queue_},
+      (dir_ / "gateway.log").string());
+    ASSERT_TRUE(flashsale::testing::wait_until_healthy(http_port_, 20000)) << gateway_->log_tail();
+  }
+
+  void TearDown() override {
+    gateway_.reset();
+    writer_.reset();
+    admin_.reset();
+    db::schema_admin::drop_database(server_, database_);
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string purchase_body(const std::string& user) { return "{\"user\":\"" + user + "\"}"; }
+
+  /// Polls the database until `product` has `sold` orders or 30 s pass; returns the last figures.
+  db::product_report wait_for_sold(const std::string& product, std::int64_t sold) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
+    db::product_report r;
+    while (std::chrono::steady_clock::now() < deadline) {
+      r = admin_->report(product).value();
+      if (r.sold >= sold)
+        break;
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    }
+    return r;
+  }
+
+  std::int64_t total_orders() {
+    std::int64_t n = 0;
+    for (const auto& r : admin_->report())
+      n += r.sold;
+    return n;
+  }
+
+  std::filesystem::path dir_;
+  std::string sale_file_;
+  std::string database_;
+  std::string queue_;
+  db::connection_params server_;
+  std::unique_ptr<db::schema_admin> admin_;
+  int http_port_ = 0;
+  std::unique_ptr<child_process> writer_;
+  std::unique_ptr<child_process> gateway_;
+};
+
+TEST_F(end_to_end, an_accepted_purchase_becomes_an_order_row) {
+  http_client client{http_port_};
+  auto reply = client.request("POST", "/v1/products/Phone/purchase", purchase_body("alice"));
+  ASSERT_EQ(reply.status, 202) << reply.body << gateway_->log_tail();
+  EXPECT_NE(reply.body.find("\"status\":\"queued\""), std::string::npos) << reply.body;
+  auto location = reply.headers["location"];
+  ASSERT_EQ(location.rfind("/v1/orders/", 0), 0u) << location;
+
+  auto report = wait_for_sold("Phone", 1);
+  EXPECT_EQ(report.sold, 1) << writer_->log_tail();
+  EXPECT_EQ(report.remaining, 999);
+  EXPECT_TRUE(report.ok());
+
+  auto ticket = client.request("GET", location);
+  EXPECT_EQ(ticket.status, 200);
+  EXPECT_NE(ticket.body.find("\"user\":\"alice\""), std::string::npos) << ticket.body;
+  EXPECT_EQ(client.request("GET", "/v1/orders/no-such-ticket").status, 404);
+}
+
+TEST_F(end_to_end, unknown_product_is_404_and_writes_nothing) {
+  http_client client{http_port_};
+  auto reply = client.request("POST", "/v1/products/Toaster/purchase", purchase_body("bob"));
+  EXPECT_EQ(reply.status, 404) << reply.body;
+  // A valid purchase behind it proves the pipeline ran; it must be the only order written.
+  ASSERT_EQ(client.request("POST", "/v1/products/Phone/purchase", purchase_body("carol")).status, 202);
+  EXPECT_EQ(wait_for_sold("Phone", 1).sold, 1) << writer_->log_tail();
+  EXPECT_EQ(total_orders(), 1);
+}
+
+TEST_F(end_to_end, malformed_json_is_400_and_writes_nothing) {
+  for (const char* body : {"{\"user\":", "[]", "{\"user\": 42}", "{\"user\": \"\"}", "not json"}) {
+    http_client client{http_port_};
+    auto reply = client.request("POST", "/v1/products/Phone/purchase", body);
+    EXPECT_EQ(reply.status, 400) << body << " -> " << reply.body;
+    EXPECT_NE(reply.body.find("\"error\""), std::string::npos) << reply.body;
+  }
+  http_client client{http_port_};
+  ASSERT_EQ(client.request("POST", "/v1/products/Phone/purchase", purchase_body("dave")).status, 202);
+  EXPECT_EQ(wait_for_sold("Phone", 1).sold, 1) << writer_->log_tail();
+  EXPECT_EQ(total_orders(), 1);
+}
+
+TEST_F(end_to_end, stock_sells_out_exactly_and_repeat_buyers_are_refused) {
+  http_client client{http_port_};
+  EXPECT_EQ(client.request("POST", "/v1/products/TV/purchase", purchase_body("u1")).status, 202);
+  EXPECT_EQ(client.request("POST", "/v1/products/TV/purchase", purchase_body("u1")).status, 409);
+  EXPECT_EQ(client.request("POST", "/v1/products/TV/purchase", purchase_body("u2")).status, 202);
+  EXPECT_EQ(client.request("POST", "/v1/products/TV/purchase", purchase_body("u3")).status, 202);
+  EXPECT_EQ(client.request("POST", "/v1/products/TV/purchase", purchase_body("u4")).status, 410);
+  auto report = wait_for_sold("TV", 3);
+  EXPECT_EQ(report.sold, 3) << writer_->log_tail();
+  EXPECT_EQ(report.remaining, 0);
+  EXPECT_TRUE(report.ok());
+}
+
+}  // namespace
