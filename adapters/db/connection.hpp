@@ -1,0 +1,63 @@
+#pragma once
+
+// Connection parameters and errors of the PostgreSQL adapter. Part of the adapter's public
+// interface: no ODB include, and the text stays valid C++14 because the adapter's ODB side (C++14)
+// includes it too.
+
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace flashsale {
+namespace db {
+
+/// The role the writers connect as (sql/003_roles.sql): it may only execute purchase_one.
+constexpr const char writer_role[] = "flashsale_writer";
+/// Its password as created by sql/003_roles.sql.
+constexpr const char writer_default_password[] = "flashsale_writer";
+
+/// Where and as whom to connect.
+struct connection_params {
+  std::string host = "127.0.0.1";
+  int port = 54329;
+  std::string user;
+  std::string password;
+  std::string dbname = "flashsale";
+  int connect_timeout_s = 5;  ///< libpq connect_timeout; <= 0 means wait forever
+
+  /// Reads FLASHSALE_PG_HOST, FLASHSALE_PG_PORT, FLASHSALE_PG_ADMIN_USER,
+  /// FLASHSALE_PG_ADMIN_PASSWORD and FLASHSALE_PG_DB (build/run/endpoints.env); unset variables
+  /// keep the defaults above, user and password default to "flashsale".
+  /// Throws db_error when FLASHSALE_PG_PORT is not a port number.
+  static connection_params from_env();
+
+  /// The same server and database as another user (e.g. writer_role).
+  connection_params as_user(const std::string& user_name, const std::string& user_password) const;
+
+  /// The same server and user, another database.
+  connection_params with_dbname(const std::string& name) const;
+
+  /// "host:port/dbname" for messages.
+  std::string endpoint() const;
+};
+
+/// Any failure to connect or to run SQL; what() names the endpoint, the operation and the server's
+/// message.
+class db_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+
+  /// An error reported by the server with its SQLSTATE (e.g. "42501" for permission denied).
+  db_error(const std::string& what, std::string sqlstate)
+      : std::runtime_error(what), sqlstate_(std::move(sqlstate)) {}
+
+  /// The server's SQLSTATE, or "" when the error did not come from the server (cannot connect,
+  /// lost connection, unexpected answer).
+  const std::string& sqlstate() const noexcept { return sqlstate_; }
+
+ private:
+  std::string sqlstate_;
+};
+
+}  // namespace db
+}  // namespace flashsale

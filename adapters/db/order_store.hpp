@@ -1,0 +1,53 @@
+#pragma once
+
+// The writers' door to PostgreSQL: one connection that buys units through the stored function
+// purchase_one (sql/002_functions.sql). C++17-clean (and C++14-clean): no ODB include.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "adapters/db/connection.hpp"
+
+namespace flashsale {
+namespace db {
+
+/// What purchase_one answered.
+enum class purchase_status { confirmed, duplicate_request, user_limit, sold_out, unknown_product };
+
+/// "confirmed", "duplicate_request", "user_limit", "sold_out", "unknown_product".
+const char* to_string(purchase_status status);
+
+/// One purchase: the idempotency key, the product, the buyer and the gateway that accepted it.
+struct purchase_request {
+  std::string request_id;
+  std::string product;
+  std::string user;
+  std::string gateway;
+};
+
+/// The answer: order_id and slot are set (non-zero) for confirmed and duplicate_request (the
+/// earlier order), 0 otherwise.
+struct purchase_outcome {
+  purchase_status status;
+  std::int64_t order_id = 0;
+  std::int32_t slot = 0;
+};
+
+/// One database connection used by one thread at a time; purchase() runs one transaction.
+class order_store {
+ public:
+  /// Connects (within params.connect_timeout_s) and prepares the purchase statement.
+  /// Throws db_error naming host:port/db and the server's message.
+  static std::unique_ptr<order_store> connect(const connection_params& params);
+
+  virtual ~order_store();
+
+  /// Buys one unit in its own transaction (purchase_one). Idempotent per request_id: a retry
+  /// after an error is safe and answers duplicate_request if the first attempt committed.
+  /// Throws db_error on SQL failure or a lost connection; the next call reconnects.
+  virtual purchase_outcome purchase(const purchase_request& request) = 0;
+};
+
+}  // namespace db
+}  // namespace flashsale

@@ -1,0 +1,269 @@
+// schema_admin and the roles against a real PostgreSQL (FLASHSALE_PG_*): least privilege of the
+// writer role, idempotent migrations and product definitions, and the report's invariant checks.
+// The process works in its own database flashsale_test_<pid>, dropped at exit.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "adapters/db/order_store.hpp"
+#include "adapters/db/schema_admin.hpp"
+#include "common/sale_definition.hpp"
+
+namespace {
+
+using namespace flashsale;
+namespace fs = std::filesystem;
+
+db::connection_params g_admin;  // admin of the test database
+bool g_ready = false;           // the database is there and migrated
+std::string g_setup_error;      // why not
+
+class db_environment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    try {
+      auto server = db::connection_params::from_env();
+      auto name = "flashsale_test_" + std::to_string(::getpid());
+      db::schema_admin::drop_database(server, name);  // a leftover of a crashed run with our pid
+      db::schema_admin::ensure_database(server, name);
+      g_admin = server.with_dbname(name);
+      db::schema_admin::connect(g_admin)->migrate(FLASHSALE_SQL_DIR);
+      g_ready = true;
+    } catch (const std::exception& e) {
+      g_setup_error = e.what();
+    }
+  }
+
+  void TearDown() override {
+    if (!g_ready)
+      return;
+    try {
+      db::schema_admin::drop_database(g_admin, g_admin.dbname);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "cannot drop " << g_admin.dbname << ": " << e.what();
+    }
+  }
+};
+
+const auto* const g_environment = ::testing::AddGlobalTestEnvironment(new db_environment);
+
+// Every test fails (rather than being skipped) when the database could not be prepared.
+class db_admin : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(g_ready) << "cannot prepare the test database (is PostgreSQL up? scripts/services "
+                            "start, FLASHSALE_PG_* from build/run/endpoints.env): "
+                         << g_setup_error;
+  }
+};
+
+product_definition make_product(const std::string& id, std::int64_t stock, int slots,
+                                int per_user_limit) {
+  product_definition p;
+  p.id = id;
+  p.stock = stock;
+  p.slots = slots;
+  p.per_user_limit = per_user_limit;
+  p.database = g_admin.dbname;
+  return p;
+}
+
+db::connection_params writer_params() {
+  return g_admin.as_user(db::writer_role, db::writer_default_password);
+}
+
+/// Runs `sql` as the writer role and returns the SQLSTATE it failed with ("" if it succeeded).
+std::string writer_sqlstate(const std::string& sql, std::string* message = nullptr) {
+  auto writer = db::schema_admin::connect(writer_params());
+  try {
+    writer->execute(sql);
+    return "";
+  } catch (const db::db_error& e) {
+    if (message != nullptr)
+      *message = e.what();
+    return e.sqlstate();
+  }
+}
+
+// (e) The writer role may execute purchase_one and nothing else.
+TEST_F(db_admin, writer_role_has_least_privilege) {
+  auto admin = db::schema_admin::connect(g_admin);
+  ASSERT_EQ(admin->define_product(make_product("priv", 10, 2, 1)), db::define_status::created);
+
+  std::string message;
+  EXPECT_EQ(writer_sqlstate("UPDATE stock_slot SET remaining = 5", &message), "42501");
+  EXPECT_NE(message.find("permission denied"), std::string::npos) << message;
+  EXPECT_EQ(writer_sqlstate("INSERT INTO purchase_order (request_id, product, user_id, slot, "
+                            "gateway) VALUES ('x', 'priv', 'mallory', 1, 'gw')",
+                            &message),
+            "42501");
+  EXPECT_NE(message.find("permission denied"), std::string::npos) << message;
+  EXPECT_EQ(writer_sqlstate("DELETE FROM purchase_order"), "42501");
+  EXPECT_EQ(writer_sqlstate("SELECT * FROM purchase_order"), "42501");
+  EXPECT_EQ(writer_sqlstate("SELECT * FROM stock_slot"), "42501");
+  EXPECT_EQ(writer_sqlstate("INSERT INTO stock_adjustment (product, delta, reason) "
+                            "VALUES ('priv', 100, 'mallory')"),
+            "42501");
+  EXPECT_EQ(writer_sqlstate("TRUNCATE purchase_order"), "42501");
+  EXPECT_EQ(writer_sqlstate("SELECT nextval('purchase_order_id_seq')"), "42501");
+  EXPECT_EQ(writer_sqlstate("SELECT define_product('evil', 1000000, 1, 1000, false)"), "42501");
+  EXPECT_EQ(writer_sqlstate("CREATE TABLE mallory (x int)"), "42501");
+
+  // ... while its one function works, and the data stayed intact.
+  auto store = db::order_store::connect(writer_params());
+  EXPECT_EQ(store->purchase({"priv-1", "priv", "alice", "gw"}).status,
+            db::purchase_status::confirmed);
+  auto r = admin->report("priv");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->sold, 1);
+  EXPECT_EQ(r->remaining, 9);
+  EXPECT_TRUE(r->ok());
+}
+
+// I1 holds in the schema itself: even the admin cannot drive a slot below zero.
+TEST_F(db_admin, negative_stock_is_refused_by_the_constraint) {
+  auto admin = db::schema_admin::connect(g_admin);
+  ASSERT_EQ(admin->define_product(make_product("neg", 4, 2, 1)), db::define_status::created);
+  try {
+    admin->execute("UPDATE stock_slot SET remaining = remaining - 3 WHERE product = 'neg'");
+    FAIL() << "a slot went negative";
+  } catch (const db::db_error& e) {
+    EXPECT_EQ(e.sqlstate(), "23514") << e.what();  // check_violation
+  }
+  EXPECT_EQ(admin->report("neg")->remaining, 4);
+}
+
+// (f) Migrating again is a no-op.
+TEST_F(db_admin, migrate_twice_is_a_no_op) {
+  auto admin = db::schema_admin::connect(g_admin);
+  EXPECT_TRUE(admin->migrate(FLASHSALE_SQL_DIR).empty());
+  EXPECT_TRUE(admin->migrate(FLASHSALE_SQL_DIR).empty());
+}
+
+// A fresh database gets every file in order; a new file is applied alone; an applied file that
+// changed is refused.
+TEST_F(db_admin, migrate_applies_new_files_and_refuses_changed_ones) {
+  auto server = g_admin;
+  auto name = g_admin.dbname + "_mig";
+  db::schema_admin::drop_database(server, name);
+  ASSERT_TRUE(db::schema_admin::ensure_database(server, name));
+  EXPECT_FALSE(db::schema_admin::ensure_database(server, name));
+  auto dir = fs::temp_directory_path() / ("flashsale_sql_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  for (const auto& entry : fs::directory_iterator(FLASHSALE_SQL_DIR))
+    if (entry.path().extension() == ".sql")
+      fs::copy_file(entry.path(), dir / entry.path().filename());
+  {
+    auto admin = db::schema_admin::connect(server.with_dbname(name));
+    auto applied = admin->migrate(dir.string());
+    ASSERT_GE(applied.size(), 3u);
+    EXPECT_EQ(applied[0], "001_tables.sql");
+    EXPECT_EQ(applied[1], "002_functions.sql");
+    EXPECT_EQ(applied[2], "003_roles.sql");
+
+    std::ofstream(dir / "999_probe.sql") << "CREATE TABLE migration_probe (x int);\n";
+    auto next = admin->migrate(dir.string());
+    ASSERT_EQ(next.size(), 1u);
+    EXPECT_EQ(next[0], "999_probe.sql");
+
+    std::ofstream(dir / "999_probe.sql", std::ios::app) << "-- edited after being applied\n";
+    try {
+      admin->migrate(dir.string());
+      ADD_FAILURE() << "an edited migration was accepted";
+    } catch (const db::db_error& e) {
+      EXPECT_NE(std::string(e.what()).find("999_probe.sql"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("changed"), std::string::npos) << e.what();
+    }
+
+    std::ofstream(dir / "998_broken.sql") << "CREATE TABLE broken (;\n";
+    try {
+      admin->migrate(dir.string());
+      ADD_FAILURE() << "a broken migration was accepted";
+    } catch (const db::db_error& e) {
+      EXPECT_EQ(e.sqlstate(), "42601") << e.what();  // syntax_error
+    }
+  }
+  fs::remove_all(dir);
+  db::schema_admin::drop_database(server, name);
+  try {
+    db::schema_admin::connect(server.with_dbname(name));
+    ADD_FAILURE() << name << " still exists";
+  } catch (const db::db_error&) {
+  }
+}
+
+// (f) The same definition twice is fine, a different one is an error.
+TEST_F(db_admin, define_product_is_idempotent_and_refuses_changes) {
+  auto admin = db::schema_admin::connect(g_admin);
+  auto p = make_product("def", 10, 4, 1);
+  EXPECT_EQ(admin->define_product(p), db::define_status::created);
+  EXPECT_EQ(admin->define_product(p), db::define_status::exists);
+  auto r = admin->report("def");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->made_available, 10);
+  EXPECT_EQ(r->remaining, 10);
+  EXPECT_EQ(r->slots, 4);
+  EXPECT_TRUE(r->ok());
+
+  for (auto changed : {make_product("def", 11, 4, 1), make_product("def", 10, 5, 1),
+                       make_product("def", 10, 4, 2)}) {
+    try {
+      admin->define_product(changed);
+      ADD_FAILURE() << "a changed definition was accepted";
+    } catch (const db::db_error& e) {
+      EXPECT_EQ(e.sqlstate(), "FS001") << e.what();
+      EXPECT_NE(std::string(e.what()).find("already defined differently"), std::string::npos);
+    }
+  }
+  auto hot = p;
+  hot.hot = true;
+  EXPECT_THROW(admin->define_product(hot), db::db_error);
+  EXPECT_EQ(admin->report("def")->made_available, 10);
+}
+
+TEST_F(db_admin, define_product_spreads_the_stock_over_the_slots) {
+  auto admin = db::schema_admin::connect(g_admin);
+  ASSERT_EQ(admin->define_product(make_product("spread", 10, 4, 1)), db::define_status::created);
+  // 10 over 4 slots: 3, 3, 2, 2. Take the remainder slots out and check what is left.
+  admin->execute("UPDATE stock_slot SET remaining = remaining - 2 WHERE product = 'spread'");
+  admin->execute("UPDATE stock_slot SET remaining = remaining - 1 "
+                 "WHERE product = 'spread' AND slot IN (1, 2)");
+  EXPECT_EQ(admin->report("spread")->remaining, 0);
+  EXPECT_THROW(admin->define_product(make_product("bad id!", 1, 1, 1)), db::db_error);
+  EXPECT_THROW(admin->define_product(make_product("noslots", 1, 0, 1)), db::db_error);
+}
+
+// The report sees what the constraints cannot forbid: orders written around purchase_one.
+TEST_F(db_admin, report_flags_broken_invariants) {
+  auto admin = db::schema_admin::connect(g_admin);
+  ASSERT_EQ(admin->define_product(make_product("broken", 5, 1, 1)), db::define_status::created);
+  auto clean = admin->report("broken");
+  ASSERT_TRUE(clean);
+  EXPECT_TRUE(clean->ok());
+
+  admin->execute("INSERT INTO purchase_order (request_id, product, user_id, slot, gateway) VALUES "
+                 "('b-1', 'broken', 'zed', 1, 'manual'), ('b-2', 'broken', 'zed', 1, 'manual')");
+  auto r = admin->report("broken");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->sold, 2);
+  EXPECT_EQ(r->remaining, 5);
+  EXPECT_TRUE(r->no_oversell());
+  EXPECT_FALSE(r->conserved());
+  EXPECT_EQ(r->users_over_limit, 1);
+  EXPECT_FALSE(r->no_duplicates());
+  EXPECT_FALSE(r->ok());
+
+  admin->execute("INSERT INTO purchase_order (request_id, product, user_id, slot, gateway) "
+                 "SELECT 'bulk-' || i, 'broken', 'u' || i, 1, 'manual' "
+                 "FROM generate_series(1, 4) AS i");
+  EXPECT_FALSE(admin->report("broken")->no_oversell());  // 6 sold > 5 available
+
+  EXPECT_FALSE(admin->report("no-such-product").has_value());
+}
+
+}  // namespace

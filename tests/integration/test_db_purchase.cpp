@@ -1,0 +1,367 @@
+// purchase_one through order_store against a real PostgreSQL (FLASHSALE_PG_*): concurrency,
+// idempotency, the per-user limit and unknown products. The process works in its own database
+// flashsale_test_<pid>, created and migrated from sql/ at start and dropped at exit.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "adapters/db/order_store.hpp"
+#include "adapters/db/schema_admin.hpp"
+#include "common/sale_definition.hpp"
+
+namespace {
+
+using namespace flashsale;
+
+db::connection_params g_admin;  // admin of the test database
+bool g_ready = false;           // the database is there and migrated
+std::string g_setup_error;      // why not
+
+class db_environment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    try {
+      auto server = db::connection_params::from_env();
+      auto name = "flashsale_test_" + std::to_string(::getpid());
+      db::schema_admin::drop_database(server, name);  // a leftover of a crashed run with our pid
+      db::schema_admin::ensure_database(server, name);
+      g_admin = server.with_dbname(name);
+      db::schema_admin::connect(g_admin)->migrate(FLASHSALE_SQL_DIR);
+      g_ready = true;
+    } catch (const std::exception& e) {
+      g_setup_error = e.what();
+    }
+  }
+
+  void TearDown() override {
+    if (!g_ready)
+      return;
+    try {
+      db::schema_admin::drop_database(g_admin, g_admin.dbname);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "cannot drop " << g_admin.dbname << ": " << e.what();
+    }
+  }
+};
+
+const auto* const g_environment = ::testing::AddGlobalTestEnvironment(new db_environment);
+
+// Every test fails (rather than being skipped) when the database could not be prepared.
+class db_purchase : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(g_ready) << "cannot prepare the test database (is PostgreSQL up? scripts/services "
+                            "start, FLASHSALE_PG_* from build/run/endpoints.env): "
+                         << g_setup_error;
+  }
+};
+
+db::connection_params writer_params() {
+  return g_admin.as_user(db::writer_role, db::writer_default_password);
+}
+
+void define(const std::string& id, std::int64_t stock, int slots, int per_user_limit) {
+  product_definition p;
+  p.id = id;
+  p.stock = stock;
+  p.slots = slots;
+  p.per_user_limit = per_user_limit;
+  p.database = g_admin.dbname;
+  ASSERT_EQ(db::schema_admin::connect(g_admin)->define_product(p), db::define_status::created);
+}
+
+db::product_report report_of(const std::string& id) {
+  auto row = db::schema_admin::connect(g_admin)->report(id);
+  EXPECT_TRUE(row.has_value()) << id << " is not defined";
+  return row.value_or(db::product_report{});
+}
+
+/// Runs `work(thread_index, store)` on `threads` threads, each with its own writer connection,
+/// started together once all are connected. Returns the exception messages thrown.
+template <typename Work>
+std::vector<std::string> run_concurrently(int threads, Work work) {
+  std::atomic<int> connected{0};
+  std::atomic<bool> go{false};
+  std::mutex errors_mutex;
+  std::vector<std::string> errors;
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      std::unique_ptr<db::order_store> store;
+      try {
+        store = db::order_store::connect(writer_params());
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(errors_mutex);
+        errors.push_back(e.what());
+      }
+      ++connected;
+      while (!go.load())
+        std::this_thread::yield();
+      if (!store)
+        return;
+      try {
+        work(t, *store);
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(errors_mutex);
+        errors.push_back(e.what());
+      }
+    });
+  }
+  while (connected.load() < threads)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  go = true;
+  for (auto& th : pool)
+    th.join();
+  return errors;
+}
+
+// (a) 32 writer connections, 5,000 attempts by distinct users on 1,000 units over 4 slots.
+TEST_F(db_purchase, concurrent_buyers_get_exactly_the_stock) {
+  define("conc", 1000, 4, 1);
+  constexpr int threads = 32;
+  constexpr int attempts = 5000;
+  std::atomic<int> next{0};
+  std::mutex results_mutex;
+  std::map<db::purchase_status, int> by_status;
+  std::map<std::int32_t, int> by_slot;
+  std::set<std::int64_t> order_ids;
+  auto started = std::chrono::steady_clock::now();
+  auto errors = run_concurrently(threads, [&](int t, db::order_store& store) {
+    for (int i = next++; i < attempts; i = next++) {
+      auto n = std::to_string(i);
+      auto out = store.purchase({"conc-req-" + n, "conc", "user-" + n, "gw-" + std::to_string(t)});
+      std::lock_guard<std::mutex> lock(results_mutex);
+      ++by_status[out.status];
+      if (out.status == db::purchase_status::confirmed) {
+        ++by_slot[out.slot];
+        order_ids.insert(out.order_id);
+      }
+    }
+  });
+  auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::cout << "[          ] " << attempts << " purchases on " << threads << " connections in "
+            << elapsed << " s (" << attempts / elapsed << "/s)\n";
+  ASSERT_TRUE(errors.empty()) << errors.size() << " errors, first: " << errors.front();
+  EXPECT_EQ(by_status[db::purchase_status::confirmed], 1000);
+  EXPECT_EQ(by_status[db::purchase_status::sold_out], 4000);
+  EXPECT_EQ(by_status.size(), 2u);
+  EXPECT_EQ(order_ids.size(), 1000u);
+  ASSERT_EQ(by_slot.size(), 4u);
+  for (const auto& [slot, sold] : by_slot)
+    EXPECT_EQ(sold, 250) << "slot " << slot;  // every slot emptied: the stock was spread evenly
+
+  auto r = report_of("conc");
+  EXPECT_EQ(r.made_available, 1000);
+  EXPECT_EQ(r.sold, 1000);
+  EXPECT_EQ(r.remaining, 0);
+  EXPECT_EQ(r.negative_slots, 0);
+  EXPECT_TRUE(r.no_oversell());
+  EXPECT_TRUE(r.conserved());
+  EXPECT_TRUE(r.no_duplicates());
+}
+
+// (b) A retried request id gets its first order back.
+TEST_F(db_purchase, duplicate_request_returns_the_first_order) {
+  define("dup", 10, 2, 5);
+  auto store = db::order_store::connect(writer_params());
+  auto first = store->purchase({"dup-1", "dup", "alice", "gw-a"});
+  ASSERT_EQ(first.status, db::purchase_status::confirmed);
+  EXPECT_GT(first.order_id, 0);
+  EXPECT_GE(first.slot, 1);
+  EXPECT_LE(first.slot, 2);
+  auto again = store->purchase({"dup-1", "dup", "alice", "gw-b"});
+  EXPECT_EQ(again.status, db::purchase_status::duplicate_request);
+  EXPECT_EQ(again.order_id, first.order_id);
+  EXPECT_EQ(again.slot, first.slot);
+  auto r = report_of("dup");
+  EXPECT_EQ(r.sold, 1);
+  EXPECT_EQ(r.remaining, 9);
+  EXPECT_TRUE(r.ok());
+}
+
+// (b) The same request id sent concurrently, even under different user ids (a misbehaving
+// client), is written once.
+TEST_F(db_purchase, concurrent_duplicates_write_one_order) {
+  define("dupc", 100, 4, 1);
+  constexpr int threads = 8;
+  std::mutex m;
+  std::vector<db::purchase_outcome> outcomes;
+  auto errors = run_concurrently(threads, [&](int t, db::order_store& store) {
+    auto out = store.purchase({"dupc-1", "dupc", "user-" + std::to_string(t), "gw"});
+    std::lock_guard<std::mutex> lock(m);
+    outcomes.push_back(out);
+  });
+  ASSERT_TRUE(errors.empty()) << errors.front();
+  ASSERT_EQ(outcomes.size(), static_cast<std::size_t>(threads));
+  int confirmed = 0;
+  std::int64_t order_id = 0;
+  for (const auto& o : outcomes) {
+    if (o.status == db::purchase_status::confirmed) {
+      ++confirmed;
+      order_id = o.order_id;
+    } else {
+      EXPECT_EQ(o.status, db::purchase_status::duplicate_request);
+    }
+  }
+  EXPECT_EQ(confirmed, 1);
+  for (const auto& o : outcomes)
+    EXPECT_EQ(o.order_id, order_id);
+  auto r = report_of("dupc");
+  EXPECT_EQ(r.sold, 1);
+  EXPECT_TRUE(r.ok());
+}
+
+// (c) A second request id of the same user is refused at the limit.
+TEST_F(db_purchase, per_user_limit_is_enforced) {
+  define("lim", 100, 4, 2);
+  auto store = db::order_store::connect(writer_params());
+  EXPECT_EQ(store->purchase({"lim-1", "lim", "bob", "gw"}).status, db::purchase_status::confirmed);
+  EXPECT_EQ(store->purchase({"lim-2", "lim", "bob", "gw"}).status, db::purchase_status::confirmed);
+  auto third = store->purchase({"lim-3", "lim", "bob", "gw"});
+  EXPECT_EQ(third.status, db::purchase_status::user_limit);
+  EXPECT_EQ(third.order_id, 0);
+  EXPECT_EQ(third.slot, 0);
+  EXPECT_EQ(store->purchase({"lim-4", "lim", "carol", "gw"}).status,
+            db::purchase_status::confirmed);
+  auto r = report_of("lim");
+  EXPECT_EQ(r.sold, 3);
+  EXPECT_EQ(r.remaining, 97);
+  EXPECT_TRUE(r.ok());
+}
+
+// (c) ... also when the user's requests race on 8 connections.
+TEST_F(db_purchase, per_user_limit_holds_under_concurrency) {
+  define("limc", 1000, 4, 3);
+  constexpr int threads = 8;
+  constexpr int per_thread = 5;
+  std::mutex m;
+  std::map<db::purchase_status, int> by_status;
+  auto errors = run_concurrently(threads, [&](int t, db::order_store& store) {
+    for (int i = 0; i < per_thread; ++i) {
+      auto id = "limc-" + std::to_string(t) + "-" + std::to_string(i);
+      auto out = store.purchase({id, "limc", "dave", "gw"});
+      std::lock_guard<std::mutex> lock(m);
+      ++by_status[out.status];
+    }
+  });
+  ASSERT_TRUE(errors.empty()) << errors.front();
+  EXPECT_EQ(by_status[db::purchase_status::confirmed], 3);
+  EXPECT_EQ(by_status[db::purchase_status::user_limit], threads * per_thread - 3);
+  auto r = report_of("limc");
+  EXPECT_EQ(r.sold, 3);
+  EXPECT_EQ(r.users_over_limit, 0);
+  EXPECT_TRUE(r.ok());
+}
+
+// (d) Unknown product: answered, nothing written.
+TEST_F(db_purchase, unknown_product_writes_nothing) {
+  auto admin = db::schema_admin::connect(g_admin);
+  auto sold_before = 0;
+  for (const auto& r : admin->report())
+    sold_before += static_cast<int>(r.sold);
+  auto store = db::order_store::connect(writer_params());
+  auto out = store->purchase({"ghost-1", "no-such-product", "erin", "gw"});
+  EXPECT_EQ(out.status, db::purchase_status::unknown_product);
+  EXPECT_EQ(out.order_id, 0);
+  EXPECT_EQ(out.slot, 0);
+  auto sold_after = 0;
+  for (const auto& r : admin->report())
+    sold_after += static_cast<int>(r.sold);
+  EXPECT_EQ(sold_after, sold_before);
+  // The request id was not consumed: it can still buy a real product.
+  define("real", 1, 1, 1);
+  EXPECT_EQ(store->purchase({"ghost-1", "real", "erin", "gw"}).status,
+            db::purchase_status::confirmed);
+}
+
+TEST_F(db_purchase, empty_stock_is_sold_out) {
+  define("none", 0, 3, 1);
+  auto store = db::order_store::connect(writer_params());
+  auto out = store->purchase({"none-1", "none", "frank", "gw"});
+  EXPECT_EQ(out.status, db::purchase_status::sold_out);
+  EXPECT_EQ(out.order_id, 0);
+  EXPECT_TRUE(report_of("none").ok());
+}
+
+TEST_F(db_purchase, invalid_request_is_an_error_not_an_order) {
+  define("inv", 5, 1, 1);
+  auto store = db::order_store::connect(writer_params());
+  try {
+    store->purchase({"", "inv", "gina", "gw"});
+    FAIL() << "an empty request id was accepted";
+  } catch (const db::db_error& e) {
+    EXPECT_EQ(e.sqlstate(), "22023") << e.what();
+  }
+  // The connection is still usable after a failed transaction.
+  EXPECT_EQ(store->purchase({"inv-1", "inv", "gina", "gw"}).status,
+            db::purchase_status::confirmed);
+}
+
+// The slot writers' recovery: a lost connection is one db_error, the next call reconnects.
+TEST_F(db_purchase, store_reconnects_after_losing_its_connection) {
+  define("recon", 10, 2, 5);
+  auto store = db::order_store::connect(writer_params());
+  ASSERT_EQ(store->purchase({"recon-1", "recon", "hal", "gw"}).status,
+            db::purchase_status::confirmed);
+  db::schema_admin::connect(g_admin)->execute(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+      "WHERE datname = current_database() AND usename = 'flashsale_writer'");
+  EXPECT_THROW(store->purchase({"recon-2", "recon", "hal", "gw"}), db::db_error);
+  // The retry of the failed request is safe (idempotent) and goes through a new connection.
+  EXPECT_EQ(store->purchase({"recon-2", "recon", "hal", "gw"}).status,
+            db::purchase_status::confirmed);
+  EXPECT_EQ(store->purchase({"recon-1", "recon", "hal", "gw"}).status,
+            db::purchase_status::duplicate_request);
+  EXPECT_EQ(report_of("recon").sold, 2);
+}
+
+// Waiting paths under pressure: few slots, users with several requests, limits, duplicates.
+TEST_F(db_purchase, mixed_contention_keeps_every_invariant) {
+  define("mix", 300, 3, 2);
+  constexpr int threads = 24;
+  constexpr int attempts = 1500;
+  std::atomic<int> next{0};
+  std::atomic<int> confirmed{0};
+  auto errors = run_concurrently(threads, [&](int, db::order_store& store) {
+    for (int i = next++; i < attempts; i = next++) {
+      // 250 users with 6 requests each; every 10th request is a retry of the previous one.
+      int id = i % 10 == 9 ? i - 1 : i;
+      auto out = store.purchase({"mix-" + std::to_string(id), "mix",
+                                 "user-" + std::to_string(i % 250), "gw"});
+      if (out.status == db::purchase_status::confirmed)
+        ++confirmed;
+    }
+  });
+  ASSERT_TRUE(errors.empty()) << errors.size() << " errors, first: " << errors.front();
+  auto r = report_of("mix");
+  EXPECT_EQ(r.sold, confirmed.load());
+  EXPECT_EQ(r.sold, 300);  // demand (250 users x 2) exceeds the stock: all of it sells
+  EXPECT_EQ(r.users_over_limit, 0);
+  EXPECT_TRUE(r.ok()) << "sold " << r.sold << " remaining " << r.remaining;
+}
+
+TEST_F(db_purchase, unreachable_server_fails_fast_with_context) {
+  auto params = g_admin;
+  params.port = 1;  // nothing listens there
+  params.connect_timeout_s = 2;
+  auto started = std::chrono::steady_clock::now();
+  try {
+    db::order_store::connect(params);
+    FAIL() << "connected to port 1";
+  } catch (const db::db_error& e) {
+    EXPECT_NE(std::string(e.what()).find(params.host + ":1/" + params.dbname), std::string::npos)
+        << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+}
+
+}  // namespace

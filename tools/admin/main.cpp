@@ -1,0 +1,354 @@
+// flashsale-admin: database side of a sale (migrate, define the products, check the invariants).
+#include <algorithm>
+#include <cstdlib>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "adapters/db/schema_admin.hpp"
+#include "common/sale_definition.hpp"
+
+namespace {
+
+using namespace flashsale;
+
+// Exit codes (documented in usage()).
+constexpr int exit_ok = 0;
+constexpr int exit_invariant_failed = 1;
+constexpr int exit_usage = 2;
+constexpr int exit_database = 3;
+
+constexpr const char* usage_text = R"(usage: flashsale-admin [options] <command>
+
+commands:
+  migrate --sale FILE   create (if missing) and migrate the main database and the database of
+                        every hot product of the sale (applies sql/*.sql not yet applied)
+  sale create FILE      define every product of the sale in its database (idempotent; a product
+                        already defined differently is an error)
+  report --sale FILE    per product: stock made available, sold, remaining, and the invariants
+                        I1 no-oversell, I2 conservation, I3 no-duplicates (OK or FAIL)
+
+options (also FLASHSALE_PG_* from build/run/endpoints.env, then the defaults):
+  --db-host HOST        PostgreSQL host            (FLASHSALE_PG_HOST, 127.0.0.1)
+  --db-port PORT        PostgreSQL port            (FLASHSALE_PG_PORT, 54329)
+  --db-user USER        admin user                 (FLASHSALE_PG_ADMIN_USER, flashsale)
+  --db-password PW      admin password             (FLASHSALE_PG_ADMIN_PASSWORD, flashsale)
+  --db-name NAME        main database; hot products use NAME_hot_<id>   (FLASHSALE_PG_DB, flashsale)
+  --db-connect-timeout S  connect timeout in seconds (5)
+  --sql-dir DIR         migration files            (FLASHSALE_SQL_DIR, the source tree's sql/)
+  -v, --verbose         log what is done (to stderr)
+  -h, --help            this text
+
+exit status: 0 success, 1 an invariant FAILed (report), 2 bad usage or sale file, 3 database error
+)";
+
+struct usage_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct options {
+  db::connection_params db;
+  std::string sql_dir;
+  std::vector<std::string> command;  // positional words
+  std::optional<std::string> sale_file;
+  bool verbose = false;
+  bool help = false;
+};
+
+int parse_int_option(const std::string& name, const std::string& value, int min, int max) {
+  std::size_t used = 0;
+  int n = 0;
+  try {
+    n = std::stoi(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != value.size() || n < min || n > max)
+    throw usage_error(name + " must be an integer in [" + std::to_string(min) + ", " +
+                      std::to_string(max) + "], got '" + value + "'");
+  return n;
+}
+
+options parse_options(int argc, char** argv) {
+  options o;
+  try {
+    o.db = db::connection_params::from_env();
+  } catch (const db::db_error& e) {
+    throw usage_error(e.what());
+  }
+  const char* sql_env = std::getenv("FLASHSALE_SQL_DIR");
+  o.sql_dir = sql_env != nullptr && *sql_env != '\0' ? sql_env : FLASHSALE_DEFAULT_SQL_DIR;
+
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string arg = args[i];
+    if (arg == "-h" || arg == "--help") {
+      o.help = true;
+      continue;
+    }
+    if (arg == "-v" || arg == "--verbose") {
+      o.verbose = true;
+      continue;
+    }
+    if (arg.size() < 2 || arg[0] != '-') {
+      o.command.push_back(arg);
+      continue;
+    }
+    std::string name = arg;
+    std::optional<std::string> value;
+    if (auto eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+      name = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+    }
+    static const std::set<std::string> with_value{
+        "--db-host", "--db-port", "--db-user", "--db-password", "--db-name",
+        "--db-connect-timeout", "--sql-dir", "--sale"};
+    if (with_value.count(name) == 0)
+      throw usage_error("unknown option '" + name + "'");
+    if (!value) {
+      if (i + 1 >= args.size())
+        throw usage_error("option " + name + " needs a value");
+      value = args[++i];
+    }
+    if (name == "--db-host")
+      o.db.host = *value;
+    else if (name == "--db-port")
+      o.db.port = parse_int_option(name, *value, 1, 65535);
+    else if (name == "--db-user")
+      o.db.user = *value;
+    else if (name == "--db-password")
+      o.db.password = *value;
+    else if (name == "--db-name")
+      o.db.dbname = *value;
+    else if (name == "--db-connect-timeout")
+      o.db.connect_timeout_s = parse_int_option(name, *value, 1, 3600);
+    else if (name == "--sql-dir")
+      o.sql_dir = *value;
+    else if (name == "--sale")
+      o.sale_file = *value;
+  }
+  if (o.db.host.empty() || o.db.dbname.empty() || o.db.user.empty())
+    throw usage_error("--db-host, --db-user and --db-name must not be empty");
+  return o;
+}
+
+/// The databases of a sale: the main one first, then one per hot product.
+std::vector<std::string> databases_of(const sale_definition& sale, const std::string& main_db) {
+  std::vector<std::string> names{main_db};
+  for (const auto& p : sale.products) {
+    bool known = false;
+    for (const auto& n : names)
+      known = known || n == p.database;
+    if (!known)
+      names.push_back(p.database);
+  }
+  return names;
+}
+
+int run_migrate(const options& o, const sale_definition& sale) {
+  for (const auto& name : databases_of(sale, o.db.dbname)) {
+    bool created = db::schema_admin::ensure_database(o.db, name);
+    auto admin = db::schema_admin::connect(o.db.with_dbname(name));
+    auto applied = admin->migrate(o.sql_dir);
+    std::cout << name << ": " << (created ? "created, " : "");
+    if (applied.empty()) {
+      std::cout << "up to date\n";
+    } else {
+      std::cout << "applied";
+      for (const auto& f : applied)
+        std::cout << ' ' << f;
+      std::cout << '\n';
+    }
+  }
+  return exit_ok;
+}
+
+int run_sale_create(const options& o, const sale_definition& sale) {
+  std::map<std::string, std::unique_ptr<db::schema_admin>> admins;
+  for (const auto& p : sale.products) {
+    auto& admin = admins[p.database];
+    if (!admin)
+      admin = db::schema_admin::connect(o.db.with_dbname(p.database));
+    auto status = admin->define_product(p);
+    std::cout << p.id << ": " << db::to_string(status) << " in " << p.database << " (stock "
+              << p.stock << ", slots " << p.slots << ", per_user_limit " << p.per_user_limit
+              << (p.hot ? ", hot" : "") << ")\n";
+  }
+  return exit_ok;
+}
+
+std::string pad(const std::string& s, std::size_t width) {
+  return s.size() >= width ? s : s + std::string(width - s.size(), ' ');
+}
+
+int run_report(const options& o, const sale_definition& sale) {
+  std::map<std::string, std::unique_ptr<db::schema_admin>> admins;
+  std::vector<std::optional<db::product_report>> rows;
+  std::size_t id_width = 7;
+  std::size_t db_width = 8;
+  for (const auto& p : sale.products) {
+    auto& admin = admins[p.database];
+    if (!admin)
+      admin = db::schema_admin::connect(o.db.with_dbname(p.database));
+    rows.push_back(admin->report(p.id));
+    id_width = std::max(id_width, p.id.size());
+    db_width = std::max(db_width, p.database.size());
+  }
+
+  std::cout << "sale " << sale.name << " on " << o.db.host << ':' << o.db.port << ", "
+            << sale.products.size() << " products\n\n";
+  std::cout << pad("product", id_width) << "  " << pad("database", db_width) << "  "
+            << std::setw(10) << "available" << "  " << std::setw(10) << "sold" << "  "
+            << std::setw(10) << "remaining" << '\n';
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& p = sale.products[i];
+    std::cout << pad(p.id, id_width) << "  " << pad(p.database, db_width) << "  ";
+    if (rows[i])
+      std::cout << std::setw(10) << rows[i]->made_available << "  " << std::setw(10)
+                << rows[i]->sold << "  " << std::setw(10) << rows[i]->remaining << '\n';
+    else
+      std::cout << "not defined (run: flashsale-admin sale create FILE)\n";
+  }
+  std::cout << '\n';
+
+  int checks = 0;
+  int failed = 0;
+  auto line = [&](const char* invariant, const std::string& id, bool ok, const std::string& detail) {
+    ++checks;
+    failed += ok ? 0 : 1;
+    std::cout << pad(invariant, 19) << ' ' << pad(id, id_width) << "  " << (ok ? "OK  " : "FAIL")
+              << "  " << detail << '\n';
+  };
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& id = sale.products[i].id;
+    if (!rows[i]) {
+      std::string missing = "not defined in database " + sale.products[i].database;
+      line("I1 no-oversell", id, false, missing);
+      line("I2 conservation", id, false, missing);
+      line("I3 no-duplicates", id, false, missing);
+      continue;
+    }
+    const auto& r = *rows[i];
+    std::ostringstream i1, i2, i3;
+    i1 << "sold " << r.sold << (r.sold <= r.made_available ? " <= " : " > ") << "available "
+       << r.made_available << ", negative slots " << r.negative_slots;
+    i2 << "available " << r.made_available << (r.conserved() ? " = " : " != ") << "remaining "
+       << r.remaining << " + sold " << r.sold;
+    i3 << "duplicate request ids " << r.duplicate_requests << ", users over limit "
+       << r.users_over_limit << " (per-user limit " << r.per_user_limit << ")";
+    line("I1 no-oversell", id, r.no_oversell(), i1.str());
+    line("I2 conservation", id, r.conserved(), i2.str());
+    line("I3 no-duplicates", id, r.no_duplicates(), i3.str());
+  }
+  std::cout << '\n';
+  if (failed == 0) {
+    std::cout << "result: OK (" << checks << " checks passed)\n";
+    return exit_ok;
+  }
+  std::cout << "result: FAIL (" << failed << " of " << checks << " checks failed)\n";
+  return exit_invariant_failed;
+}
+
+int run(int argc, char** argv) {
+  options o;
+  try {
+    o = parse_options(argc, argv);
+  } catch (const usage_error& e) {
+    std::cerr << "flashsale-admin: " << e.what() << "\n(flashsale-admin --help for usage)\n";
+    return exit_usage;
+  }
+  if (o.help) {
+    std::cout << usage_text;
+    return exit_ok;
+  }
+  auto logger = spdlog::stderr_color_mt("flashsale-admin");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(o.verbose ? spdlog::level::debug : spdlog::level::warn);
+
+  // The command and where its sale file comes from.
+  enum class command { migrate, sale_create, report } cmd;
+  std::string sale_file;
+  const auto& words = o.command;
+  auto fail_usage = [](const std::string& what) {
+    std::cerr << "flashsale-admin: " << what << "\n(flashsale-admin --help for usage)\n";
+    return exit_usage;
+  };
+  if (words.empty())
+    return fail_usage("no command given (migrate, sale create, report)");
+  if (words[0] == "migrate" || words[0] == "report") {
+    cmd = words[0] == "migrate" ? command::migrate : command::report;
+    if (words.size() > 1)
+      return fail_usage("unexpected argument '" + words[1] + "' after " + words[0]);
+    if (!o.sale_file)
+      return fail_usage(words[0] + " needs --sale FILE");
+    sale_file = *o.sale_file;
+  } else if (words[0] == "sale") {
+    if (words.size() < 2 || words[1] != "create")
+      return fail_usage("unknown sale subcommand" +
+                        (words.size() < 2 ? std::string() : " '" + words[1] + "'") +
+                        " (expected: sale create FILE)");
+    cmd = command::sale_create;
+    if (words.size() > 3)
+      return fail_usage("unexpected argument '" + words[3] + "' after sale create FILE");
+    if (words.size() == 3 && o.sale_file && *o.sale_file != words[2])
+      return fail_usage("two sale files given");
+    if (words.size() == 3)
+      sale_file = words[2];
+    else if (o.sale_file)
+      sale_file = *o.sale_file;
+    else
+      return fail_usage("sale create needs a sale FILE");
+  } else {
+    return fail_usage("unknown command '" + words[0] + "' (migrate, sale create, report)");
+  }
+
+  sale_definition sale;
+  try {
+    sale = load_sale_file(sale_file, o.db.dbname);
+  } catch (const sale_file_error& e) {
+    std::cerr << "flashsale-admin: " << e.what() << '\n';
+    return exit_usage;
+  }
+
+  try {
+    switch (cmd) {
+      case command::migrate:
+        return run_migrate(o, sale);
+      case command::sale_create:
+        return run_sale_create(o, sale);
+      case command::report:
+        return run_report(o, sale);
+    }
+  } catch (const db::db_error& e) {
+    std::cerr << "flashsale-admin: " << e.what() << '\n';
+    std::string what = e.what();
+    bool not_migrated = e.sqlstate() == "3D000" || e.sqlstate() == "42883" ||
+                        e.sqlstate() == "42P01" ||
+                        (cmd != command::migrate && what.find("does not exist") != std::string::npos);
+    if (not_migrated)
+      std::cerr << "flashsale-admin: is the database migrated? run: flashsale-admin migrate --sale "
+                << sale_file << '\n';
+    return exit_database;
+  }
+  return exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "flashsale-admin: " << e.what() << '\n';
+    return exit_database;
+  }
+}
