@@ -114,6 +114,7 @@ int main(int argc, char** argv) {
   amqp::publisher::options pub_opts;
   pub_opts.route = amqp::topology{cfg.exchange, cfg.queue, cfg.dead_letter_queue, cfg.queue_max_length};
   pub_opts.confirm_timeout = std::chrono::milliseconds{cfg.confirm_timeout_ms};
+  auto broker_up = pub_opts.connected;
   auto publisher = spawn_publisher_bridge(sys, amqp_params, pub_opts);
 
   // Until live quotas exist, each counter starts with the product's whole stock: run one gateway.
@@ -138,7 +139,7 @@ int main(int argc, char** argv) {
   http_opts.idle_timeout = std::chrono::milliseconds{cfg.idle_timeout_ms};
   http_opts.max_connections = static_cast<std::size_t>(cfg.max_connections);
 
-  http::server server{http_opts, [gateway](http::request&& req, std::shared_ptr<http::responder> reply) {
+  http::server server{http_opts, [gateway, broker_up](http::request&& req, std::shared_ptr<http::responder> reply) {
     auto r = api::match(req.method, req.target);
     switch (r.kind) {
       case api::route_kind::purchase: {
@@ -162,7 +163,11 @@ int main(int argc, char** argv) {
                                              }});
         return;
       case api::route_kind::healthz:
-        reply->send(http::response{200, "{\"status\":\"ok\"}", "application/json", {}});
+        // Ready means purchases can be confirmed: the broker connection is up.
+        if (broker_up->load())
+          reply->send(http::response{200, "{\"status\":\"ok\"}", "application/json", {}});
+        else
+          reply->send(http::response{503, "{\"status\":\"broker unreachable\"}", "application/json", {}});
         return;
       case api::route_kind::product:
         reply->send(api::error_response(501, "product state is not served yet"));

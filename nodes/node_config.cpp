@@ -15,16 +15,12 @@ bool node_config::load(int argc, char** argv) {
     std::cerr << "configuration error: " << caf::to_string(err) << "\n";
     return false;
   }
-  if (cli_helptext_printed) {
-    help_printed_ = true;
-    return false;
-  }
   std::vector<std::string> problems;
   if (!remainder.empty()) {
     for (const auto& arg : remainder)
       problems.push_back("unknown command-line argument '" + arg + "'");
   }
-  const auto& options = custom_options();
+  const auto& options = custom_options_;
   for (const auto& [category, value] : content) {
     if (const auto* section = caf::get_if<caf::settings>(&value)) {
       for (const auto& [key, ignored] : *section) {
@@ -38,9 +34,13 @@ bool node_config::load(int argc, char** argv) {
   check(problems);
   for (const auto& p : problems)
     std::cerr << "configuration error: " << p << "\n";
-  if (!problems.empty())
+  if (!problems.empty()) {
     std::cerr << "(config file: " << config_file_path << "; see README.md for every option)\n";
-  return problems.empty();
+    return false;
+  }
+  // --help printed the options; the configuration was still checked above (exit 0 means valid).
+  help_printed_ = cli_helptext_printed;
+  return !help_printed_;
 }
 
 void node_config::require_range(std::vector<std::string>& problems, const std::string& key,

@@ -15,10 +15,11 @@ class node_config : public caf::actor_system_config {
  public:
   /// Parses command line and INI file (--config-file=...). On any problem - a parse error, an
   /// unknown section or key, or a value check() rejects - prints every problem to stderr and
-  /// returns false. Also false after --help (nothing to run).
+  /// returns false. Also false after --help (nothing to run; the configuration is still checked).
   bool load(int argc, char** argv);
 
-  /// Exit code main() should return when load() returned false: 0 after --help, 2 otherwise.
+  /// Exit code main() should return when load() returned false: 0 after --help with a valid
+  /// configuration, 2 otherwise.
   int failure_exit_code() const { return help_printed_ ? 0 : 2; }
 
  protected:

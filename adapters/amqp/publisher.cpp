@@ -21,7 +21,11 @@ struct inflight {
 }  // namespace
 
 publisher::publisher(connection_params params, options opts, confirm_callback on_confirm)
-  : params_(std::move(params)), opts_(std::move(opts)), on_confirm_(std::move(on_confirm)) {
+  : params_(std::move(params)),
+    opts_(std::move(opts)),
+    on_confirm_(std::move(on_confirm)),
+    connected_(opts_.connected) {
+  connected_->store(false);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -35,7 +39,7 @@ publisher::~publisher() {
 }
 
 void publisher::publish(std::uint64_t id, std::string body) {
-  if (!connected_.load()) {
+  if (!connected_->load()) {
     on_confirm_({id}, false);
     return;
   }
@@ -61,7 +65,7 @@ void publisher::run() {
   auto drop_connection = [&](const std::string& why) {
     spdlog::error("amqp publisher {}: {}; {} unconfirmed messages reported as failed, reconnecting",
                   params_.endpoint(), why, unconfirmed.size());
-    connected_ = false;
+    connected_->store(false);
     std::vector<std::uint64_t> ids;
     for (auto& [tag, m] : unconfirmed)
       ids.push_back(m.id);
@@ -93,7 +97,7 @@ void publisher::run() {
         conn->check_rpc("confirm.select");
         next_tag = 1;
         backoff = std::chrono::milliseconds{100};
-        connected_ = true;
+        connected_->store(true);
         spdlog::info("amqp publisher connected to {} (exchange {}, queue {})", params_.endpoint(),
                      opts_.route.exchange, opts_.route.queue);
       } catch (const amqp_error& e) {
@@ -204,7 +208,7 @@ void publisher::run() {
   std::vector<std::uint64_t> ids;
   for (auto& [tag, m] : unconfirmed)
     ids.push_back(m.id);
-  connected_ = false;
+  connected_->store(false);
   {
     std::lock_guard<std::mutex> guard{mtx_};
     for (auto& m : queue_)

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -30,6 +31,8 @@ class publisher {
     topology route;                                   ///< where messages go; declared on connect
     std::chrono::milliseconds confirm_timeout{5000};  ///< unconfirmed that long -> reconnect, nack all
     std::chrono::milliseconds max_backoff{2000};      ///< reconnect delay cap
+    /// Set while a confirmed channel is open; readable by anyone holding a copy (health checks).
+    std::shared_ptr<std::atomic<bool>> connected = std::make_shared<std::atomic<bool>>(false);
   };
 
   /// Starts the thread, which connects (and keeps reconnecting) in the background.
@@ -44,7 +47,7 @@ class publisher {
   void publish(std::uint64_t id, std::string body);
 
   /// True while a confirmed channel is open.
-  bool connected() const { return connected_.load(); }
+  bool connected() const { return connected_->load(); }
 
  private:
   struct pending {
@@ -62,7 +65,7 @@ class publisher {
   std::condition_variable cv_;
   std::vector<pending> queue_;  // guarded by mtx_
   bool stop_ = false;           // guarded by mtx_
-  std::atomic<bool> connected_{false};
+  std::shared_ptr<std::atomic<bool>> connected_;
   std::thread thread_;
 };
 

@@ -1,0 +1,92 @@
+// Node configuration is validated: unknown sections or keys (which CAF alone would ignore), bad
+// values and unreadable files stop the node with exit code 2 and a message naming the problem.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/support/child_process.hpp"
+
+namespace {
+
+using flashsale::testing::child_process;
+
+struct outcome {
+  int exit_code = -1;
+  std::string output;
+};
+
+outcome run(const std::string& program, const std::vector<std::string>& args) {
+  auto log = std::filesystem::temp_directory_path() /
+             ("flashsale-config-" + std::to_string(::getpid()) + ".log");
+  outcome out;
+  {
+    child_process p{program, args, log.string()};
+    int status = p.wait(20000);
+    EXPECT_NE(status, -1) << "the node did not stop by itself";
+    out.exit_code = status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  std::ifstream in(log);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  out.output = ss.str();
+  std::filesystem::remove(log);
+  return out;
+}
+
+std::string write_ini(const std::string& text) {
+  auto path = std::filesystem::temp_directory_path() /
+              ("flashsale-config-" + std::to_string(::getpid()) + ".ini");
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+TEST(node_config, unknown_ini_keys_and_sections_stop_the_gateway) {
+  auto ini = write_ini("[gateway]\nname=\"gw1\"\nkeep-one-inn=3\n[htp]\nport=1\n");
+  auto r = run(FLASHSALE_GATEWAY_BIN, {"--config-file=" + ini});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("unknown key 'keep-one-inn' in section [gateway]"), std::string::npos)
+    << r.output;
+  EXPECT_NE(r.output.find("unknown key 'port' in section [htp]"), std::string::npos) << r.output;
+  std::filesystem::remove(ini);
+}
+
+TEST(node_config, out_of_range_values_stop_the_gateway) {
+  auto r = run(FLASHSALE_GATEWAY_BIN,
+               {"--config-file=config/gateway-1.ini", "--http.port=70000", "--gateway.keep-one-in=0"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("'http.port' must be in [0, 65535], got 70000"), std::string::npos)
+    << r.output;
+  EXPECT_NE(r.output.find("'gateway.keep-one-in' must be in [1, 1000000], got 0"), std::string::npos)
+    << r.output;
+}
+
+TEST(node_config, unknown_command_line_options_stop_the_writer) {
+  auto r = run(FLASHSALE_WRITER_BIN, {"--config-file=config/writer-1.ini", "--db.databse=x"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("--db.databse=x"), std::string::npos) << r.output;
+}
+
+TEST(node_config, a_missing_sale_file_stops_the_writer) {
+  auto r = run(FLASHSALE_WRITER_BIN,
+               {"--config-file=config/writer-1.ini", "--writer.sale-file=/nonexistent/sale.ini"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("/nonexistent/sale.ini: cannot open sale file"), std::string::npos)
+    << r.output;
+}
+
+TEST(node_config, the_shipped_configs_are_valid) {
+  // --help after a successful parse prints the options and exits 0: proves the files parse.
+  for (auto [bin, ini] : {std::pair{FLASHSALE_GATEWAY_BIN, "config/gateway-1.ini"},
+                          std::pair{FLASHSALE_WRITER_BIN, "config/writer-1.ini"}}) {
+    auto r = run(bin, {std::string("--config-file=") + ini, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << ini << ": " << r.output;
+  }
+}
+
+}  // namespace
