@@ -24,8 +24,8 @@ std::string base36(std::uint64_t n) {
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 struct product_entry {
@@ -65,92 +65,95 @@ gateway_actor::behavior_type gateway_impl(gateway_actor::stateful_pointer<gatewa
   };
 
   return {
-    [=](purchase_call& call) {
-      auto& st = self->state;
-      auto product = st.products.find(call.product);
-      if (product == st.products.end()) {
-        call.done(purchase_reply{admission::unknown_product, {}});
-        return;
-      }
-      if (!st.draw.draw()) {
-        call.done(purchase_reply{admission::shed, {}});
-        return;
-      }
-      auto key = call.product + '/' + call.user;
-      auto& held = st.holdings[key];
-      if (held >= product->second.per_user_limit) {
-        call.done(purchase_reply{admission::already_bought, {}});
-        return;
-      }
-      ++held;  // held while the attempt is in flight, so a concurrent repeat is refused too
-      auto counter = product->second.counter;
-      self->request(counter, std::chrono::seconds{5}, reserve_atom_v)
-        .then(
-          [=](bool reserved) mutable {
-            if (!reserved) {
-              release(key);
-              call.done(purchase_reply{admission::sold_out, {}});
-              return;
-            }
-            auto& st = self->state;
-            auto ticket = st.ticket_prefix + base36(st.next_seq++);
-            purchase p;
-            p.request_id = call.idempotency_key.empty()
-                             ? ticket
-                             : "k/" + call.user + "/" + call.idempotency_key;
-            p.product = call.product;
-            p.user = call.user;
-            p.gateway = st.opts.name;
-            p.ticket = ticket;
-            p.accepted_at_ms = now_ms();
-            auto view = ticket_view{ticket, p.request_id, p.product, p.user, order_status::queued, 0};
-            self->request(st.publisher, st.opts.publish_timeout, publish_atom_v, std::move(p))
-              .then(
-                [=](bool confirmed) mutable {
-                  if (confirmed) {
-                    self->state.tickets.emplace(view.ticket, view);
-                    call.done(purchase_reply{admission::accepted, view.ticket});
+      [=](purchase_call& call) {
+        auto& st = self->state;
+        auto product = st.products.find(call.product);
+        if (product == st.products.end()) {
+          call.done(purchase_reply{admission::unknown_product, {}});
+          return;
+        }
+        if (!st.draw.draw()) {
+          call.done(purchase_reply{admission::shed, {}});
+          return;
+        }
+        auto key = call.product + '/' + call.user;
+        auto& held = st.holdings[key];
+        if (held >= product->second.per_user_limit) {
+          call.done(purchase_reply{admission::already_bought, {}});
+          return;
+        }
+        ++held;  // held while the attempt is in flight, so a concurrent repeat is refused too
+        auto counter = product->second.counter;
+        self->request(counter, std::chrono::seconds{5}, reserve_atom_v)
+            .then(
+                [=](bool reserved) mutable {
+                  if (!reserved) {
+                    release(key);
+                    call.done(purchase_reply{admission::sold_out, {}});
                     return;
                   }
-                  self->send(counter, refund_atom_v);
-                  release(key);
-                  call.done(purchase_reply{admission::queue_refused, {}});
+                  auto& st = self->state;
+                  auto ticket = st.ticket_prefix + base36(st.next_seq++);
+                  purchase p;
+                  p.request_id = call.idempotency_key.empty()
+                                     ? ticket
+                                     : "k/" + call.user + "/" + call.idempotency_key;
+                  p.product = call.product;
+                  p.user = call.user;
+                  p.gateway = st.opts.name;
+                  p.ticket = ticket;
+                  p.accepted_at_ms = now_ms();
+                  auto view =
+                      ticket_view{ticket, p.request_id, p.product, p.user, order_status::queued, 0};
+                  self->request(st.publisher, st.opts.publish_timeout, publish_atom_v, std::move(p))
+                      .then(
+                          [=](bool confirmed) mutable {
+                            if (confirmed) {
+                              self->state.tickets.emplace(view.ticket, view);
+                              call.done(purchase_reply{admission::accepted, view.ticket});
+                              return;
+                            }
+                            self->send(counter, refund_atom_v);
+                            release(key);
+                            call.done(purchase_reply{admission::queue_refused, {}});
+                          },
+                          [=](caf::error& err) mutable {
+                            spdlog::warn("gateway {}: publish of {} failed ({}); unit refunded",
+                                         self->state.opts.name, view.ticket,
+                                         self->system().render(err));
+                            self->send(counter, refund_atom_v);
+                            release(key);
+                            call.done(purchase_reply{admission::queue_refused, {}});
+                          });
                 },
                 [=](caf::error& err) mutable {
-                  spdlog::warn("gateway {}: publish of {} failed ({}); unit refunded",
-                               self->state.opts.name, view.ticket, self->system().render(err));
-                  self->send(counter, refund_atom_v);
+                  spdlog::error("gateway {}: counter of {} did not answer: {}",
+                                self->state.opts.name, call.product, self->system().render(err));
                   release(key);
                   call.done(purchase_reply{admission::queue_refused, {}});
                 });
-          },
-          [=](caf::error& err) mutable {
-            spdlog::error("gateway {}: counter of {} did not answer: {}", self->state.opts.name,
-                          call.product, self->system().render(err));
-            release(key);
-            call.done(purchase_reply{admission::queue_refused, {}});
-          });
-    },
-    [=](ticket_query& q) {
-      auto i = self->state.tickets.find(q.ticket);
-      if (i == self->state.tickets.end())
-        q.done(std::nullopt);
-      else
-        q.done(i->second);
-    },
-    [=](const order_result& r) {
-      auto i = self->state.tickets.find(r.ticket);
-      if (i != self->state.tickets.end()) {
-        i->second.status = r.status;
-        i->second.order_id = r.order_id;
-      }
-    },
+      },
+      [=](ticket_query& q) {
+        auto i = self->state.tickets.find(q.ticket);
+        if (i == self->state.tickets.end())
+          q.done(std::nullopt);
+        else
+          q.done(i->second);
+      },
+      [=](const order_result& r) {
+        auto i = self->state.tickets.find(r.ticket);
+        if (i != self->state.tickets.end()) {
+          i->second.status = r.status;
+          i->second.order_id = r.order_id;
+        }
+      },
   };
 }
 
 }  // namespace
 
-gateway_actor spawn_gateway(caf::actor_system& sys, gateway_options opts, const sale_definition& sale,
+gateway_actor spawn_gateway(caf::actor_system& sys, gateway_options opts,
+                            const sale_definition& sale,
                             std::map<std::string, counter_actor> counters,
                             publisher_actor publisher) {
   return sys.spawn(gateway_impl, std::move(opts), sale, std::move(counters), std::move(publisher));

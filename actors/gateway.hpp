@@ -35,14 +35,15 @@ using gateway_actor = caf::typed_actor<caf::reacts_to<purchase_call>, caf::react
                                        caf::reacts_to<order_result>>;
 
 struct gateway_options {
-  std::string name;                ///< node name: prefix of tickets and request ids
-  std::uint32_t keep_one_in = 1;   ///< lottery K
-  std::uint64_t seed = 1;          ///< lottery seed
+  std::string name;               ///< node name: prefix of tickets and request ids
+  std::uint32_t keep_one_in = 1;  ///< lottery K
+  std::uint64_t seed = 1;         ///< lottery seed
   std::chrono::milliseconds publish_timeout{8000};  ///< longer than the publisher's confirm timeout
 };
 
 /// Spawns the gateway actor over one counter per product of the sale and the publisher.
-gateway_actor spawn_gateway(caf::actor_system& sys, gateway_options opts, const sale_definition& sale,
+gateway_actor spawn_gateway(caf::actor_system& sys, gateway_options opts,
+                            const sale_definition& sale,
                             std::map<std::string, counter_actor> counters,
                             publisher_actor publisher);
 

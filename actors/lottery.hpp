@@ -1,7 +1,7 @@
 #pragma once
 
-// Load shedding by lottery: keep 1 request in K, decided by a seeded per-node RNG, so the shed share
-// is 1 - 1/K and a run can be replayed. Not thread-safe (the gateway actor owns it).
+// Load shedding by lottery: keep 1 request in K, decided by a seeded per-node RNG, so the shed
+// share is 1 - 1/K and a run can be replayed. Not thread-safe (the gateway actor owns it).
 
 #include <cstdint>
 #include <random>
@@ -12,7 +12,7 @@ class lottery {
  public:
   /// keep_one_in = K >= 1 (1 keeps everything).
   lottery(std::uint32_t keep_one_in, std::uint64_t seed)
-    : keep_one_in_(keep_one_in < 1 ? 1 : keep_one_in), rng_(seed) {}
+      : keep_one_in_(keep_one_in < 1 ? 1 : keep_one_in), rng_(seed) {}
 
   /// True if this request wins (is kept).
   bool draw() {

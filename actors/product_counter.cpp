@@ -20,14 +20,14 @@ counter_actor::behavior_type counter_impl(counter_actor::stateful_pointer<counte
   self->state.product = std::move(product);
   self->state.quota = quota_counter{initial_grant};
   return {
-    [=](reserve_atom) -> bool { return self->state.quota.reserve(); },
-    [=](refund_atom) { self->state.quota.refund(); },
-    [=](const quota_update& u) { self->state.quota.apply(u); },
-    [=](const sold_out&) { self->state.quota.mark_sold_out(); },
-    [=](stats_atom) -> counter_stats {
-      const auto& q = self->state.quota;
-      return counter_stats{self->state.product, q.grant(), q.consumed(), q.sold_out()};
-    },
+      [=](reserve_atom) -> bool { return self->state.quota.reserve(); },
+      [=](refund_atom) { self->state.quota.refund(); },
+      [=](const quota_update& u) { self->state.quota.apply(u); },
+      [=](const sold_out&) { self->state.quota.mark_sold_out(); },
+      [=](stats_atom) -> counter_stats {
+        const auto& q = self->state.quota;
+        return counter_stats{self->state.product, q.grant(), q.consumed(), q.sold_out()};
+      },
   };
 }
 

@@ -16,7 +16,8 @@
 
 namespace flashsale {
 
-/// Spawns the gateway's publisher bridge; it owns an amqp::publisher (its own connection and thread).
+/// Spawns the gateway's publisher bridge; it owns an amqp::publisher (its own connection and
+/// thread).
 publisher_actor spawn_publisher_bridge(caf::actor_system& sys, amqp::connection_params params,
                                        amqp::publisher::options opts);
 

@@ -33,32 +33,32 @@ struct slot_writer_state {
   static inline const char* name = "slot_writer";
 };
 
-slot_writer_actor::behavior_type
-slot_writer_impl(slot_writer_actor::stateful_pointer<slot_writer_state> self,
-                 db::connection_params params) {
+slot_writer_actor::behavior_type slot_writer_impl(
+    slot_writer_actor::stateful_pointer<slot_writer_state> self, db::connection_params params) {
   self->state.params = std::move(params);
   return {
-    [=](write_atom, const std::vector<purchase>& batch)
-      -> caf::result<std::vector<order_result>> {
-      auto& st = self->state;
-      try {
-        if (st.store == nullptr)
-          st.store = db::order_store::connect(st.params);
-        std::vector<order_result> results;
-        results.reserve(batch.size());
-        for (const auto& p : batch) {
-          auto out = st.store->purchase(db::purchase_request{p.request_id, p.product, p.user, p.gateway});
-          results.push_back(order_result{p.request_id, p.ticket, p.product,
-                                         to_order_status(out.status), out.order_id, out.slot});
+      [=](write_atom,
+          const std::vector<purchase>& batch) -> caf::result<std::vector<order_result>> {
+        auto& st = self->state;
+        try {
+          if (st.store == nullptr)
+            st.store = db::order_store::connect(st.params);
+          std::vector<order_result> results;
+          results.reserve(batch.size());
+          for (const auto& p : batch) {
+            auto out = st.store->purchase(
+                db::purchase_request{p.request_id, p.product, p.user, p.gateway});
+            results.push_back(order_result{p.request_id, p.ticket, p.product,
+                                           to_order_status(out.status), out.order_id, out.slot});
+          }
+          return results;
+        } catch (const db::db_error& e) {
+          spdlog::error("slot writer ({}): {}; reconnecting on the next batch", st.params.dbname,
+                        e.what());
+          st.store.reset();
+          return caf::make_error(caf::sec::runtime_error, e.what());
         }
-        return results;
-      } catch (const db::db_error& e) {
-        spdlog::error("slot writer ({}): {}; reconnecting on the next batch", st.params.dbname,
-                      e.what());
-        st.store.reset();
-        return caf::make_error(caf::sec::runtime_error, e.what());
-      }
-    },
+      },
   };
 }
 

@@ -87,18 +87,23 @@ http::response error_response(int status, const std::string& message) {
 
 http::response purchase_response(const purchase_reply& reply) {
   auto status_body = [](int status, const char* state, const char* message) {
-    return http::response{
-      status, nlohmann::json{{"status", state}, {"error", message}}.dump(), "application/json", {}};
+    return http::response{status,
+                          nlohmann::json{{"status", state}, {"error", message}}.dump(),
+                          "application/json",
+                          {}};
   };
   switch (reply.outcome) {
     case admission::accepted: {
-      http::response r{202, nlohmann::json{{"ticket", reply.ticket}, {"status", "queued"}}.dump(),
-                       "application/json", {}};
+      http::response r{202,
+                       nlohmann::json{{"ticket", reply.ticket}, {"status", "queued"}}.dump(),
+                       "application/json",
+                       {}};
       r.headers.emplace_back("Location", "/v1/orders/" + reply.ticket);
       return r;
     }
     case admission::shed: {
-      auto r = status_body(429, "shed", "too many buyers: this attempt lost the lottery, retry later");
+      auto r =
+          status_body(429, "shed", "too many buyers: this attempt lost the lottery, retry later");
       r.headers.emplace_back("Retry-After", "1");
       return r;
     }
@@ -120,8 +125,10 @@ http::response purchase_response(const purchase_reply& reply) {
 http::response ticket_response(const std::optional<ticket_view>& state) {
   if (!state)
     return error_response(404, "unknown ticket");
-  nlohmann::json j{{"ticket", state->ticket},   {"request_id", state->request_id},
-                   {"product", state->product}, {"user", state->user},
+  nlohmann::json j{{"ticket", state->ticket},
+                   {"request_id", state->request_id},
+                   {"product", state->product},
+                   {"user", state->user},
                    {"status", to_string(state->status)}};
   if (state->order_id != 0)
     j["order_id"] = state->order_id;

@@ -68,9 +68,8 @@ const product_definition* sale_definition::find(const std::string& id) const {
 bool valid_product_id(const std::string& id) {
   if (id.empty() || id.size() > 64)
     return false;
-  return std::all_of(id.begin(), id.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '_' || c == '-';
-  });
+  return std::all_of(id.begin(), id.end(),
+                     [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '-'; });
 }
 
 sale_definition parse_sale(std::istream& in, const std::string& source,
@@ -96,7 +95,8 @@ sale_definition parse_sale(std::istream& in, const std::string& source,
       } else if (name.rfind("product.", 0) == 0) {
         auto id = name.substr(8);
         if (!valid_product_id(id))
-          ctx.fail("invalid product id '" + id + "' (allowed: letters, digits, '_', '-', at most 64)");
+          ctx.fail("invalid product id '" + id +
+                   "' (allowed: letters, digits, '_', '-', at most 64)");
         if (sale.find(id) != nullptr)
           ctx.fail("product '" + id + "' defined twice");
         sale.products.push_back(product_definition{});

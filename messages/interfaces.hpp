@@ -14,28 +14,28 @@ namespace flashsale {
 
 /// One per product on a gateway: the local quota.
 using counter_actor = caf::typed_actor<
-  /// Takes one unit of the local quota: true if reserved, false if none is left (sold out here).
-  caf::replies_to<reserve_atom>::with<bool>,
-  /// Gives back a unit reserved earlier (its publish failed).
-  caf::reacts_to<refund_atom>,
-  /// A new cumulative grant; older versions are ignored.
-  caf::reacts_to<quota_update>,
-  /// The product is sold out everywhere: refuse from now on.
-  caf::reacts_to<sold_out>,
-  caf::replies_to<stats_atom>::with<counter_stats>>;
+    /// Takes one unit of the local quota: true if reserved, false if none is left (sold out here).
+    caf::replies_to<reserve_atom>::with<bool>,
+    /// Gives back a unit reserved earlier (its publish failed).
+    caf::reacts_to<refund_atom>,
+    /// A new cumulative grant; older versions are ignored.
+    caf::reacts_to<quota_update>,
+    /// The product is sold out everywhere: refuse from now on.
+    caf::reacts_to<sold_out>, caf::replies_to<stats_atom>::with<counter_stats>>;
 
 /// The gateway's RabbitMQ publisher.
 using publisher_actor = caf::typed_actor<
-  /// Publishes persistently; replies true once the broker confirmed (ack), false on a nack or a
-  /// refused publish (queue full), an error when the broker is unreachable or does not confirm in time.
-  caf::replies_to<publish_atom, purchase>::with<bool>,
-  /// From the adapter's thread: confirms (true) or nacks (false) for publish ids.
-  caf::reacts_to<confirm_atom, std::vector<std::uint64_t>, bool>>;
+    /// Publishes persistently; replies true once the broker confirmed (ack), false on a nack or a
+    /// refused publish (queue full), an error when the broker is unreachable or does not confirm in
+    /// time.
+    caf::replies_to<publish_atom, purchase>::with<bool>,
+    /// From the adapter's thread: confirms (true) or nacks (false) for publish ids.
+    caf::reacts_to<confirm_atom, std::vector<std::uint64_t>, bool>>;
 
 /// One database connection on a writer node.
 using slot_writer_actor = caf::typed_actor<
-  /// Writes the purchases (all of one database) and replies one result per purchase, in order.
-  /// Replies an error when the database fails; then nothing of the batch may be acked.
-  caf::replies_to<write_atom, std::vector<purchase>>::with<std::vector<order_result>>>;
+    /// Writes the purchases (all of one database) and replies one result per purchase, in order.
+    /// Replies an error when the database fails; then nothing of the batch may be acked.
+    caf::replies_to<write_atom, std::vector<purchase>>::with<std::vector<order_result>>>;
 
 }  // namespace flashsale

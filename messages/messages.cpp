@@ -7,9 +7,8 @@ namespace {
 constexpr const char* order_status_names[] = {"queued",     "confirmed", "duplicate_request",
                                               "user_limit", "sold_out",  "unknown_product"};
 
-constexpr const char* admission_names[] = {"accepted",      "shed",
-                                           "sold_out",      "already_bought",
-                                           "queue_refused", "unknown_product"};
+constexpr const char* admission_names[] = {"accepted",       "shed",          "sold_out",
+                                           "already_bought", "queue_refused", "unknown_product"};
 
 }  // namespace
 

@@ -1,9 +1,9 @@
 #pragma once
 
 // The typed messages nodes exchange, as plain structs. This header is free of CAF on purpose: it is
-// included widely. inspect() overloads are templates, so CAF's serializers (and any other inspector)
-// can visit the fields (enums travel as their underlying integer); messages/type_ids.hpp registers
-// the types with CAF.
+// included widely. inspect() overloads are templates, so CAF's serializers (and any other
+// inspector) can visit the fields (enums travel as their underlying integer); messages/type_ids.hpp
+// registers the types with CAF.
 
 #include <cstdint>
 #include <string>
@@ -29,11 +29,11 @@ bool from_string(const std::string& name, order_status& out);
 
 /// A purchase admitted by a gateway. It travels through RabbitMQ to a writer node.
 struct purchase {
-  std::string request_id;         ///< idempotency key, unique per purchase attempt (I3)
-  std::string product;            ///< product id
-  std::string user;               ///< buyer id
-  std::string gateway;            ///< name of the accepting gateway node
-  std::string ticket;             ///< handle the client polls: GET /v1/orders/{ticket}
+  std::string request_id;           ///< idempotency key, unique per purchase attempt (I3)
+  std::string product;              ///< product id
+  std::string user;                 ///< buyer id
+  std::string gateway;              ///< name of the accepting gateway node
+  std::string ticket;               ///< handle the client polls: GET /v1/orders/{ticket}
   std::int64_t accepted_at_ms = 0;  ///< gateway clock, ms since the epoch
 };
 

@@ -1,5 +1,6 @@
-// flashsale-gateway: the HTTP front of a sale. Wires the HTTP server, the gateway actor, one product
-// counter per product and the RabbitMQ publisher bridge from configuration (config/gateway-*.ini).
+// flashsale-gateway: the HTTP front of a sale. Wires the HTTP server, the gateway actor, one
+// product counter per product and the RabbitMQ publisher bridge from configuration
+// (config/gateway-*.ini).
 
 #include <map>
 #include <memory>
@@ -47,29 +48,29 @@ class gateway_config : public node_config {
 
   gateway_config() {
     opt_group{custom_options_, "gateway"}
-      .add(name, "name", "node name; prefixes tickets and request ids ([A-Za-z0-9_-])")
-      .add(sale_file, "sale-file", "sale definition (products, stock)")
-      .add(keep_one_in, "keep-one-in", "lottery: keep 1 request in K (1 keeps all)")
-      .add(seed, "seed", "lottery RNG seed (per node)");
+        .add(name, "name", "node name; prefixes tickets and request ids ([A-Za-z0-9_-])")
+        .add(sale_file, "sale-file", "sale definition (products, stock)")
+        .add(keep_one_in, "keep-one-in", "lottery: keep 1 request in K (1 keeps all)")
+        .add(seed, "seed", "lottery RNG seed (per node)");
     opt_group{custom_options_, "http"}
-      .add(http_address, "address", "listen address")
-      .add(http_port, "port", "listen port")
-      .add(io_threads, "io-threads", "HTTP I/O threads")
-      .add(max_header_bytes, "max-header-bytes", "request header cap (431 beyond)")
-      .add(max_body_bytes, "max-body-bytes", "request body cap (413 beyond)")
-      .add(header_deadline_ms, "header-deadline-ms", "whole header must arrive within (408)")
-      .add(idle_timeout_ms, "idle-timeout-ms", "idle keep-alive connections close after")
-      .add(max_connections, "max-connections", "open connections cap (503 beyond)");
+        .add(http_address, "address", "listen address")
+        .add(http_port, "port", "listen port")
+        .add(io_threads, "io-threads", "HTTP I/O threads")
+        .add(max_header_bytes, "max-header-bytes", "request header cap (431 beyond)")
+        .add(max_body_bytes, "max-body-bytes", "request body cap (413 beyond)")
+        .add(header_deadline_ms, "header-deadline-ms", "whole header must arrive within (408)")
+        .add(idle_timeout_ms, "idle-timeout-ms", "idle keep-alive connections close after")
+        .add(max_connections, "max-connections", "open connections cap (503 beyond)");
     opt_group{custom_options_, "amqp"}
-      .add(amqp_host, "host", "RabbitMQ host")
-      .add(amqp_port, "port", "RabbitMQ port")
-      .add(amqp_user, "user", "RabbitMQ user")
-      .add(amqp_password, "password", "RabbitMQ password")
-      .add(exchange, "exchange", "durable exchange")
-      .add(queue, "queue", "durable order queue")
-      .add(dead_letter_queue, "dead-letter-queue", "queue for undecodable messages")
-      .add(queue_max_length, "max-length", "queue bound; beyond it publishes are refused (503)")
-      .add(confirm_timeout_ms, "confirm-timeout-ms", "broker confirm deadline");
+        .add(amqp_host, "host", "RabbitMQ host")
+        .add(amqp_port, "port", "RabbitMQ port")
+        .add(amqp_user, "user", "RabbitMQ user")
+        .add(amqp_password, "password", "RabbitMQ password")
+        .add(exchange, "exchange", "durable exchange")
+        .add(queue, "queue", "durable order queue")
+        .add(dead_letter_queue, "dead-letter-queue", "queue for undecodable messages")
+        .add(queue_max_length, "max-length", "queue bound; beyond it publishes are refused (503)")
+        .add(confirm_timeout_ms, "confirm-timeout-ms", "broker confirm deadline");
   }
 
  protected:
@@ -112,7 +113,8 @@ int main(int argc, char** argv) {
   amqp_params.user = cfg.amqp_user;
   amqp_params.password = cfg.amqp_password;
   amqp::publisher::options pub_opts;
-  pub_opts.route = amqp::topology{cfg.exchange, cfg.queue, cfg.dead_letter_queue, cfg.queue_max_length};
+  pub_opts.route =
+      amqp::topology{cfg.exchange, cfg.queue, cfg.dead_letter_queue, cfg.queue_max_length};
   pub_opts.confirm_timeout = std::chrono::milliseconds{cfg.confirm_timeout_ms};
   auto broker_up = pub_opts.connected;
   auto publisher = spawn_publisher_bridge(sys, amqp_params, pub_opts);
@@ -139,47 +141,49 @@ int main(int argc, char** argv) {
   http_opts.idle_timeout = std::chrono::milliseconds{cfg.idle_timeout_ms};
   http_opts.max_connections = static_cast<std::size_t>(cfg.max_connections);
 
-  http::server server{http_opts, [gateway, broker_up](http::request&& req, std::shared_ptr<http::responder> reply) {
-    auto r = api::match(req.method, req.target);
-    switch (r.kind) {
-      case api::route_kind::purchase: {
-        std::string error;
-        auto user = api::parse_purchase_body(req.body, error);
-        if (!user) {
-          reply->send(api::error_response(400, error));
-          return;
+  http::server server{
+      http_opts, [gateway, broker_up](http::request&& req, std::shared_ptr<http::responder> reply) {
+        auto r = api::match(req.method, req.target);
+        switch (r.kind) {
+          case api::route_kind::purchase: {
+            std::string error;
+            auto user = api::parse_purchase_body(req.body, error);
+            if (!user) {
+              reply->send(api::error_response(400, error));
+              return;
+            }
+            caf::anon_send(gateway, purchase_call{std::move(r.product), std::move(*user),
+                                                  std::move(req.idempotency_key),
+                                                  [reply](const purchase_reply& decision) {
+                                                    reply->send(api::purchase_response(decision));
+                                                  }});
+            return;
+          }
+          case api::route_kind::order:
+            caf::anon_send(gateway, ticket_query{std::move(r.ticket),
+                                                 [reply](const std::optional<ticket_view>& view) {
+                                                   reply->send(api::ticket_response(view));
+                                                 }});
+            return;
+          case api::route_kind::healthz:
+            // Ready means purchases can be confirmed: the broker connection is up.
+            if (broker_up->load())
+              reply->send(http::response{200, "{\"status\":\"ok\"}", "application/json", {}});
+            else
+              reply->send(http::response{
+                  503, "{\"status\":\"broker unreachable\"}", "application/json", {}});
+            return;
+          case api::route_kind::product:
+            reply->send(api::error_response(501, "product state is not served yet"));
+            return;
+          case api::route_kind::method_not_allowed:
+            reply->send(api::error_response(405, "method not allowed"));
+            return;
+          case api::route_kind::not_found:
+            reply->send(api::error_response(404, "no such resource"));
+            return;
         }
-        caf::anon_send(gateway, purchase_call{std::move(r.product), std::move(*user),
-                                              std::move(req.idempotency_key),
-                                              [reply](const purchase_reply& decision) {
-                                                reply->send(api::purchase_response(decision));
-                                              }});
-        return;
-      }
-      case api::route_kind::order:
-        caf::anon_send(gateway, ticket_query{std::move(r.ticket),
-                                             [reply](const std::optional<ticket_view>& view) {
-                                               reply->send(api::ticket_response(view));
-                                             }});
-        return;
-      case api::route_kind::healthz:
-        // Ready means purchases can be confirmed: the broker connection is up.
-        if (broker_up->load())
-          reply->send(http::response{200, "{\"status\":\"ok\"}", "application/json", {}});
-        else
-          reply->send(http::response{503, "{\"status\":\"broker unreachable\"}", "application/json", {}});
-        return;
-      case api::route_kind::product:
-        reply->send(api::error_response(501, "product state is not served yet"));
-        return;
-      case api::route_kind::method_not_allowed:
-        reply->send(api::error_response(405, "method not allowed"));
-        return;
-      case api::route_kind::not_found:
-        reply->send(api::error_response(404, "no such resource"));
-        return;
-    }
-  }};
+      }};
   try {
     server.start();
   } catch (const std::exception& e) {
@@ -190,8 +194,8 @@ int main(int argc, char** argv) {
       caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
     return 1;
   }
-  spdlog::info("gateway {} listening on {}:{} (sale {}, {} products, keep 1 in {}, amqp {})", cfg.name,
-               cfg.http_address, server.port(), cfg.sale.name, cfg.sale.products.size(),
+  spdlog::info("gateway {} listening on {}:{} (sale {}, {} products, keep 1 in {}, amqp {})",
+               cfg.name, cfg.http_address, server.port(), cfg.sale.name, cfg.sale.products.size(),
                cfg.keep_one_in, amqp_params.endpoint());
 
   int sig = wait_for_stop_signal();

@@ -46,8 +46,8 @@ bool node_config::load(int argc, char** argv) {
 void node_config::require_range(std::vector<std::string>& problems, const std::string& key,
                                 long long value, long long lo, long long hi) {
   if (value < lo || value > hi)
-    problems.push_back("'" + key + "' must be in [" + std::to_string(lo) + ", " + std::to_string(hi) +
-                       "], got " + std::to_string(value));
+    problems.push_back("'" + key + "' must be in [" + std::to_string(lo) + ", " +
+                       std::to_string(hi) + "], got " + std::to_string(value));
 }
 
 void init_logging(const std::string& node_name) {

@@ -27,8 +27,8 @@ class node_config : public caf::actor_system_config {
   virtual void check(std::vector<std::string>& problems) const = 0;
 
   /// Appends a problem unless lo <= value <= hi.
-  static void require_range(std::vector<std::string>& problems, const std::string& key, long long value,
-                            long long lo, long long hi);
+  static void require_range(std::vector<std::string>& problems, const std::string& key,
+                            long long value, long long lo, long long hi);
 
  private:
   bool help_printed_ = false;

@@ -42,27 +42,27 @@ class writer_config : public node_config {
 
   writer_config() {
     opt_group{custom_options_, "writer"}
-      .add(name, "name", "node name ([A-Za-z0-9_-])")
-      .add(sale_file, "sale-file", "sale definition (which products are hot)")
-      .add(connections_per_database, "connections-per-database", "slot writers per database");
+        .add(name, "name", "node name ([A-Za-z0-9_-])")
+        .add(sale_file, "sale-file", "sale definition (which products are hot)")
+        .add(connections_per_database, "connections-per-database", "slot writers per database");
     opt_group{custom_options_, "db"}
-      .add(db_host, "host", "PostgreSQL host")
-      .add(db_port, "port", "PostgreSQL port")
-      .add(db_user, "user", "database role (may only EXECUTE the stored functions)")
-      .add(db_password, "password", "password of that role")
-      .add(db_name, "database", "main database; hot products use <database>_hot_<product>")
-      .add(db_connect_timeout_s, "connect-timeout-s", "connect timeout");
+        .add(db_host, "host", "PostgreSQL host")
+        .add(db_port, "port", "PostgreSQL port")
+        .add(db_user, "user", "database role (may only EXECUTE the stored functions)")
+        .add(db_password, "password", "password of that role")
+        .add(db_name, "database", "main database; hot products use <database>_hot_<product>")
+        .add(db_connect_timeout_s, "connect-timeout-s", "connect timeout");
     opt_group{custom_options_, "amqp"}
-      .add(amqp_host, "host", "RabbitMQ host")
-      .add(amqp_port, "port", "RabbitMQ port")
-      .add(amqp_user, "user", "RabbitMQ user")
-      .add(amqp_password, "password", "RabbitMQ password")
-      .add(exchange, "exchange", "durable exchange")
-      .add(queue, "queue", "durable order queue")
-      .add(dead_letter_queue, "dead-letter-queue", "queue for undecodable messages")
-      .add(queue_max_length, "max-length", "queue bound (must match the gateways')")
-      .add(prefetch, "prefetch", "unacked deliveries in flight")
-      .add(max_batch, "max-batch", "deliveries handed over at once");
+        .add(amqp_host, "host", "RabbitMQ host")
+        .add(amqp_port, "port", "RabbitMQ port")
+        .add(amqp_user, "user", "RabbitMQ user")
+        .add(amqp_password, "password", "RabbitMQ password")
+        .add(exchange, "exchange", "durable exchange")
+        .add(queue, "queue", "durable order queue")
+        .add(dead_letter_queue, "dead-letter-queue", "queue for undecodable messages")
+        .add(queue_max_length, "max-length", "queue bound (must match the gateways')")
+        .add(prefetch, "prefetch", "unacked deliveries in flight")
+        .add(max_batch, "max-batch", "deliveries handed over at once");
   }
 
  protected:
@@ -126,7 +126,8 @@ int main(int argc, char** argv) {
   amqp_params.user = cfg.amqp_user;
   amqp_params.password = cfg.amqp_password;
   amqp::consumer::options con_opts;
-  con_opts.route = amqp::topology{cfg.exchange, cfg.queue, cfg.dead_letter_queue, cfg.queue_max_length};
+  con_opts.route =
+      amqp::topology{cfg.exchange, cfg.queue, cfg.dead_letter_queue, cfg.queue_max_length};
   con_opts.prefetch = static_cast<std::uint16_t>(cfg.prefetch);
   con_opts.max_batch = static_cast<std::size_t>(cfg.max_batch);
   auto consumer = spawn_consumer_bridge(sys, amqp_params, con_opts, routing);

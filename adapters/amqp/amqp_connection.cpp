@@ -10,7 +10,9 @@ namespace flashsale::amqp {
 
 namespace {
 
-amqp_connection_state_t st(void* p) { return static_cast<amqp_connection_state_t>(p); }
+amqp_connection_state_t st(void* p) {
+  return static_cast<amqp_connection_state_t>(p);
+}
 
 std::string env_or(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
@@ -59,7 +61,9 @@ connection_params connection_params::from_env() {
   return p;
 }
 
-std::string connection_params::endpoint() const { return host + ":" + std::to_string(port); }
+std::string connection_params::endpoint() const {
+  return host + ":" + std::to_string(port);
+}
 
 void check_status(int status, const std::string& what) {
   if (status != AMQP_STATUS_OK)
@@ -139,8 +143,9 @@ void amqp_connection::declare(const topology& t) {
   amqp_queue_declare(conn, 1, amqp_cstring_bytes(t.queue.c_str()), 0, 1, 0, 0, args);
   check_rpc(("declare queue " + t.queue).c_str());
 
-  amqp_queue_bind(conn, 1, amqp_cstring_bytes(t.queue.c_str()), amqp_cstring_bytes(t.exchange.c_str()),
-                  amqp_cstring_bytes(t.queue.c_str()), amqp_empty_table);
+  amqp_queue_bind(conn, 1, amqp_cstring_bytes(t.queue.c_str()),
+                  amqp_cstring_bytes(t.exchange.c_str()), amqp_cstring_bytes(t.queue.c_str()),
+                  amqp_empty_table);
   check_rpc(("bind queue " + t.queue).c_str());
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 
-// A RabbitMQ connection with one open channel (rabbitmq-c 0.11). Not thread-safe: one thread owns it.
-// rabbitmq-c headers stay out of this header; amqp_connection::native() hands out the raw state
+// A RabbitMQ connection with one open channel (rabbitmq-c 0.11). Not thread-safe: one thread owns
+// it. rabbitmq-c headers stay out of this header; amqp_connection::native() hands out the raw state
 // (as void*) to the other files of this adapter only.
 
 #include <chrono>
@@ -66,7 +66,8 @@ class amqp_connection {
   void* state_ = nullptr;
 };
 
-/// Throws amqp_error(what + ": " + library message) when `status` (an amqp_status_enum) is an error.
+/// Throws amqp_error(what + ": " + library message) when `status` (an amqp_status_enum) is an
+/// error.
 void check_status(int status, const std::string& what);
 
 }  // namespace flashsale::amqp

@@ -17,7 +17,7 @@ constexpr std::uint64_t tag_mask = (std::uint64_t{1} << generation_shift) - 1;
 }  // namespace
 
 consumer::consumer(connection_params params, options opts, batch_callback on_batch)
-  : params_(std::move(params)), opts_(std::move(opts)), on_batch_(std::move(on_batch)) {
+    : params_(std::move(params)), opts_(std::move(opts)), on_batch_(std::move(on_batch)) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -69,8 +69,8 @@ void consumer::run() {
         auto state = static_cast<amqp_connection_state_t>(conn->native());
         amqp_basic_qos(state, 1, 0, opts_.prefetch, 0);
         conn->check_rpc("basic.qos");
-        amqp_basic_consume(state, 1, amqp_cstring_bytes(opts_.route.queue.c_str()), amqp_empty_bytes,
-                           0, 0, 0, amqp_empty_table);
+        amqp_basic_consume(state, 1, amqp_cstring_bytes(opts_.route.queue.c_str()),
+                           amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
         conn->check_rpc("basic.consume");
         ++generation;
         backoff = std::chrono::milliseconds{100};
@@ -142,8 +142,8 @@ void consumer::run() {
       }
       broken = true;
       drop_connection(r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION
-                        ? amqp_error_string2(r.library_error)
-                        : "unexpected reply while consuming");
+                          ? amqp_error_string2(r.library_error)
+                          : "unexpected reply while consuming");
       break;
     }
     if (!batch.empty()) {

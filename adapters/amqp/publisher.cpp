@@ -21,10 +21,10 @@ struct inflight {
 }  // namespace
 
 publisher::publisher(connection_params params, options opts, confirm_callback on_confirm)
-  : params_(std::move(params)),
-    opts_(std::move(opts)),
-    on_confirm_(std::move(on_confirm)),
-    connected_(opts_.connected) {
+    : params_(std::move(params)),
+      opts_(std::move(opts)),
+      on_confirm_(std::move(on_confirm)),
+      connected_(opts_.connected) {
   connected_->store(false);
   thread_ = std::thread([this] { run(); });
 }

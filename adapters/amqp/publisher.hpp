@@ -1,8 +1,9 @@
 #pragma once
 
 // Persistent publishing with publisher confirms, on a thread of its own (rabbitmq-c connections are
-// not thread-safe). Confirms are read as a stream of basic.ack / basic.nack frames (with "multiple")
-// and reported in batches through a callback. The publisher reconnects by itself with backoff.
+// not thread-safe). Confirms are read as a stream of basic.ack / basic.nack frames (with
+// "multiple") and reported in batches through a callback. The publisher reconnects by itself with
+// backoff.
 
 #include <atomic>
 #include <chrono>
@@ -28,9 +29,10 @@ class publisher {
   using confirm_callback = std::function<void(std::vector<std::uint64_t> ids, bool ack)>;
 
   struct options {
-    topology route;                                   ///< where messages go; declared on connect
-    std::chrono::milliseconds confirm_timeout{5000};  ///< unconfirmed that long -> reconnect, nack all
-    std::chrono::milliseconds max_backoff{2000};      ///< reconnect delay cap
+    topology route;  ///< where messages go; declared on connect
+    std::chrono::milliseconds confirm_timeout{
+        5000};                                    ///< unconfirmed that long -> reconnect, nack all
+    std::chrono::milliseconds max_backoff{2000};  ///< reconnect delay cap
     /// Set while a confirmed channel is open; readable by anyone holding a copy (health checks).
     std::shared_ptr<std::atomic<bool>> connected = std::make_shared<std::atomic<bool>>(false);
   };

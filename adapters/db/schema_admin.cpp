@@ -91,7 +91,9 @@ void schema_admin::drop_database(const connection_params& server, const std::str
   detail::admin_session::open(server.with_dbname(maintenance_db))->drop_database(name);
 }
 
-const connection_params& schema_admin::params() const { return session_->params(); }
+const connection_params& schema_admin::params() const {
+  return session_->params();
+}
 
 std::vector<std::string> schema_admin::migrate(const std::string& sql_dir) {
   std::vector<std::string> applied;
@@ -115,7 +117,9 @@ define_status schema_admin::define_product(const product_definition& product) {
   throw db_error("define_product answered an unknown status '" + status + "'");
 }
 
-std::vector<product_report> schema_admin::report() { return session_->report(nullptr); }
+std::vector<product_report> schema_admin::report() {
+  return session_->report(nullptr);
+}
 
 std::optional<product_report> schema_admin::report(const std::string& product) {
   auto rows = session_->report(&product);
@@ -124,6 +128,8 @@ std::optional<product_report> schema_admin::report(const std::string& product) {
   return rows.front();
 }
 
-void schema_admin::execute(const std::string& sql) { session_->execute(sql); }
+void schema_admin::execute(const std::string& sql) {
+  session_->execute(sql);
+}
 
 }  // namespace flashsale::db

@@ -231,8 +231,9 @@ TEST_F(db_admin, define_product_spreads_the_stock_over_the_slots) {
   ASSERT_EQ(admin->define_product(make_product("spread", 10, 4, 1)), db::define_status::created);
   // 10 over 4 slots: 3, 3, 2, 2. Take the remainder slots out and check what is left.
   admin->execute("UPDATE stock_slot SET remaining = remaining - 2 WHERE product = 'spread'");
-  admin->execute("UPDATE stock_slot SET remaining = remaining - 1 "
-                 "WHERE product = 'spread' AND slot IN (1, 2)");
+  admin->execute(
+      "UPDATE stock_slot SET remaining = remaining - 1 "
+      "WHERE product = 'spread' AND slot IN (1, 2)");
   EXPECT_EQ(admin->report("spread")->remaining, 0);
   EXPECT_THROW(admin->define_product(make_product("bad id!", 1, 1, 1)), db::db_error);
   EXPECT_THROW(admin->define_product(make_product("noslots", 1, 0, 1)), db::db_error);
@@ -246,8 +247,9 @@ TEST_F(db_admin, report_flags_broken_invariants) {
   ASSERT_TRUE(clean);
   EXPECT_TRUE(clean->ok());
 
-  admin->execute("INSERT INTO purchase_order (request_id, product, user_id, slot, gateway) VALUES "
-                 "('b-1', 'broken', 'zed', 1, 'manual'), ('b-2', 'broken', 'zed', 1, 'manual')");
+  admin->execute(
+      "INSERT INTO purchase_order (request_id, product, user_id, slot, gateway) VALUES "
+      "('b-1', 'broken', 'zed', 1, 'manual'), ('b-2', 'broken', 'zed', 1, 'manual')");
   auto r = admin->report("broken");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->sold, 2);
@@ -258,9 +260,10 @@ TEST_F(db_admin, report_flags_broken_invariants) {
   EXPECT_FALSE(r->no_duplicates());
   EXPECT_FALSE(r->ok());
 
-  admin->execute("INSERT INTO purchase_order (request_id, product, user_id, slot, gateway) "
-                 "SELECT 'bulk-' || i, 'broken', 'u' || i, 1, 'manual' "
-                 "FROM generate_series(1, 4) AS i");
+  admin->execute(
+      "INSERT INTO purchase_order (request_id, product, user_id, slot, gateway) "
+      "SELECT 'bulk-' || i, 'broken', 'u' || i, 1, 'manual' "
+      "FROM generate_series(1, 4) AS i");
   EXPECT_FALSE(admin->report("broken")->no_oversell());  // 6 sold > 5 available
 
   EXPECT_FALSE(admin->report("no-such-product").has_value());

@@ -118,19 +118,19 @@ TEST_F(db_admin_tool, migrate_create_and_report_a_sale) {
   auto writer = server_.with_dbname(hot_db_).as_user(db::writer_role, db::writer_default_password);
   auto store = db::order_store::connect(writer);
   for (int i = 0; i < 3; ++i)
-    ASSERT_EQ(store->purchase({"t-" + std::to_string(i), "Hot1", "u" + std::to_string(i), "gw"})
-                  .status,
-              db::purchase_status::confirmed);
+    ASSERT_EQ(
+        store->purchase({"t-" + std::to_string(i), "Hot1", "u" + std::to_string(i), "gw"}).status,
+        db::purchase_status::confirmed);
 
   r = run_admin("report" + sale + " " + db_args_);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(matches_line(r.output, "^Hot1 +" + hot_db_ + " +10 +3 +7$")) << r.output;
   EXPECT_TRUE(matches_line(r.output, "^Cold1 +" + main_db_ + " +7 +0 +7$")) << r.output;
-  EXPECT_TRUE(matches_line(
-      r.output, "^I1 no-oversell +Hot1 +OK +sold 3 <= available 10, negative slots 0$"))
-      << r.output;
   EXPECT_TRUE(matches_line(r.output,
-                           "^I2 conservation +Hot1 +OK +available 10 = remaining 7 \\+ sold 3$"))
+                           "^I1 no-oversell +Hot1 +OK +sold 3 <= available 10, negative slots 0$"))
+      << r.output;
+  EXPECT_TRUE(
+      matches_line(r.output, "^I2 conservation +Hot1 +OK +available 10 = remaining 7 \\+ sold 3$"))
       << r.output;
   EXPECT_TRUE(matches_line(r.output,
                            "^I3 no-duplicates +Cold1 +OK +duplicate request ids 0, users over "
@@ -140,14 +140,15 @@ TEST_F(db_admin_tool, migrate_create_and_report_a_sale) {
 
   // An order written around purchase_one breaks conservation and the per-user limit.
   db::schema_admin::connect(server_.with_dbname(hot_db_))
-      ->execute("INSERT INTO purchase_order (request_id, product, user_id, slot, gateway) "
-                "VALUES ('rogue', 'Hot1', 'u0', 1, 'manual')");
+      ->execute(
+          "INSERT INTO purchase_order (request_id, product, user_id, slot, gateway) "
+          "VALUES ('rogue', 'Hot1', 'u0', 1, 'manual')");
   r = run_admin("report" + sale + " " + db_args_);
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_TRUE(matches_line(r.output, "^I1 no-oversell +Hot1 +OK +sold 4 <= available 10"))
       << r.output;
-  EXPECT_TRUE(matches_line(
-      r.output, "^I2 conservation +Hot1 +FAIL +available 10 != remaining 7 \\+ sold 4$"))
+  EXPECT_TRUE(matches_line(r.output,
+                           "^I2 conservation +Hot1 +FAIL +available 10 != remaining 7 \\+ sold 4$"))
       << r.output;
   EXPECT_TRUE(matches_line(r.output, "^I3 no-duplicates +Hot1 +FAIL +.*users over limit 1"))
       << r.output;
@@ -166,8 +167,8 @@ TEST_F(db_admin_tool, report_before_sale_create_fails) {
   ASSERT_EQ(run_admin("migrate" + sale + " " + db_args_).exit_code, 0);
   auto r = run_admin("report" + sale + " " + db_args_);
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_TRUE(matches_line(r.output, "^I1 no-oversell +Hot1 +FAIL +not defined in database " +
-                                         hot_db_ + "$"))
+  EXPECT_TRUE(matches_line(r.output,
+                           "^I1 no-oversell +Hot1 +FAIL +not defined in database " + hot_db_ + "$"))
       << r.output;
 }
 

@@ -302,8 +302,7 @@ TEST_F(db_purchase, invalid_request_is_an_error_not_an_order) {
     EXPECT_EQ(e.sqlstate(), "22023") << e.what();
   }
   // The connection is still usable after a failed transaction.
-  EXPECT_EQ(store->purchase({"inv-1", "inv", "gina", "gw"}).status,
-            db::purchase_status::confirmed);
+  EXPECT_EQ(store->purchase({"inv-1", "inv", "gina", "gw"}).status, db::purchase_status::confirmed);
 }
 
 // The slot writers' recovery: a lost connection is one db_error, the next call reconnects.
@@ -335,8 +334,8 @@ TEST_F(db_purchase, mixed_contention_keeps_every_invariant) {
     for (int i = next++; i < attempts; i = next++) {
       // 250 users with 6 requests each; every 10th request is a retry of the previous one.
       int id = i % 10 == 9 ? i - 1 : i;
-      auto out = store.purchase({"mix-" + std::to_string(id), "mix",
-                                 "user-" + std::to_string(i % 250), "gw"});
+      auto out = store.purchase(
+          {"mix-" + std::to_string(id), "mix", "user-" + std::to_string(i % 250), "gw"});
       if (out.status == db::purchase_status::confirmed)
         ++confirmed;
     }

@@ -58,18 +58,20 @@ class end_to_end : public ::testing::Test {
     auto amqp = amqp::connection_params::from_env();
     http_port_ = flashsale::testing::free_port();
     writer_ = std::make_unique<child_process>(
-      FLASHSALE_WRITER_BIN,
-      std::vector<std::string>{"--config-file=config/writer-1.ini", "--writer.sale-file=" + sale_file_,
-                               "--db.host=" + server_.host, "--db.port=" + std::to_string(server_.port),
-                               "--db.database=" + database_, "--amqp.port=" + std::to_string(amqp.port),
-                               "--amqp.queue=" + queue_},
-      (dir_ / "writer.log").string());
+        FLASHSALE_WRITER_BIN,
+        std::vector<std::string>{
+            "--config-file=config/writer-1.ini", "--writer.sale-file=" + sale_file_,
+            "--db.host=" + server_.host, "--db.port=" + std::to_string(server_.port),
+            "--db.database=" + database_, "--amqp.port=" + std::to_string(amqp.port),
+            "--amqp.queue=" + queue_},
+        (dir_ / "writer.log").string());
     gateway_ = std::make_unique<child_process>(
-      FLASHSALE_GATEWAY_BIN,
-      std::vector<std::string>{"--config-file=config/gateway-1.ini", "--gateway.sale-file=" + sale_file_,
-                               "--gateway.keep-one-in=1", "--http.port=" + std::to_string(http_port_),
-                               "--amqp.port=" + std::to_string(amqp.port), "--amqp.queue=" + queue_},
-      (dir_ / "gateway.log").string());
+        FLASHSALE_GATEWAY_BIN,
+        std::vector<std::string>{
+            "--config-file=config/gateway-1.ini", "--gateway.sale-file=" + sale_file_,
+            "--gateway.keep-one-in=1", "--http.port=" + std::to_string(http_port_),
+            "--amqp.port=" + std::to_string(amqp.port), "--amqp.queue=" + queue_},
+        (dir_ / "gateway.log").string());
     ASSERT_TRUE(flashsale::testing::wait_until_healthy(http_port_, 20000)) << gateway_->log_tail();
   }
 
@@ -138,7 +140,8 @@ TEST_F(end_to_end, unknown_product_is_404_and_writes_nothing) {
   auto reply = client.request("POST", "/v1/products/Toaster/purchase", purchase_body("bob"));
   EXPECT_EQ(reply.status, 404) << reply.body;
   // A valid purchase behind it proves the pipeline ran; it must be the only order written.
-  ASSERT_EQ(client.request("POST", "/v1/products/Phone/purchase", purchase_body("carol")).status, 202);
+  ASSERT_EQ(client.request("POST", "/v1/products/Phone/purchase", purchase_body("carol")).status,
+            202);
   EXPECT_EQ(wait_for_sold("Phone", 1).sold, 1) << writer_->log_tail();
   EXPECT_EQ(total_orders(), 1);
 }
@@ -151,7 +154,8 @@ TEST_F(end_to_end, malformed_json_is_400_and_writes_nothing) {
     EXPECT_NE(reply.body.find("\"error\""), std::string::npos) << reply.body;
   }
   http_client client{http_port_};
-  ASSERT_EQ(client.request("POST", "/v1/products/Phone/purchase", purchase_body("dave")).status, 202);
+  ASSERT_EQ(client.request("POST", "/v1/products/Phone/purchase", purchase_body("dave")).status,
+            202);
   EXPECT_EQ(wait_for_sold("Phone", 1).sold, 1) << writer_->log_tail();
   EXPECT_EQ(total_orders(), 1);
 }

@@ -15,7 +15,7 @@ namespace flashsale::testing {
 
 child_process::child_process(const std::string& program, const std::vector<std::string>& args,
                              const std::string& log_path)
-  : log_path_(log_path) {
+    : log_path_(log_path) {
   int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0)
     throw std::runtime_error("cannot open log " + log_path);

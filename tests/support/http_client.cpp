@@ -43,7 +43,8 @@ http_reply http_client::request(const std::string& method, const std::string& ta
   for (const auto& [k, v] : headers)
     req += k + ": " + v + "\r\n";
   if (!body.empty() || method == "POST")
-    req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+    req +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   req += "\r\n" + body;
   return raw(req);
 }

@@ -9,7 +9,7 @@
 namespace flashsale::testing {
 
 struct http_reply {
-  int status = 0;  ///< 0 when no answer arrived
+  int status = 0;                              ///< 0 when no answer arrived
   std::map<std::string, std::string> headers;  ///< lower-case names
   std::string body;
 };
@@ -23,7 +23,8 @@ class http_client {
   http_client& operator=(const http_client&) = delete;
 
   /// Sends a request and reads the whole answer.
-  http_reply request(const std::string& method, const std::string& target, const std::string& body = {},
+  http_reply request(const std::string& method, const std::string& target,
+                     const std::string& body = {},
                      const std::map<std::string, std::string>& headers = {});
 
   /// Sends raw bytes as they are (for malformed requests), then reads one answer.

@@ -68,7 +68,8 @@ TEST(messages, registered_types_travel_inside_a_caf_message) {
   caf::actor_system_config cfg;
   cfg.add_message_types<caf::id_block::flashsale>();
   caf::actor_system sys{cfg};
-  auto msg = caf::make_message(sample_purchase(), order_result{"r", "t", "TV", order_status::confirmed, 1, 2});
+  auto msg = caf::make_message(sample_purchase(),
+                               order_result{"r", "t", "TV", order_status::confirmed, 1, 2});
   std::vector<char> buf;
   caf::binary_serializer sink{sys, buf};
   ASSERT_FALSE(sink(msg));

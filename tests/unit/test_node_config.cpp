@@ -51,19 +51,20 @@ TEST(node_config, unknown_ini_keys_and_sections_stop_the_gateway) {
   auto r = run(FLASHSALE_GATEWAY_BIN, {"--config-file=" + ini});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("unknown key 'keep-one-inn' in section [gateway]"), std::string::npos)
-    << r.output;
+      << r.output;
   EXPECT_NE(r.output.find("unknown key 'port' in section [htp]"), std::string::npos) << r.output;
   std::filesystem::remove(ini);
 }
 
 TEST(node_config, out_of_range_values_stop_the_gateway) {
-  auto r = run(FLASHSALE_GATEWAY_BIN,
-               {"--config-file=config/gateway-1.ini", "--http.port=70000", "--gateway.keep-one-in=0"});
+  auto r = run(FLASHSALE_GATEWAY_BIN, {"--config-file=config/gateway-1.ini", "--http.port=70000",
+                                       "--gateway.keep-one-in=0"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("'http.port' must be in [0, 65535], got 70000"), std::string::npos)
-    << r.output;
-  EXPECT_NE(r.output.find("'gateway.keep-one-in' must be in [1, 1000000], got 0"), std::string::npos)
-    << r.output;
+      << r.output;
+  EXPECT_NE(r.output.find("'gateway.keep-one-in' must be in [1, 1000000], got 0"),
+            std::string::npos)
+      << r.output;
 }
 
 TEST(node_config, unknown_command_line_options_stop_the_writer) {
@@ -77,7 +78,7 @@ TEST(node_config, a_missing_sale_file_stops_the_writer) {
                {"--config-file=config/writer-1.ini", "--writer.sale-file=/nonexistent/sale.ini"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("/nonexistent/sale.ini: cannot open sale file"), std::string::npos)
-    << r.output;
+      << r.output;
 }
 
 TEST(node_config, the_shipped_configs_are_valid) {

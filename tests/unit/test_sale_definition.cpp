@@ -26,8 +26,9 @@ std::string error_of(const std::string& text) {
 }
 
 TEST(sale_definition, parses_products_with_defaults_and_databases) {
-  auto sale = parse("# demo\n[sale]\nname = demo\n[product.TV]\nstock = 1000 ; units\n"
-                    "[product.Phone]\nstock=5\nslots=8\nper_user_limit=2\nhot=true\n");
+  auto sale = parse(
+      "# demo\n[sale]\nname = demo\n[product.TV]\nstock = 1000 ; units\n"
+      "[product.Phone]\nstock=5\nslots=8\nper_user_limit=2\nhot=true\n");
   EXPECT_EQ(sale.name, "demo");
   ASSERT_EQ(sale.products.size(), 2u);
   EXPECT_EQ(sale.products[0].id, "TV");
@@ -44,8 +45,9 @@ TEST(sale_definition, parses_products_with_defaults_and_databases) {
 }
 
 TEST(sale_definition, unknown_keys_and_sections_are_errors_with_line_numbers) {
-  EXPECT_EQ(error_of("[sale]\nname=x\n[product.TV]\nstock=1\nstok=2\n"),
-            "test.ini:5: unknown key 'stok' in [product.TV] (known: stock, slots, per_user_limit, hot)");
+  EXPECT_EQ(
+      error_of("[sale]\nname=x\n[product.TV]\nstock=1\nstok=2\n"),
+      "test.ini:5: unknown key 'stok' in [product.TV] (known: stock, slots, per_user_limit, hot)");
   EXPECT_NE(error_of("[sale]\nname=x\n[products]\n").find("test.ini:3: unknown section"),
             std::string::npos);
 }
@@ -69,7 +71,7 @@ TEST(sale_definition, incomplete_sales_are_errors) {
   EXPECT_NE(error_of("[sale]\nname=x\n[product.TV]\nslots=2\n").find("has no stock"),
             std::string::npos);
   EXPECT_NE(error_of("[sale]\nname=x\n[product.TV]\nstock=1\n[product.TV]\nstock=1\n")
-              .find("defined twice"),
+                .find("defined twice"),
             std::string::npos);
 }
 

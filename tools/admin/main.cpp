@@ -110,8 +110,8 @@ options parse_options(int argc, char** argv) {
       value = arg.substr(eq + 1);
     }
     static const std::set<std::string> with_value{
-        "--db-host", "--db-port", "--db-user", "--db-password", "--db-name",
-        "--db-connect-timeout", "--sql-dir", "--sale"};
+        "--db-host", "--db-port", "--db-user", "--db-password", "--db-name", "--db-connect-timeout",
+        "--sql-dir", "--sale"};
     if (with_value.count(name) == 0)
       throw usage_error("unknown option '" + name + "'");
     if (!value) {
@@ -207,8 +207,9 @@ int run_report(const options& o, const sale_definition& sale) {
   std::cout << "sale " << sale.name << " on " << o.db.host << ':' << o.db.port << ", "
             << sale.products.size() << " products\n\n";
   std::cout << pad("product", id_width) << "  " << pad("database", db_width) << "  "
-            << std::setw(10) << "available" << "  " << std::setw(10) << "sold" << "  "
-            << std::setw(10) << "remaining" << '\n';
+            << std::setw(10) << "available"
+            << "  " << std::setw(10) << "sold"
+            << "  " << std::setw(10) << "remaining" << '\n';
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const auto& p = sale.products[i];
     std::cout << pad(p.id, id_width) << "  " << pad(p.database, db_width) << "  ";
@@ -222,7 +223,8 @@ int run_report(const options& o, const sale_definition& sale) {
 
   int checks = 0;
   int failed = 0;
-  auto line = [&](const char* invariant, const std::string& id, bool ok, const std::string& detail) {
+  auto line = [&](const char* invariant, const std::string& id, bool ok,
+                  const std::string& detail) {
     ++checks;
     failed += ok ? 0 : 1;
     std::cout << pad(invariant, 19) << ' ' << pad(id, id_width) << "  " << (ok ? "OK  " : "FAIL")
@@ -331,9 +333,9 @@ int run(int argc, char** argv) {
   } catch (const db::db_error& e) {
     std::cerr << "flashsale-admin: " << e.what() << '\n';
     std::string what = e.what();
-    bool not_migrated = e.sqlstate() == "3D000" || e.sqlstate() == "42883" ||
-                        e.sqlstate() == "42P01" ||
-                        (cmd != command::migrate && what.find("does not exist") != std::string::npos);
+    bool not_migrated =
+        e.sqlstate() == "3D000" || e.sqlstate() == "42883" || e.sqlstate() == "42P01" ||
+        (cmd != command::migrate && what.find("does not exist") != std::string::npos);
     if (not_migrated)
       std::cerr << "flashsale-admin: is the database migrated? run: flashsale-admin migrate --sale "
                 << sale_file << '\n';

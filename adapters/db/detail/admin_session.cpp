@@ -31,7 +31,8 @@ constexpr const char* migrations_table_sql =
 class odb_admin_session final : public admin_session {
  public:
   explicit odb_admin_session(const connection_params& params)
-      : params_(params), database_(make_database(params)),
+      : params_(params),
+        database_(make_database(params)),
         connection_(open_connection(*database_, params)) {}
 
   // Runs `work` on the connection (reopened if a previous failure dropped it). After an ODB
@@ -84,8 +85,8 @@ class odb_admin_session final : public admin_session {
     using query = odb::query<schema::database_count>;
     return guarded("look up database " + name, [&] {
       odb::transaction t(connection_->begin());
-      auto count = database_->query_value<schema::database_count>(
-          query("datname =") + query::_val(name));
+      auto count =
+          database_->query_value<schema::database_count>(query("datname =") + query::_val(name));
       t.commit();
       return count.count > 0;
     });
