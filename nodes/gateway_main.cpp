@@ -35,14 +35,7 @@ class gateway_config : public node_config {
   int header_deadline_ms = 5000;
   int idle_timeout_ms = 30000;
   int max_connections = 10000;
-  std::string amqp_host = "127.0.0.1";
-  int amqp_port = 56729;
-  std::string amqp_user = "guest";
-  std::string amqp_password = "guest";
-  std::string exchange = "flashsale";
-  std::string queue = "flashsale.orders";
-  std::string dead_letter_queue = "flashsale.dead";
-  int queue_max_length = 1000000;
+  amqp_settings amqp;
   int confirm_timeout_ms = 5000;
   sale_definition sale;
 
@@ -61,15 +54,7 @@ class gateway_config : public node_config {
         .add(header_deadline_ms, "header-deadline-ms", "whole header must arrive within (408)")
         .add(idle_timeout_ms, "idle-timeout-ms", "idle keep-alive connections close after")
         .add(max_connections, "max-connections", "open connections cap (503 beyond)");
-    opt_group{custom_options_, "amqp"}
-        .add(amqp_host, "host", "RabbitMQ host")
-        .add(amqp_port, "port", "RabbitMQ port")
-        .add(amqp_user, "user", "RabbitMQ user")
-        .add(amqp_password, "password", "RabbitMQ password")
-        .add(exchange, "exchange", "durable exchange")
-        .add(queue, "queue", "durable order queue")
-        .add(dead_letter_queue, "dead-letter-queue", "queue for undecodable messages")
-        .add(queue_max_length, "max-length", "queue bound; beyond it publishes are refused (503)")
+    amqp.add_options(custom_options_)
         .add(confirm_timeout_ms, "confirm-timeout-ms", "broker confirm deadline");
   }
 
@@ -85,8 +70,7 @@ class gateway_config : public node_config {
     require_range(problems, "http.header-deadline-ms", header_deadline_ms, 100, 600000);
     require_range(problems, "http.idle-timeout-ms", idle_timeout_ms, 100, 3600000);
     require_range(problems, "http.max-connections", max_connections, 1, 1000000);
-    require_range(problems, "amqp.port", amqp_port, 1, 65535);
-    require_range(problems, "amqp.max-length", queue_max_length, 1, 100000000);
+    amqp.check(problems);
     require_range(problems, "amqp.confirm-timeout-ms", confirm_timeout_ms, 100, 600000);
     try {
       const_cast<gateway_config*>(this)->sale = load_sale_file(sale_file);
@@ -107,14 +91,9 @@ int main(int argc, char** argv) {
   init_logging(cfg.name);
 
   caf::actor_system sys{cfg};
-  amqp::connection_params amqp_params;
-  amqp_params.host = cfg.amqp_host;
-  amqp_params.port = cfg.amqp_port;
-  amqp_params.user = cfg.amqp_user;
-  amqp_params.password = cfg.amqp_password;
+  auto amqp_params = cfg.amqp.params();
   amqp::publisher::options pub_opts;
-  pub_opts.route =
-      amqp::topology{cfg.exchange, cfg.queue, cfg.dead_letter_queue, cfg.queue_max_length};
+  pub_opts.route = cfg.amqp.route();
   pub_opts.confirm_timeout = std::chrono::milliseconds{cfg.confirm_timeout_ms};
   auto broker_up = pub_opts.connected;
   auto publisher = spawn_publisher_bridge(sys, amqp_params, pub_opts);

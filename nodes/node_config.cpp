@@ -3,6 +3,7 @@
 #include <csignal>
 #include <iostream>
 
+#include <caf/config_option_adder.hpp>
 #include <caf/config_option_set.hpp>
 #include <caf/settings.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -43,11 +44,47 @@ bool node_config::load(int argc, char** argv) {
   return !help_printed_;
 }
 
-void node_config::require_range(std::vector<std::string>& problems, const std::string& key,
-                                long long value, long long lo, long long hi) {
+void node_config_checks::require_range(std::vector<std::string>& problems, const std::string& key,
+                                       long long value, long long lo, long long hi) {
   if (value < lo || value > hi)
     problems.push_back("'" + key + "' must be in [" + std::to_string(lo) + ", " +
                        std::to_string(hi) + "], got " + std::to_string(value));
+}
+
+caf::config_option_adder amqp_settings::add_options(caf::config_option_set& options) {
+  caf::config_option_adder group{options, "amqp"};
+  group.add(host, "host", "RabbitMQ host")
+      .add(port, "port", "RabbitMQ port")
+      .add(user, "user", "RabbitMQ user")
+      .add(password, "password", "RabbitMQ password")
+      .add(exchange, "exchange", "durable exchange")
+      .add(queue, "queue", "durable order queue")
+      .add(dead_letter_queue, "dead-letter-queue", "queue for undecodable messages")
+      .add(max_length, "max-length", "queue bound; beyond it publishes are refused (503)");
+  return group;
+}
+
+void amqp_settings::check(std::vector<std::string>& problems) const {
+  node_config_checks::require_range(problems, "amqp.port", port, 1, 65535);
+  node_config_checks::require_range(problems, "amqp.max-length", max_length, 1, 100000000);
+  for (const auto& [key, value] :
+       {std::pair{"amqp.exchange", &exchange}, std::pair{"amqp.queue", &queue},
+        std::pair{"amqp.dead-letter-queue", &dead_letter_queue}})
+    if (value->empty() || value->size() > 255)
+      problems.push_back(std::string("'") + key + "' must have 1 to 255 characters");
+}
+
+amqp::connection_params amqp_settings::params() const {
+  amqp::connection_params p;
+  p.host = host;
+  p.port = port;
+  p.user = user;
+  p.password = password;
+  return p;
+}
+
+amqp::topology amqp_settings::route() const {
+  return amqp::topology{exchange, queue, dead_letter_queue, max_length};
 }
 
 void init_logging(const std::string& node_name) {

@@ -8,10 +8,39 @@
 
 #include <caf/actor_system_config.hpp>
 
+#include "adapters/amqp/amqp_connection.hpp"
+
 namespace flashsale {
 
+/// Value checks shared by the configuration pieces.
+struct node_config_checks {
+  /// Appends a problem unless lo <= value <= hi.
+  static void require_range(std::vector<std::string>& problems, const std::string& key,
+                            long long value, long long lo, long long hi);
+};
+
+/// Section [amqp], shared by every node that talks to RabbitMQ. Both sides must agree on the
+/// topology (a queue declared with other arguments is refused by the broker).
+struct amqp_settings {
+  std::string host = "127.0.0.1";
+  int port = 56729;
+  std::string user = "guest";
+  std::string password = "guest";
+  std::string exchange = "flashsale";
+  std::string queue = "flashsale.orders";
+  std::string dead_letter_queue = "flashsale.dead";
+  int max_length = 1000000;
+
+  /// Registers the keys above under [amqp] (plus whatever the caller adds to the returned group).
+  caf::config_option_adder add_options(caf::config_option_set& options);
+  /// Appends one message per invalid value.
+  void check(std::vector<std::string>& problems) const;
+  amqp::connection_params params() const;
+  amqp::topology route() const;
+};
+
 /// Base of every node's configuration: CAF's own options plus the node's opt_groups.
-class node_config : public caf::actor_system_config {
+class node_config : public caf::actor_system_config, protected node_config_checks {
  public:
   /// Parses command line and INI file (--config-file=...). On any problem - a parse error, an
   /// unknown section or key, or a value check() rejects - prints every problem to stderr and
@@ -25,10 +54,6 @@ class node_config : public caf::actor_system_config {
  protected:
   /// Node-specific value checks; appends one message per problem.
   virtual void check(std::vector<std::string>& problems) const = 0;
-
-  /// Appends a problem unless lo <= value <= hi.
-  static void require_range(std::vector<std::string>& problems, const std::string& key,
-                            long long value, long long lo, long long hi);
 
  private:
   bool help_printed_ = false;

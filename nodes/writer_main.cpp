@@ -28,14 +28,7 @@ class writer_config : public node_config {
   std::string db_password = "flashsale_writer";
   std::string db_name = "flashsale";
   int db_connect_timeout_s = 5;
-  std::string amqp_host = "127.0.0.1";
-  int amqp_port = 56729;
-  std::string amqp_user = "guest";
-  std::string amqp_password = "guest";
-  std::string exchange = "flashsale";
-  std::string queue = "flashsale.orders";
-  std::string dead_letter_queue = "flashsale.dead";
-  int queue_max_length = 1000000;
+  amqp_settings amqp;
   int prefetch = 500;
   int max_batch = 200;
   sale_definition sale;
@@ -52,15 +45,7 @@ class writer_config : public node_config {
         .add(db_password, "password", "password of that role")
         .add(db_name, "database", "main database; hot products use <database>_hot_<product>")
         .add(db_connect_timeout_s, "connect-timeout-s", "connect timeout");
-    opt_group{custom_options_, "amqp"}
-        .add(amqp_host, "host", "RabbitMQ host")
-        .add(amqp_port, "port", "RabbitMQ port")
-        .add(amqp_user, "user", "RabbitMQ user")
-        .add(amqp_password, "password", "RabbitMQ password")
-        .add(exchange, "exchange", "durable exchange")
-        .add(queue, "queue", "durable order queue")
-        .add(dead_letter_queue, "dead-letter-queue", "queue for undecodable messages")
-        .add(queue_max_length, "max-length", "queue bound (must match the gateways')")
+    amqp.add_options(custom_options_)
         .add(prefetch, "prefetch", "unacked deliveries in flight")
         .add(max_batch, "max-batch", "deliveries handed over at once");
   }
@@ -74,8 +59,7 @@ class writer_config : public node_config {
     require_range(problems, "db.connect-timeout-s", db_connect_timeout_s, 1, 300);
     if (!valid_product_id(db_name))
       problems.push_back("'db.database' must be 1-64 of [A-Za-z0-9_-], got '" + db_name + "'");
-    require_range(problems, "amqp.port", amqp_port, 1, 65535);
-    require_range(problems, "amqp.max-length", queue_max_length, 1, 100000000);
+    amqp.check(problems);
     require_range(problems, "amqp.prefetch", prefetch, 1, 65535);
     require_range(problems, "amqp.max-batch", max_batch, 1, 10000);
     try {
@@ -120,19 +104,15 @@ int main(int argc, char** argv) {
     }
   }
 
-  amqp::connection_params amqp_params;
-  amqp_params.host = cfg.amqp_host;
-  amqp_params.port = cfg.amqp_port;
-  amqp_params.user = cfg.amqp_user;
-  amqp_params.password = cfg.amqp_password;
+  auto amqp_params = cfg.amqp.params();
   amqp::consumer::options con_opts;
-  con_opts.route =
-      amqp::topology{cfg.exchange, cfg.queue, cfg.dead_letter_queue, cfg.queue_max_length};
+  con_opts.route = cfg.amqp.route();
   con_opts.prefetch = static_cast<std::uint16_t>(cfg.prefetch);
   con_opts.max_batch = static_cast<std::size_t>(cfg.max_batch);
   auto consumer = spawn_consumer_bridge(sys, amqp_params, con_opts, routing);
   spdlog::info("writer {} consuming {} at {} into {} database(s), {} connection(s) each", cfg.name,
-               cfg.queue, amqp_params.endpoint(), databases.size(), cfg.connections_per_database);
+               cfg.amqp.queue, amqp_params.endpoint(), databases.size(),
+               cfg.connections_per_database);
 
   int sig = wait_for_stop_signal();
   spdlog::info("signal {}: stopping", sig);
