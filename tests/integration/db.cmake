@@ -5,12 +5,12 @@ set(db_test_sql_dir "${PROJECT_SOURCE_DIR}/sql")
 
 flashsale_add_test(test_db_purchase LABEL integration
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_db_purchase.cpp
-  LIBS flashsale_db flashsale_common Threads::Threads)
+  LIBS flashsale_test_support flashsale_db flashsale_common Threads::Threads)
 target_compile_definitions(test_db_purchase PRIVATE FLASHSALE_SQL_DIR="${db_test_sql_dir}")
 
 flashsale_add_test(test_db_admin LABEL integration
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_db_admin.cpp
-  LIBS flashsale_db flashsale_common)
+  LIBS flashsale_test_support flashsale_db flashsale_common)
 target_compile_definitions(test_db_admin PRIVATE FLASHSALE_SQL_DIR="${db_test_sql_dir}")
 
 if(TARGET flashsale-admin)

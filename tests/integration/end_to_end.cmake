@@ -1,13 +1,7 @@
-add_library(flashsale_test_support STATIC
-  ${CMAKE_CURRENT_LIST_DIR}/../support/child_process.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/../support/http_client.cpp)
-target_include_directories(flashsale_test_support PUBLIC ${PROJECT_SOURCE_DIR})
-
 flashsale_add_test(test_end_to_end LABEL integration
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_end_to_end.cpp
   LIBS flashsale_test_support flashsale_db flashsale_amqp flashsale_common)
 target_compile_definitions(test_end_to_end PRIVATE
-  FLASHSALE_SQL_DIR="${PROJECT_SOURCE_DIR}/sql"
   FLASHSALE_GATEWAY_BIN="$<TARGET_FILE:flashsale-gateway>"
   FLASHSALE_WRITER_BIN="$<TARGET_FILE:flashsale-writer>")
 add_dependencies(test_end_to_end flashsale-gateway flashsale-writer)

@@ -12,52 +12,26 @@
 #include "adapters/db/order_store.hpp"
 #include "adapters/db/schema_admin.hpp"
 #include "common/sale_definition.hpp"
+#include "tests/support/scratch_database.hpp"
 
 namespace {
 
 using namespace flashsale;
 namespace fs = std::filesystem;
 
-db::connection_params g_admin;  // admin of the test database
-bool g_ready = false;           // the database is there and migrated
-std::string g_setup_error;      // why not
+db::connection_params g_admin;  // admin of the test database, set by the fixture
 
-class db_environment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    try {
-      auto server = db::connection_params::from_env();
-      auto name = "flashsale_test_" + std::to_string(::getpid());
-      db::schema_admin::drop_database(server, name);  // a leftover of a crashed run with our pid
-      db::schema_admin::ensure_database(server, name);
-      g_admin = server.with_dbname(name);
-      db::schema_admin::connect(g_admin)->migrate(FLASHSALE_SQL_DIR);
-      g_ready = true;
-    } catch (const std::exception& e) {
-      g_setup_error = e.what();
-    }
-  }
-
-  void TearDown() override {
-    if (!g_ready)
-      return;
-    try {
-      db::schema_admin::drop_database(g_admin, g_admin.dbname);
-    } catch (const std::exception& e) {
-      ADD_FAILURE() << "cannot drop " << g_admin.dbname << ": " << e.what();
-    }
-  }
-};
-
-const auto* const g_environment = ::testing::AddGlobalTestEnvironment(new db_environment);
+const auto* const g_environment = ::testing::AddGlobalTestEnvironment(
+    new flashsale::testing::scratch_database_environment("flashsale_test"));
 
 // Every test fails (rather than being skipped) when the database could not be prepared.
 class db_admin : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(g_ready) << "cannot prepare the test database (is PostgreSQL up? scripts/services "
-                            "start, FLASHSALE_PG_* from build/run/endpoints.env): "
-                         << g_setup_error;
+    ASSERT_TRUE(flashsale::testing::scratch_database_environment::ready())
+        << "cannot prepare the test database: "
+        << flashsale::testing::scratch_database_environment::error();
+    g_admin = flashsale::testing::scratch_database_environment::admin();
   }
 };
 

@@ -19,6 +19,7 @@
 #include "common/sale_definition.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/scratch_database.hpp"
 
 namespace {
 
@@ -45,14 +46,11 @@ class end_to_end : public ::testing::Test {
     std::filesystem::create_directories(dir_);
     sale_file_ = (dir_ / "sale.ini").string();
     std::ofstream(sale_file_) << sale_text;
-    database_ = "flashsale_e2e_" + id;
     queue_ = "flashsale.e2e." + id;
-    server_ = db::connection_params::from_env();
-    db::schema_admin::drop_database(server_, database_);
-    db::schema_admin::ensure_database(server_, database_);
-    admin_ = db::schema_admin::connect(server_.with_dbname(database_));
-    admin_->migrate(FLASHSALE_SQL_DIR);
-    for (const auto& p : load_sale_file(sale_file_, database_).products)
+    database_ = std::make_unique<flashsale::testing::scratch_database>("flashsale_e2e");
+    const auto& server = database_->admin();
+    admin_ = db::schema_admin::connect(server);
+    for (const auto& p : load_sale_file(sale_file_, server.dbname).products)
       admin_->define_product(p);
 
     auto amqp = amqp::connection_params::from_env();
@@ -61,8 +59,8 @@ class end_to_end : public ::testing::Test {
         FLASHSALE_WRITER_BIN,
         std::vector<std::string>{
             "--config-file=config/writer-1.ini", "--writer.sale-file=" + sale_file_,
-            "--db.host=" + server_.host, "--db.port=" + std::to_string(server_.port),
-            "--db.database=" + database_, "--amqp.port=" + std::to_string(amqp.port),
+            "--db.host=" + server.host, "--db.port=" + std::to_string(server.port),
+            "--db.database=" + server.dbname, "--amqp.port=" + std::to_string(amqp.port),
             "--amqp.queue=" + queue_},
         (dir_ / "writer.log").string());
     gateway_ = std::make_unique<child_process>(
@@ -79,7 +77,7 @@ class end_to_end : public ::testing::Test {
     gateway_.reset();
     writer_.reset();
     admin_.reset();
-    db::schema_admin::drop_database(server_, database_);
+    database_.reset();
     std::filesystem::remove_all(dir_);
   }
 
@@ -107,9 +105,8 @@ class end_to_end : public ::testing::Test {
 
   std::filesystem::path dir_;
   std::string sale_file_;
-  std::string database_;
+  std::unique_ptr<flashsale::testing::scratch_database> database_;
   std::string queue_;
-  db::connection_params server_;
   std::unique_ptr<db::schema_admin> admin_;
   int http_port_ = 0;
   std::unique_ptr<child_process> writer_;

@@ -1,0 +1,67 @@
+#include "tests/support/scratch_database.hpp"
+
+#include <unistd.h>
+
+#include "adapters/db/schema_admin.hpp"
+
+namespace flashsale::testing {
+
+namespace {
+
+std::unique_ptr<scratch_database> g_database;
+std::string g_error;
+
+}  // namespace
+
+scratch_database::scratch_database(const std::string& prefix) {
+  auto server = db::connection_params::from_env();
+  auto name = prefix + "_" + std::to_string(::getpid());
+  try {
+    db::schema_admin::drop_database(server, name);  // a leftover of a crashed run with our pid
+    db::schema_admin::ensure_database(server, name);
+    admin_ = server.with_dbname(name);
+    db::schema_admin::connect(admin_)->migrate(FLASHSALE_SQL_DIR);
+  } catch (const db::db_error& e) {
+    throw db::db_error(std::string(e.what()) +
+                       " (is PostgreSQL up? scripts/services start, then export FLASHSALE_PG_* "
+                       "from build/run/endpoints.env)");
+  }
+}
+
+scratch_database::~scratch_database() {
+  try {
+    db::schema_admin::drop_database(admin_, admin_.dbname);
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "cannot drop " << admin_.dbname << ": " << e.what();
+  }
+}
+
+db::connection_params scratch_database::writer() const {
+  return admin_.as_user(db::writer_role, db::writer_default_password);
+}
+
+void scratch_database_environment::SetUp() {
+  try {
+    g_database = std::make_unique<scratch_database>(prefix_);
+  } catch (const std::exception& e) {
+    g_error = e.what();
+  }
+}
+
+void scratch_database_environment::TearDown() {
+  g_database.reset();
+}
+
+bool scratch_database_environment::ready() {
+  return g_database != nullptr;
+}
+
+const std::string& scratch_database_environment::error() {
+  return g_error;
+}
+
+const db::connection_params& scratch_database_environment::admin() {
+  return g_database->admin();
+}
+
+}  // namespace flashsale::testing

@@ -1,0 +1,54 @@
+#pragma once
+
+// A database of the test process's own on the private PostgreSQL (FLASHSALE_PG_* from
+// build/run/endpoints.env): <prefix>_<pid>, created fresh, migrated from sql/, dropped at the end.
+// Test support only.
+
+#include <memory>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "adapters/db/connection.hpp"
+
+namespace flashsale::testing {
+
+class scratch_database {
+ public:
+  /// Drops a leftover of the same name, creates and migrates the database. Throws db_error, with
+  /// a hint on how to start PostgreSQL.
+  explicit scratch_database(const std::string& prefix);
+  /// Drops the database; a failure is reported as a test failure.
+  ~scratch_database();
+  scratch_database(const scratch_database&) = delete;
+  scratch_database& operator=(const scratch_database&) = delete;
+
+  /// The admin (owner) connection parameters of this database.
+  const db::connection_params& admin() const { return admin_; }
+  /// The same database as the writer role (may only EXECUTE the stored functions).
+  db::connection_params writer() const;
+
+ private:
+  db::connection_params admin_;
+};
+
+/// One scratch_database for a whole test binary: register it with
+/// ::testing::AddGlobalTestEnvironment. Tests assert ready() in their SetUp, so that every test
+/// fails (never silently skips) when the database could not be prepared.
+class scratch_database_environment : public ::testing::Environment {
+ public:
+  explicit scratch_database_environment(std::string prefix) : prefix_(std::move(prefix)) {}
+  void SetUp() override;
+  void TearDown() override;
+
+  static bool ready();
+  /// Why the database could not be prepared.
+  static const std::string& error();
+  /// The admin parameters; only valid when ready().
+  static const db::connection_params& admin();
+
+ private:
+  std::string prefix_;
+};
+
+}  // namespace flashsale::testing
