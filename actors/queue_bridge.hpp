@@ -1,10 +1,13 @@
 #pragma once
 
 // The actors in front of RabbitMQ. The publisher bridge turns publish requests into persistent
-// messages and answers each once the broker confirmed it. The consumer bridge (writer node) hands
-// deliveries to slot writers, acks each only after its database commit, requeues on database
-// failure and dead-letters undecodable messages.
+// messages, each on its product's queue (a hot product has its own, see amqp::topology), and
+// answers each once the broker confirmed it. The consumer bridge (writer node) consumes every
+// order queue, hands the purchases to the slot writer pool of their product's database, acks each
+// delivery only after its database commit, requeues on database failure and dead-letters (and
+// counts) undecodable messages.
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -17,20 +20,24 @@
 namespace flashsale {
 
 /// Spawns the gateway's publisher bridge; it owns an amqp::publisher (its own connection and
-/// thread).
+/// thread). opts.route.hot_products decides which purchases go to a queue of their own.
 publisher_actor spawn_publisher_bridge(caf::actor_system& sys, amqp::connection_params params,
                                        amqp::publisher::options opts);
 
-/// Slot writers of a writer node, by database name, and the database of each product.
+/// Slot writer pools of a writer node (spawn_slot_writer_pool), by database name, and the database
+/// of each product.
 struct writer_routing {
-  std::map<std::string, std::vector<slot_writer_actor>> writers_by_database;
+  std::map<std::string, caf::actor> pools_by_database;
   std::map<std::string, std::string> database_of_product;
   std::string default_database;  ///< for products the sale file does not name
 };
 
-/// Spawns the writer node's consumer bridge; it owns an amqp::consumer.
+/// Spawns the writer node's consumer bridge; it owns an amqp::consumer (its own connection and
+/// thread). It logs its counts (deliveries, acks, dead-lettered, requeued, outcomes by status)
+/// every `stats_interval` when they changed (zero: never) and when it stops.
 caf::actor spawn_consumer_bridge(caf::actor_system& sys, amqp::connection_params params,
-                                 amqp::consumer::options opts, writer_routing routing);
+                                 amqp::consumer::options opts, writer_routing routing,
+                                 std::chrono::seconds stats_interval);
 
 }  // namespace flashsale
 

@@ -1,15 +1,37 @@
 #include "actors/slot_writer.hpp"
 
+#include <algorithm>
+#include <deque>
+#include <map>
 #include <memory>
+#include <utility>
 
 #include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/sec.hpp>
+#include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
+
+#include "adapters/db/order_store.hpp"
+
+namespace flashsale::pool_messages {
+
+/// A writer whose batch failed may work again (after its backoff).
+struct writer_rested {
+  std::size_t index;
+};
+
+}  // namespace flashsale::pool_messages
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flashsale::pool_messages::writer_rested)
 
 namespace flashsale {
 
 namespace {
+
+using clock = std::chrono::steady_clock;
+using pool_messages::writer_rested;
 
 order_status to_order_status(db::purchase_status s) {
   switch (s) {
@@ -27,6 +49,8 @@ order_status to_order_status(db::purchase_status s) {
   return order_status::unknown_product;
 }
 
+// -- slot writer -------------------------------------------------------------------------------
+
 struct slot_writer_state {
   db::connection_params params;
   std::unique_ptr<db::order_store> store;
@@ -40,24 +64,210 @@ slot_writer_actor::behavior_type slot_writer_impl(
       [=](write_atom,
           const std::vector<purchase>& batch) -> caf::result<std::vector<order_result>> {
         auto& st = self->state;
+        std::vector<order_result> results(batch.size());
         try {
           if (st.store == nullptr)
             st.store = db::order_store::connect(st.params);
-          std::vector<order_result> results;
-          results.reserve(batch.size());
-          for (const auto& p : batch) {
-            auto out = st.store->purchase(
-                db::purchase_request{p.request_id, p.product, p.user, p.gateway});
-            results.push_back(order_result{p.request_id, p.ticket, p.product,
-                                           to_order_status(out.status), out.order_id, out.slot});
+          // One purchase_batch call per product, in order of first appearance.
+          std::vector<bool> done(batch.size(), false);
+          std::vector<db::purchase_request> requests;
+          std::vector<std::size_t> positions;
+          for (std::size_t first = 0; first < batch.size(); ++first) {
+            if (done[first])
+              continue;
+            const auto& product = batch[first].product;
+            requests.clear();
+            positions.clear();
+            for (std::size_t i = first; i < batch.size(); ++i) {
+              if (done[i] || batch[i].product != product)
+                continue;
+              const auto& p = batch[i];
+              requests.push_back(db::purchase_request{p.request_id, p.product, p.user, p.gateway});
+              positions.push_back(i);
+              done[i] = true;
+            }
+            auto t0 = std::chrono::steady_clock::now();
+            auto outcomes = st.store->purchase_batch(product, requests);
+            spdlog::info("TMP batch {} {} in {} us", product, requests.size(), std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
+            for (std::size_t k = 0; k < positions.size(); ++k) {
+              const auto& p = batch[positions[k]];
+              results[positions[k]] = order_result{p.request_id,
+                                                   p.ticket,
+                                                   p.product,
+                                                   to_order_status(outcomes[k].status),
+                                                   outcomes[k].order_id,
+                                                   outcomes[k].slot};
+            }
           }
           return results;
         } catch (const db::db_error& e) {
-          spdlog::error("slot writer ({}): {}; reconnecting on the next batch", st.params.dbname,
-                        e.what());
+          spdlog::error(
+              "slot writer ({}): {}; the batch of {} purchases goes back to the queue, "
+              "reconnecting on the next batch",
+              st.params.dbname, e.what(), batch.size());
           st.store.reset();
           return caf::make_error(caf::sec::runtime_error, e.what());
         }
+      },
+  };
+}
+
+// -- pool --------------------------------------------------------------------------------------
+
+struct pending_purchase {
+  purchase item;
+  std::uint64_t token;
+  caf::strong_actor_ptr sender;
+  clock::time_point arrived;
+};
+
+struct pool_state {
+  slot_writer_pool_options opts;
+  std::vector<slot_writer_actor> writers;
+  std::vector<std::size_t> idle;                               // indices into writers
+  std::map<std::string, std::deque<pending_purchase>> queues;  // by product, arrival order
+  std::string last_served;                                     // round robin over products
+  bool timer_armed = false;
+  std::chrono::milliseconds backoff{100};
+  static inline const char* name = "slot_writer_pool";
+};
+
+using pool_actor = caf::stateful_actor<pool_state>*;
+
+/// The product to serve next: a full batch waiting, or a partial one that waited `linger`; round
+/// robin after the product served last. end() if none.
+std::map<std::string, std::deque<pending_purchase>>::iterator pick(pool_state& st,
+                                                                   clock::time_point now) {
+  auto ready = [&](const std::deque<pending_purchase>& q) {
+    return q.size() >= st.opts.batch_size || now - q.front().arrived >= st.opts.linger;
+  };
+  auto start = st.queues.upper_bound(st.last_served);
+  for (auto it = start; it != st.queues.end(); ++it)
+    if (ready(it->second))
+      return it;
+  for (auto it = st.queues.begin(); it != start; ++it)
+    if (ready(it->second))
+      return it;
+  return st.queues.end();
+}
+
+/// Sends each sender its part of a finished batch.
+template <typename Report>
+void report(pool_actor self, const std::vector<caf::strong_actor_ptr>& senders, Report make) {
+  if (std::all_of(senders.begin(), senders.end(),
+                  [&](const caf::strong_actor_ptr& s) { return s == senders.front(); })) {
+    if (senders.front() != nullptr)
+      self->send(caf::actor_cast<caf::actor>(senders.front()),
+                 make([](std::size_t) { return true; }));
+    return;
+  }
+  std::vector<caf::strong_actor_ptr> distinct;
+  for (const auto& s : senders)
+    if (s != nullptr && std::find(distinct.begin(), distinct.end(), s) == distinct.end())
+      distinct.push_back(s);
+  for (const auto& s : distinct)
+    self->send(caf::actor_cast<caf::actor>(s),
+               make([&](std::size_t i) { return senders[i] == s; }));
+}
+
+void dispatch(pool_actor self) {
+  auto& st = self->state;
+  auto now = clock::now();
+  while (!st.idle.empty()) {
+    auto it = pick(st, now);
+    if (it == st.queues.end())
+      break;
+    auto& queue = it->second;
+    auto n = std::min(st.opts.batch_size, queue.size());
+    std::vector<purchase> batch;
+    std::vector<std::uint64_t> tokens;
+    std::vector<caf::strong_actor_ptr> senders;
+    batch.reserve(n);
+    tokens.reserve(n);
+    senders.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      auto& p = queue.front();
+      batch.push_back(std::move(p.item));
+      tokens.push_back(p.token);
+      senders.push_back(std::move(p.sender));
+      queue.pop_front();
+    }
+    st.last_served = it->first;
+    if (queue.empty())
+      st.queues.erase(it);
+    auto index = st.idle.back();
+    st.idle.pop_back();
+    self->request(st.writers[index], caf::infinite, write_atom_v, std::move(batch))
+        .then(
+            [=](std::vector<order_result>& results) {
+              auto& s = self->state;
+              report(self, senders, [&](auto include) {
+                written_purchases w{s.opts.params.dbname, {}, {}};
+                for (std::size_t i = 0; i < tokens.size(); ++i) {
+                  if (!include(i))
+                    continue;
+                  w.tokens.push_back(tokens[i]);
+                  w.results.push_back(std::move(results[i]));
+                }
+                return w;
+              });
+              s.backoff = std::chrono::milliseconds{100};
+              s.idle.push_back(index);
+              dispatch(self);
+            },
+            [=](caf::error&) {
+              // The writer logged the failure; the sender requeues the purchases.
+              auto& s = self->state;
+              report(self, senders, [&](auto include) {
+                failed_purchases f{s.opts.params.dbname, {}};
+                for (std::size_t i = 0; i < tokens.size(); ++i)
+                  if (include(i))
+                    f.tokens.push_back(tokens[i]);
+                return f;
+              });
+              self->delayed_send(self, s.backoff, writer_rested{index});
+              s.backoff = std::min(s.backoff * 2, s.opts.max_backoff);
+            });
+  }
+  // A partial batch waits for its linger time, as long as a writer could take it.
+  if (st.timer_armed || st.idle.empty() || st.queues.empty())
+    return;
+  auto due = clock::time_point::max();
+  for (const auto& [product, queue] : st.queues)
+    due = std::min(due, queue.front().arrived + st.opts.linger);
+  st.timer_armed = true;
+  self->delayed_send(self, std::max(clock::duration::zero(), due - now), tick_atom_v);
+}
+
+caf::behavior pool_impl(pool_actor self, slot_writer_pool_options opts) {
+  auto& st = self->state;
+  st.opts = std::move(opts);
+  for (int i = 0; i < st.opts.writers; ++i) {
+    st.writers.push_back(spawn_slot_writer(self->system(), st.opts.params));
+    st.idle.push_back(static_cast<std::size_t>(i));
+  }
+  self->attach_functor([writers = st.writers] {
+    for (const auto& w : writers)
+      caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+  });
+  return {
+      [=](std::vector<queued_purchase>& purchases) {
+        auto& s = self->state;
+        auto now = clock::now();
+        auto sender = self->current_sender();
+        for (auto& p : purchases) {
+          auto& queue = s.queues[p.item.product];
+          queue.push_back(pending_purchase{std::move(p.item), p.token, sender, now});
+        }
+        dispatch(self);
+      },
+      [=](tick_atom) {
+        self->state.timer_armed = false;
+        dispatch(self);
+      },
+      [=](writer_rested rested) {
+        self->state.idle.push_back(rested.index);
+        dispatch(self);
       },
   };
 }
@@ -66,6 +276,10 @@ slot_writer_actor::behavior_type slot_writer_impl(
 
 slot_writer_actor spawn_slot_writer(caf::actor_system& sys, db::connection_params params) {
   return sys.spawn<caf::detached>(slot_writer_impl, std::move(params));
+}
+
+caf::actor spawn_slot_writer_pool(caf::actor_system& sys, slot_writer_pool_options opts) {
+  return sys.spawn(pool_impl, std::move(opts));
 }
 
 }  // namespace flashsale

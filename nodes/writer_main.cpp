@@ -1,6 +1,6 @@
-// flashsale-writer: turns queued purchases into orders. Wires the RabbitMQ consumer bridge and the
-// slot writers (a pool per database: the main one and one per hot product) from configuration
-// (config/writer-*.ini).
+// flashsale-writer: turns queued purchases into orders. Wires the RabbitMQ consumer bridge (the
+// main order queue and one queue per hot product) and the slot writers (a pool per database: the
+// main one and one per hot product) from configuration (config/writer-*.ini).
 
 #include <set>
 
@@ -22,6 +22,9 @@ class writer_config : public node_config {
   std::string name = "w1";
   std::string sale_file = "config/sale-demo.ini";
   int connections_per_database = 2;
+  int batch_size = 100;
+  int linger_ms = 2;
+  int stats_interval_s = 10;
   std::string db_host = "127.0.0.1";
   int db_port = 54329;
   std::string db_user = "flashsale_writer";
@@ -37,7 +40,10 @@ class writer_config : public node_config {
     opt_group{custom_options_, "writer"}
         .add(name, "name", "node name ([A-Za-z0-9_-])")
         .add(sale_file, "sale-file", "sale definition (which products are hot)")
-        .add(connections_per_database, "connections-per-database", "slot writers per database");
+        .add(connections_per_database, "connections-per-database", "slot writers per database")
+        .add(batch_size, "batch-size", "purchases of one product per database transaction, at most")
+        .add(linger_ms, "linger-ms", "how long a partial batch waits for more purchases")
+        .add(stats_interval_s, "stats-interval-s", "log the counts this often (0: only at exit)");
     opt_group{custom_options_, "db"}
         .add(db_host, "host", "PostgreSQL host")
         .add(db_port, "port", "PostgreSQL port")
@@ -55,6 +61,9 @@ class writer_config : public node_config {
     if (!valid_product_id(name))
       problems.push_back("'writer.name' must be 1-64 of [A-Za-z0-9_-], got '" + name + "'");
     require_range(problems, "writer.connections-per-database", connections_per_database, 1, 256);
+    require_range(problems, "writer.batch-size", batch_size, 1, 5000);
+    require_range(problems, "writer.linger-ms", linger_ms, 0, 1000);
+    require_range(problems, "writer.stats-interval-s", stats_interval_s, 0, 86400);
     require_range(problems, "db.port", db_port, 1, 65535);
     require_range(problems, "db.connect-timeout-s", db_connect_timeout_s, 1, 300);
     if (!valid_product_id(db_name))
@@ -84,42 +93,49 @@ int main(int argc, char** argv) {
   writer_routing routing;
   routing.default_database = cfg.db_name;
   std::set<std::string> databases{cfg.db_name};
+  auto route = cfg.amqp.route();
   for (const auto& p : cfg.sale.products) {
     routing.database_of_product[p.id] = p.database;
     databases.insert(p.database);
+    if (p.hot)
+      route.hot_products.push_back(p.id);
   }
-  std::vector<slot_writer_actor> all_writers;
+  std::vector<caf::actor> pools;
   for (const auto& database : databases) {
-    db::connection_params params;
-    params.host = cfg.db_host;
-    params.port = cfg.db_port;
-    params.user = cfg.db_user;
-    params.password = cfg.db_password;
-    params.dbname = database;
-    params.connect_timeout_s = cfg.db_connect_timeout_s;
-    for (int i = 0; i < cfg.connections_per_database; ++i) {
-      auto w = spawn_slot_writer(sys, params);
-      routing.writers_by_database[database].push_back(w);
-      all_writers.push_back(w);
-    }
+    slot_writer_pool_options pool_opts;
+    pool_opts.params.host = cfg.db_host;
+    pool_opts.params.port = cfg.db_port;
+    pool_opts.params.user = cfg.db_user;
+    pool_opts.params.password = cfg.db_password;
+    pool_opts.params.dbname = database;
+    pool_opts.params.connect_timeout_s = cfg.db_connect_timeout_s;
+    pool_opts.writers = cfg.connections_per_database;
+    pool_opts.batch_size = static_cast<std::size_t>(cfg.batch_size);
+    pool_opts.linger = std::chrono::milliseconds{cfg.linger_ms};
+    auto pool = spawn_slot_writer_pool(sys, pool_opts);
+    routing.pools_by_database[database] = pool;
+    pools.push_back(pool);
   }
 
   auto amqp_params = cfg.amqp.params();
   amqp::consumer::options con_opts;
-  con_opts.route = cfg.amqp.route();
+  con_opts.route = route;
   con_opts.prefetch = static_cast<std::uint16_t>(cfg.prefetch);
   con_opts.max_batch = static_cast<std::size_t>(cfg.max_batch);
-  auto consumer = spawn_consumer_bridge(sys, amqp_params, con_opts, routing);
-  spdlog::info("writer {} consuming {} at {} into {} database(s), {} connection(s) each", cfg.name,
-               cfg.amqp.queue, amqp_params.endpoint(), databases.size(),
-               cfg.connections_per_database);
+  auto consumer = spawn_consumer_bridge(sys, amqp_params, con_opts, routing,
+                                        std::chrono::seconds{cfg.stats_interval_s});
+  spdlog::info(
+      "writer {} consuming {} queue(s) at {} into {} database(s): {} connection(s) each, "
+      "batches of up to {}, linger {} ms, prefetch {}",
+      cfg.name, route.queues().size(), amqp_params.endpoint(), databases.size(),
+      cfg.connections_per_database, cfg.batch_size, cfg.linger_ms, cfg.prefetch);
 
   int sig = wait_for_stop_signal();
   spdlog::info("signal {}: stopping", sig);
   caf::anon_send_exit(consumer, caf::exit_reason::user_shutdown);
-  for (auto& w : all_writers)
-    caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
-  all_writers.clear();
-  routing.writers_by_database.clear();
+  for (auto& pool : pools)
+    caf::anon_send_exit(pool, caf::exit_reason::user_shutdown);
+  pools.clear();
+  routing.pools_by_database.clear();
   return 0;
 }

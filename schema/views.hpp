@@ -1,8 +1,8 @@
 #pragma once
 
-// ODB native views: the stored functions of sql/002_functions.sql and the read-only queries of the
-// admin tool. Compiled as C++14 only (ODB 2.4): include this header from the database adapter's
-// implementation, never from C++17 code.
+// ODB native views: the stored functions of sql/002_functions.sql and sql/004_orders.sql, and the
+// read-only queries of the admin tool. Compiled as C++14 only (ODB 2.4): include this header from
+// the database adapter's implementation, never from C++17 code.
 //
 // A native view has one query placeholder, (?), replaced by the query expression given at run
 // time. The function-call views pass several arguments through it by joining them with "),(":
@@ -24,6 +24,24 @@ struct purchase_result {
   std::string status;                  ///< confirmed, duplicate_request, user_limit, sold_out, unknown_product
   odb::nullable<std::int64_t> order_id;  ///< set for confirmed and duplicate_request
   odb::nullable<std::int32_t> slot;      ///< set for confirmed and duplicate_request
+};
+
+/// One row of purchase_batch(product, request_ids[], user_ids[], gateways[]) (sql/004_orders.sql).
+/// The arrays travel as text in PostgreSQL's array syntax, cast in the argument expression.
+#pragma db view query("SELECT idx, status, order_id, slot FROM purchase_batch((?))")
+struct purchase_batch_row {
+  std::int32_t idx = 0;                  ///< 1-based position of the request in the batch
+  std::string status;                    ///< as purchase_result
+  odb::nullable<std::int64_t> order_id;  ///< set for confirmed and duplicate_request
+  odb::nullable<std::int32_t> slot;      ///< set for confirmed and duplicate_request
+};
+
+/// adjust_stock(product, delta, reason) (sql/004_orders.sql).
+#pragma db view query("SELECT requested, applied, remaining FROM adjust_stock((?))")
+struct adjust_stock_result {
+  std::int32_t requested = 0;  ///< the delta asked for
+  std::int32_t applied = 0;    ///< the signed change made
+  std::int64_t remaining = 0;  ///< the product's stock afterwards
 };
 
 /// define_product(id, stock, slots, per_user_limit, hot): 'created' or 'exists'.

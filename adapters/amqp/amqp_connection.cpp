@@ -114,6 +114,20 @@ void amqp_connection::check_rpc(const char* what) {
     throw amqp_error("amqp " + params_.endpoint() + ": " + what + ": " + reply_text(r));
 }
 
+std::string topology::queue_of(const std::string& product) const {
+  for (const auto& hot : hot_products)
+    if (hot == product)
+      return queue + "." + product;
+  return queue;
+}
+
+std::vector<std::string> topology::queues() const {
+  std::vector<std::string> names{queue};
+  for (const auto& hot : hot_products)
+    names.push_back(queue + "." + hot);
+  return names;
+}
+
 void amqp_connection::declare(const topology& t) {
   auto conn = st(state_);
   amqp_exchange_declare(conn, 1, amqp_cstring_bytes(t.exchange.c_str()),
@@ -123,6 +137,24 @@ void amqp_connection::declare(const topology& t) {
   amqp_queue_declare(conn, 1, amqp_cstring_bytes(t.dead_letter_queue.c_str()), 0, 1, 0, 0,
                      amqp_empty_table);
   check_rpc(("declare queue " + t.dead_letter_queue).c_str());
+  for (const auto& queue : t.queues())
+    declare_order_queue(t, queue);
+}
+
+queue_state amqp_connection::inspect(const std::string& queue) {
+  auto* ok = amqp_queue_declare(st(state_), 1, amqp_cstring_bytes(queue.c_str()), 1, 0, 0, 0,
+                                amqp_empty_table);
+  check_rpc(("inspect queue " + queue).c_str());
+  return queue_state{ok->message_count, ok->consumer_count};
+}
+
+void amqp_connection::delete_queue(const std::string& queue) {
+  amqp_queue_delete(st(state_), 1, amqp_cstring_bytes(queue.c_str()), 0, 0);
+  check_rpc(("delete queue " + queue).c_str());
+}
+
+void amqp_connection::declare_order_queue(const topology& t, const std::string& queue) {
+  auto conn = st(state_);
 
   amqp_field_value_t max_len;
   max_len.kind = AMQP_FIELD_KIND_I64;
@@ -140,13 +172,13 @@ void amqp_connection::declare(const topology& t) {
                                   entry("x-dead-letter-exchange", dlx),
                                   entry("x-dead-letter-routing-key", dl_key)};
   amqp_table_t args{4, entries};
-  amqp_queue_declare(conn, 1, amqp_cstring_bytes(t.queue.c_str()), 0, 1, 0, 0, args);
-  check_rpc(("declare queue " + t.queue).c_str());
+  amqp_queue_declare(conn, 1, amqp_cstring_bytes(queue.c_str()), 0, 1, 0, 0, args);
+  check_rpc(("declare queue " + queue).c_str());
 
-  amqp_queue_bind(conn, 1, amqp_cstring_bytes(t.queue.c_str()),
-                  amqp_cstring_bytes(t.exchange.c_str()), amqp_cstring_bytes(t.queue.c_str()),
+  amqp_queue_bind(conn, 1, amqp_cstring_bytes(queue.c_str()),
+                  amqp_cstring_bytes(t.exchange.c_str()), amqp_cstring_bytes(queue.c_str()),
                   amqp_empty_table);
-  check_rpc(("bind queue " + t.queue).c_str());
+  check_rpc(("bind queue " + queue).c_str());
 }
 
 }  // namespace flashsale::amqp

@@ -9,6 +9,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace flashsale::amqp {
 
@@ -34,12 +35,26 @@ class amqp_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// Exchange, queues and their arguments, declared identically by publishers and consumers.
+/// Exchange, queues and their arguments, declared identically by publishers and consumers. The
+/// one place that knows the queue names: purchases of a hot product go to a queue of their own,
+/// `<queue>.<product>`, every other purchase to `queue`.
 struct topology {
   std::string exchange = "flashsale";                ///< durable direct exchange
   std::string queue = "flashsale.orders";            ///< durable; routing key = queue name
   std::string dead_letter_queue = "flashsale.dead";  ///< rejected (undecodable) messages end here
-  std::int64_t max_length = 1000000;                 ///< overflow = reject-publish (a nack)
+  std::int64_t max_length = 1000000;      ///< per queue; overflow = reject-publish (nack)
+  std::vector<std::string> hot_products;  ///< products with a queue of their own
+
+  /// The queue purchases of `product` go to.
+  std::string queue_of(const std::string& product) const;
+  /// Every order queue: `queue` first, then one per hot product (declared, bound and consumed).
+  std::vector<std::string> queues() const;
+};
+
+/// What the broker reports about a queue.
+struct queue_state {
+  std::uint32_t messages = 0;   ///< ready for delivery (unacked deliveries are not counted)
+  std::uint32_t consumers = 0;  ///< active consumers
 };
 
 class amqp_connection {
@@ -50,9 +65,17 @@ class amqp_connection {
   amqp_connection(const amqp_connection&) = delete;
   amqp_connection& operator=(const amqp_connection&) = delete;
 
-  /// Declares the exchange, the queue (durable, bounded, reject-publish, dead-lettered) and the
-  /// dead-letter queue; idempotent as long as the arguments match. Throws amqp_error.
+  /// Declares the exchange, every order queue of `t` (durable, bounded, reject-publish,
+  /// dead-lettered, bound under its own name) and the dead-letter queue; idempotent as long as the
+  /// arguments match. Throws amqp_error.
   void declare(const topology& t);
+
+  /// The broker's view of an existing queue (passive declare: creates nothing). Throws amqp_error
+  /// when the queue does not exist (the channel is then closed: use a new connection).
+  queue_state inspect(const std::string& queue);
+
+  /// Deletes a queue and whatever it holds (tests, tools). Throws amqp_error.
+  void delete_queue(const std::string& queue);
 
   /// Raw amqp_connection_state_t for this adapter's own files.
   void* native() const { return state_; }
@@ -62,6 +85,8 @@ class amqp_connection {
   void check_rpc(const char* what);
 
  private:
+  void declare_order_queue(const topology& t, const std::string& queue);
+
   connection_params params_;
   void* state_ = nullptr;
 };

@@ -38,14 +38,14 @@ publisher::~publisher() {
   thread_.join();
 }
 
-void publisher::publish(std::uint64_t id, std::string body) {
+void publisher::publish(std::uint64_t id, std::string body, std::string queue) {
   if (!connected_->load()) {
     on_confirm_({id}, false);
     return;
   }
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    queue_.push_back(pending{id, std::move(body)});
+    queue_.push_back(pending{id, std::move(body), std::move(queue)});
   }
   cv_.notify_one();
 }
@@ -98,8 +98,8 @@ void publisher::run() {
         next_tag = 1;
         backoff = std::chrono::milliseconds{100};
         connected_->store(true);
-        spdlog::info("amqp publisher connected to {} (exchange {}, queue {})", params_.endpoint(),
-                     opts_.route.exchange, opts_.route.queue);
+        spdlog::info("amqp publisher connected to {} (exchange {}, queues {})", params_.endpoint(),
+                     opts_.route.exchange, fmt::join(opts_.route.queues(), ", "));
       } catch (const amqp_error& e) {
         conn.reset();
         spdlog::warn("amqp publisher: {}; retrying in {} ms", e.what(), backoff.count());
@@ -124,11 +124,12 @@ void publisher::run() {
     props.delivery_mode = 2;  // persistent
     props.content_type = amqp_cstring_bytes("application/x-flashsale-purchase");
     auto exchange = amqp_cstring_bytes(opts_.route.exchange.c_str());
-    auto key = amqp_cstring_bytes(opts_.route.queue.c_str());
+    auto main_key = amqp_cstring_bytes(opts_.route.queue.c_str());
     bool broken = false;
     std::size_t sent = 0;
     for (; sent < batch.size(); ++sent) {
       auto& m = batch[sent];
+      auto key = m.queue.empty() ? main_key : amqp_cstring_bytes(m.queue.c_str());
       amqp_bytes_t body{m.body.size(), m.body.data()};
       int rc = amqp_basic_publish(state, 1, exchange, key, 0, 0, &props, body);
       if (rc != AMQP_STATUS_OK) {
@@ -199,8 +200,10 @@ void publisher::run() {
     if (broken)
       continue;
     if (!unconfirmed.empty() &&
-        clock::now() - unconfirmed.begin()->second.sent > opts_.confirm_timeout)
+        clock::now() - unconfirmed.begin()->second.sent > opts_.confirm_timeout) {
       drop_connection("no confirm within " + std::to_string(opts_.confirm_timeout.count()) + " ms");
+      continue;  // the connection state is gone
+    }
     amqp_maybe_release_buffers(state);
   }
 

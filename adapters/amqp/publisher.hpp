@@ -44,9 +44,10 @@ class publisher {
   publisher(const publisher&) = delete;
   publisher& operator=(const publisher&) = delete;
 
-  /// Queues one persistent message for the route's queue. Thread-safe, never blocks on I/O. While
+  /// Queues one persistent message for `queue` (one of the route's queues, see
+  /// topology::queue_of; empty = the route's main queue). Thread-safe, never blocks on I/O. While
   /// disconnected the message is nacked at once (callback), so callers never wait on a dead broker.
-  void publish(std::uint64_t id, std::string body);
+  void publish(std::uint64_t id, std::string body, std::string queue = {});
 
   /// True while a confirmed channel is open.
   bool connected() const { return connected_->load(); }
@@ -55,6 +56,7 @@ class publisher {
   struct pending {
     std::uint64_t id;
     std::string body;
+    std::string queue;  ///< routing key; empty = the route's main queue
   };
 
   void run();

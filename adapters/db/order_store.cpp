@@ -2,6 +2,7 @@
 #include "adapters/db/order_store.hpp"
 
 #include <utility>
+#include <vector>
 
 #include <odb/pgsql/database.hxx>
 #include <odb/pgsql/transaction.hxx>
@@ -18,6 +19,31 @@ namespace db {
 namespace {
 
 using purchase_query = odb::query<schema::purchase_result>;
+using batch_query = odb::query<schema::purchase_batch_row>;
+
+/// Appends `value` as a double-quoted element of a PostgreSQL array literal.
+void append_element(std::string& out, const std::string& value) {
+  out += '"';
+  for (char c : value) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    out += c;
+  }
+  out += '"';
+}
+
+/// The request field `field` of every request as a PostgreSQL text[] literal.
+void to_array_literal(std::string& out, const std::vector<purchase_request>& requests,
+                      std::string purchase_request::*field) {
+  out.clear();
+  out += '{';
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    append_element(out, requests[i].*field);
+  }
+  out += '}';
+}
 
 purchase_status parse_status(const std::string& s) {
   if (s == "confirmed")
@@ -30,7 +56,7 @@ purchase_status parse_status(const std::string& s) {
     return purchase_status::sold_out;
   if (s == "unknown_product")
     return purchase_status::unknown_product;
-  throw db_error("purchase_one answered an unknown status '" + s + "'");
+  throw db_error("the purchase function answered an unknown status '" + s + "'");
 }
 
 /// order_store over one ODB connection and the prepared purchase_one statement.
@@ -42,16 +68,14 @@ class odb_order_store final : public order_store {
   }
 
   ~odb_order_store() override {
-    // The prepared statement belongs to the connection: release it first.
+    // The prepared statements belong to the connection: release them first.
     prepared_.reset();
+    prepared_batch_.reset();
     connection_.reset();
   }
 
   purchase_outcome purchase(const purchase_request& request) override {
-    if (!connection_ || connection_->failed()) {
-      spdlog::warn("order store {}: reconnecting", params_.endpoint());
-      reconnect();
-    }
+    ensure_connected();
     product_ = request.product;
     request_id_ = request.request_id;
     user_ = request.user;
@@ -74,9 +98,58 @@ class odb_order_store final : public order_store {
     }
   }
 
+  std::vector<purchase_outcome> purchase_batch(
+      const std::string& product, const std::vector<purchase_request>& requests) override {
+    if (requests.empty())
+      return {};
+    ensure_connected();
+    batch_product_ = product;
+    to_array_literal(batch_request_ids_, requests, &purchase_request::request_id);
+    to_array_literal(batch_users_, requests, &purchase_request::user);
+    to_array_literal(batch_gateways_, requests, &purchase_request::gateway);
+    auto operation = [&] {
+      return "purchase_batch " + product + " (" + std::to_string(requests.size()) +
+             " requests from " + requests.front().request_id + ")";
+    };
+    try {
+      std::vector<purchase_outcome> out;
+      out.reserve(requests.size());
+      odb::transaction t(connection_->begin());
+      odb::result<schema::purchase_batch_row> rows(prepared_batch_->execute());
+      for (auto it = rows.begin(); it != rows.end(); ++it) {
+        if (it->idx != static_cast<std::int32_t>(out.size() + 1))
+          throw db_error(operation() + " on " + params_.endpoint() + ": row " +
+                         std::to_string(out.size() + 1) + " answers request " +
+                         std::to_string(it->idx));
+        purchase_outcome o{parse_status(it->status)};
+        if (!it->order_id.null())
+          o.order_id = *it->order_id;
+        if (!it->slot.null())
+          o.slot = *it->slot;
+        out.push_back(o);
+      }
+      if (out.size() != requests.size())
+        throw db_error(operation() + " on " + params_.endpoint() + ": " +
+                       std::to_string(out.size()) + " rows answered");
+      t.commit();
+      return out;
+    } catch (const odb::exception& e) {
+      throw detail::to_db_error(e, params_, operation());
+    }
+  }
+
  private:
+  void ensure_connected() {
+    if (!connection_ || connection_->failed()) {
+      if (connection_)
+        spdlog::warn("order store {}: reconnecting", params_.endpoint());
+      reconnect();
+    }
+  }
+
   void reconnect() {
     prepared_.reset();
+    prepared_batch_.reset();
     connection_.reset();
     auto connection = detail::open_connection(*database_, params_);
     try {
@@ -84,10 +157,20 @@ class odb_order_store final : public order_store {
       purchase_query args(detail::call_arguments(product_, request_id_, user_, gateway_));
       prepared_.reset(new odb::prepared_query<schema::purchase_result>(
           database_->prepare_query<schema::purchase_result>("flashsale_purchase_one", args)));
+      // purchase_batch((product),(ids::text[]),(users::text[]),(gateways::text[])): the arrays
+      // are bound as text literals and cast by the server.
+      batch_query batch_args(batch_query::_ref(batch_product_) + "),(" +
+                             batch_query::_ref(batch_request_ids_) + "::text[]),(" +
+                             batch_query::_ref(batch_users_) + "::text[]),(" +
+                             batch_query::_ref(batch_gateways_) + "::text[]");
+      prepared_batch_.reset(new odb::prepared_query<schema::purchase_batch_row>(
+          database_->prepare_query<schema::purchase_batch_row>("flashsale_purchase_batch",
+                                                               batch_args)));
       t.commit();
     } catch (const odb::exception& e) {
       prepared_.reset();
-      throw detail::to_db_error(e, params_, "prepare purchase_one");
+      prepared_batch_.reset();
+      throw detail::to_db_error(e, params_, "prepare purchase_one and purchase_batch");
     }
     connection_ = std::move(connection);
   }
@@ -101,6 +184,11 @@ class odb_order_store final : public order_store {
   std::string user_;
   std::string gateway_;
   std::unique_ptr<odb::prepared_query<schema::purchase_result>> prepared_;
+  std::string batch_product_;
+  std::string batch_request_ids_;  // text[] literals
+  std::string batch_users_;
+  std::string batch_gateways_;
+  std::unique_ptr<odb::prepared_query<schema::purchase_batch_row>> prepared_batch_;
 };
 
 }  // namespace

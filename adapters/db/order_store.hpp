@@ -1,11 +1,13 @@
 #pragma once
 
-// The writers' door to PostgreSQL: one connection that buys units through the stored function
-// purchase_one (sql/002_functions.sql). C++17-clean (and C++14-clean): no ODB include.
+// The writers' door to PostgreSQL: one connection that buys units through the stored functions
+// purchase_batch (sql/004_orders.sql) and purchase_one. C++17-clean (and C++14-clean): no ODB
+// include.
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "adapters/db/connection.hpp"
 
@@ -34,10 +36,10 @@ struct purchase_outcome {
   std::int32_t slot = 0;
 };
 
-/// One database connection used by one thread at a time; purchase() runs one transaction.
+/// One database connection used by one thread at a time; each call runs one transaction.
 class order_store {
  public:
-  /// Connects (within params.connect_timeout_s) and prepares the purchase statement.
+  /// Connects (within params.connect_timeout_s) and prepares the purchase statements.
   /// Throws db_error naming host:port/db and the server's message.
   static std::unique_ptr<order_store> connect(const connection_params& params);
 
@@ -47,6 +49,16 @@ class order_store {
   /// after an error is safe and answers duplicate_request if the first attempt committed.
   /// Throws db_error on SQL failure or a lost connection; the next call reconnects.
   virtual purchase_outcome purchase(const purchase_request& request) = 0;
+
+  /// Buys one unit per request, all of `product` (each request's `product` is ignored), in one
+  /// transaction (purchase_batch): returns one outcome per request, in request order. Decided in
+  /// order: earlier requests count first against the per-user limit and get the stock first; a
+  /// request id repeated in the batch answers like its first occurrence. Idempotent per request id
+  /// like purchase(). Blocks for the duration of the transaction (it may wait for slots other
+  /// transactions hold). Throws db_error on SQL failure or a lost connection (nothing of the batch
+  /// committed, unless the connection broke during the commit itself); the next call reconnects.
+  virtual std::vector<purchase_outcome> purchase_batch(
+      const std::string& product, const std::vector<purchase_request>& requests) = 0;
 };
 
 }  // namespace db

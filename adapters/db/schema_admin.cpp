@@ -128,6 +128,15 @@ std::optional<product_report> schema_admin::report(const std::string& product) {
   return rows.front();
 }
 
+stock_change schema_admin::adjust_stock(const std::string& product, std::int64_t delta,
+                                        const std::string& reason) {
+  if (delta < std::numeric_limits<std::int32_t>::min() + 1 ||
+      delta > std::numeric_limits<std::int32_t>::max())
+    throw db_error("adjust stock of " + product + ": delta " + std::to_string(delta) +
+                   " out of range (at most 2147483647 units at once)");
+  return session_->adjust_stock(product, static_cast<std::int32_t>(delta), reason);
+}
+
 void schema_admin::execute(const std::string& sql) {
   session_->execute(sql);
 }

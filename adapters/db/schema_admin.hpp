@@ -4,6 +4,7 @@
 // report the invariants. Used by flashsale-admin and the tests; connects as an admin (owner) role.
 // C++17, no ODB include.
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "adapters/db/connection.hpp"
 #include "adapters/db/product_report.hpp"
+#include "adapters/db/stock_change.hpp"
 
 namespace flashsale {
 struct product_definition;
@@ -71,6 +73,15 @@ class schema_admin {
 
   /// The figures of one product, or nothing if it is not defined here.
   std::optional<product_report> report(const std::string& product);
+
+  /// Adds (delta > 0) or removes (delta < 0) units of `product` in one transaction
+  /// (adjust_stock): the product's stock is spread evenly over its slots afterwards, a removal
+  /// takes at most what is left (the result says how much it took) and the change goes to the stock
+  /// ledger with `reason`. Blocks while purchases hold the product's slots. Throws db_error: the
+  /// product is not defined in this database (SQLSTATE FS002), `reason` is blank (22023), `delta`
+  /// is out of the int range (checked here) or the result would not fit the slots (22003).
+  stock_change adjust_stock(const std::string& product, std::int64_t delta,
+                            const std::string& reason);
 
   /// Runs `sql` (one or more statements) in one transaction. For maintenance and tests.
   /// Throws db_error.

@@ -63,7 +63,7 @@ std::string writer_sqlstate(const std::string& sql, std::string* message = nullp
   }
 }
 
-// (e) The writer role may execute purchase_one and nothing else.
+// (e) The writer role may execute purchase_one and purchase_batch, nothing else.
 TEST_F(db_admin, writer_role_has_least_privilege) {
   auto admin = db::schema_admin::connect(g_admin);
   ASSERT_EQ(admin->define_product(make_product("priv", 10, 2, 1)), db::define_status::created);
@@ -85,16 +85,30 @@ TEST_F(db_admin, writer_role_has_least_privilege) {
   EXPECT_EQ(writer_sqlstate("TRUNCATE purchase_order"), "42501");
   EXPECT_EQ(writer_sqlstate("SELECT nextval('purchase_order_id_seq')"), "42501");
   EXPECT_EQ(writer_sqlstate("SELECT define_product('evil', 1000000, 1, 1000, false)"), "42501");
+  EXPECT_EQ(writer_sqlstate("SELECT * FROM adjust_stock('priv', 1000000, 'mallory')", &message),
+            "42501");
+  EXPECT_NE(message.find("permission denied for function adjust_stock"), std::string::npos)
+      << message;
+  EXPECT_EQ(writer_sqlstate("SELECT * FROM adjust_stock('priv', -10, 'mallory')"), "42501");
   EXPECT_EQ(writer_sqlstate("CREATE TABLE mallory (x int)"), "42501");
 
-  // ... while its one function works, and the data stayed intact.
+  // ... while its two functions work, and the data stayed intact.
   auto store = db::order_store::connect(writer_params());
   EXPECT_EQ(store->purchase({"priv-1", "priv", "alice", "gw"}).status,
             db::purchase_status::confirmed);
+  auto batch = store->purchase_batch(
+      "priv", {{"priv-2", "priv", "bob", "gw"}, {"priv-3", "priv", "carol", "gw"}});
+  ASSERT_EQ(batch.size(), 2u);
+  EXPECT_EQ(batch[0].status, db::purchase_status::confirmed);
+  EXPECT_EQ(batch[1].status, db::purchase_status::confirmed);
+  EXPECT_EQ(writer_sqlstate("SELECT * FROM purchase_batch('priv', ARRAY['priv-4'], "
+                            "ARRAY['dave'], ARRAY['gw'])"),
+            "");
   auto r = admin->report("priv");
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->sold, 1);
-  EXPECT_EQ(r->remaining, 9);
+  EXPECT_EQ(r->sold, 4);
+  EXPECT_EQ(r->remaining, 6);
+  EXPECT_EQ(r->made_available, 10);  // adjust_stock was refused: the ledger is unchanged
   EXPECT_TRUE(r->ok());
 }
 

@@ -211,4 +211,47 @@ TEST_F(db_admin_tool, usage_and_input_errors) {
   EXPECT_TRUE(contains(r.output, ":1/" + main_db_)) << r.output;
 }
 
+// `stock add|remove` without ZooKeeper: the product's own database (the hot one for Hot1) changes
+// through adjust_stock, the ledger keeps conservation, and a removal takes only what is left.
+TEST_F(db_admin_tool, stock_add_and_remove_change_the_database_stock) {
+  auto sale = " --sale " + shell_quote(sale_file_);
+  ASSERT_EQ(run_admin("migrate" + sale + " " + db_args_).exit_code, 0);
+  ASSERT_EQ(run_admin("sale create " + shell_quote(sale_file_) + " " + db_args_).exit_code, 0);
+  auto hot = db::schema_admin::connect(server_.with_dbname(hot_db_));
+  auto main = db::schema_admin::connect(server_.with_dbname(main_db_));
+
+  auto r = run_admin("stock add Hot1 5" + sale + " " + db_args_);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto hot1 = hot->report("Hot1");
+  ASSERT_TRUE(hot1);
+  EXPECT_EQ(hot1->made_available, 15);
+  EXPECT_EQ(hot1->remaining, 15);
+  EXPECT_TRUE(hot1->ok());
+  EXPECT_FALSE(main->report("Hot1").has_value());  // it lives in its own database only
+
+  r = run_admin("stock remove Cold1 3" + sale + " " + db_args_);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(main->report("Cold1")->remaining, 4);
+  r = run_admin("stock remove Cold1 100" + sale + " " + db_args_);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "-4")) << r.output;  // what it could remove
+  auto cold1 = main->report("Cold1");
+  EXPECT_EQ(cold1->remaining, 0);
+  EXPECT_EQ(cold1->made_available, 0);
+  EXPECT_EQ(cold1->negative_slots, 0);
+  EXPECT_TRUE(cold1->ok());
+
+  r = run_admin("report" + sale + " " + db_args_);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(matches_line(r.output, "^Hot1 +" + hot_db_ + " +15 +0 +15$")) << r.output;
+
+  r = run_admin("stock add Nope 5" + sale + " " + db_args_);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  r = run_admin("stock add Hot1 -5" + sale + " " + db_args_);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  r = run_admin("stock add Hot1 lots" + sale + " " + db_args_);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_EQ(hot->report("Hot1")->made_available, 15);
+}
+
 }  // namespace

@@ -134,6 +134,22 @@ class odb_admin_session final : public admin_session {
     });
   }
 
+  stock_change adjust_stock(const std::string& id, std::int32_t delta,
+                            const std::string& reason) override {
+    using query = odb::query<schema::adjust_stock_result>;
+    return guarded("adjust stock of " + id, [&] {
+      odb::transaction t(connection_->begin());
+      auto result = database_->query_value<schema::adjust_stock_result>(
+          query(call_arguments(id, delta, reason)));
+      t.commit();
+      stock_change change;
+      change.requested = result.requested;
+      change.applied = result.applied;
+      change.remaining = result.remaining;
+      return change;
+    });
+  }
+
   std::vector<product_report> report(const std::string* product) override {
     using query = odb::query<schema::product_figures>;
     return guarded("report", [&] {

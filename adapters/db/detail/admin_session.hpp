@@ -9,6 +9,7 @@
 
 #include "adapters/db/connection.hpp"
 #include "adapters/db/product_report.hpp"
+#include "adapters/db/stock_change.hpp"
 
 namespace flashsale {
 namespace db {
@@ -54,6 +55,10 @@ class admin_session {
 
   /// Figures of every product (product == nullptr) or of one. Throws db_error.
   virtual std::vector<product_report> report(const std::string* product) = 0;
+
+  /// adjust_stock(id, delta, reason) in its own transaction. Throws db_error.
+  virtual stock_change adjust_stock(const std::string& id, std::int32_t delta,
+                                    const std::string& reason) = 0;
 };
 
 }  // namespace detail

@@ -1,0 +1,279 @@
+// flashsale-publish: publishes purchases of one product straight to the order queues (the
+// product's own queue when it is hot), with publisher confirms, the way a gateway would after
+// admitting them. For bench/orders and manual runs; tests use the adapter directly.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <iostream>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "adapters/amqp/publisher.hpp"
+#include "common/sale_definition.hpp"
+#include "messages/codec.hpp"
+
+namespace {
+
+using namespace flashsale;
+using clock_type = std::chrono::steady_clock;
+
+constexpr const char* usage_text = R"(usage: flashsale-publish --product P [options]
+
+Publishes N purchases of product P (request ids PREFIX<i>, i zero-padded to 10 digits, users
+USER<i mod M>) as persistent messages with publisher confirms, and waits for every confirm.
+
+options:
+  --product P          product id (required)
+  --count N            purchases to publish (10000)
+  --first I            index of the first purchase (0)
+  --hot                P is hot: publish to its own queue, QUEUE.P
+  --fresh              first delete the queues (QUEUE, QUEUE.P, the dead-letter queue) and what
+                       they hold; with --count 0 only that
+  --request-prefix S   request id prefix ("pub-<pid>-")
+  --user-prefix S      user id prefix ("user-")
+  --users M            distinct users (as many as purchases)
+  --gateway NAME       gateway name in the purchases ("publish")
+  --garbage K          also publish K undecodable messages (the writers dead-letter them) (0)
+  --window W           unconfirmed messages in flight, at most (2000)
+  --timeout-s S        give up when not every confirm arrived within S seconds (300)
+  --exchange E --queue Q --dead-letter-queue D --max-length L
+                       topology, as the nodes' [amqp] section (flashsale, flashsale.orders,
+                       flashsale.dead, 1000000)
+  --amqp-host H --amqp-port P --amqp-user U --amqp-password W
+                       broker (FLASHSALE_AMQP_* from build/run/endpoints.env, then 127.0.0.1:56729)
+  -h, --help           this text
+
+exit status: 0 every message confirmed, 1 some refused (queue full) or lost, 2 bad usage,
+3 the broker did not confirm in time
+)";
+
+struct usage_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::int64_t parse_number(const std::string& name, const std::string& value, std::int64_t min,
+                          std::int64_t max) {
+  std::size_t used = 0;
+  long long n = 0;
+  try {
+    n = std::stoll(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != value.size() || n < min || n > max)
+    throw usage_error(name + " must be an integer in [" + std::to_string(min) + ", " +
+                      std::to_string(max) + "], got '" + value + "'");
+  return n;
+}
+
+struct options {
+  std::string product;
+  std::int64_t count = 10000;
+  std::int64_t first = 0;
+  bool hot = false;
+  bool fresh = false;
+  std::string request_prefix = "pub-" + std::to_string(::getpid()) + "-";
+  std::string user_prefix = "user-";
+  std::int64_t users = 0;  // 0: as many as purchases
+  std::string gateway = "publish";
+  std::int64_t garbage = 0;
+  std::int64_t window = 2000;
+  std::int64_t timeout_s = 300;
+  amqp::topology route;
+  amqp::connection_params broker = amqp::connection_params::from_env();
+  bool help = false;
+};
+
+options parse_options(int argc, char** argv) {
+  options o;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const auto& name = args[i];
+    if (name == "-h" || name == "--help") {
+      o.help = true;
+      continue;
+    }
+    if (name == "--hot") {
+      o.hot = true;
+      continue;
+    }
+    if (name == "--fresh") {
+      o.fresh = true;
+      continue;
+    }
+    if (i + 1 >= args.size())
+      throw usage_error(name.rfind("--", 0) == 0 ? "option " + name + " needs a value"
+                                                 : "unexpected argument '" + name + "'");
+    const auto& value = args[++i];
+    if (name == "--product")
+      o.product = value;
+    else if (name == "--count")
+      o.count = parse_number(name, value, 0, 100000000);
+    else if (name == "--first")
+      o.first = parse_number(name, value, 0, 9999999999);
+    else if (name == "--request-prefix")
+      o.request_prefix = value;
+    else if (name == "--user-prefix")
+      o.user_prefix = value;
+    else if (name == "--users")
+      o.users = parse_number(name, value, 1, 100000000);
+    else if (name == "--gateway")
+      o.gateway = value;
+    else if (name == "--garbage")
+      o.garbage = parse_number(name, value, 0, 1000000);
+    else if (name == "--window")
+      o.window = parse_number(name, value, 1, 1000000);
+    else if (name == "--timeout-s")
+      o.timeout_s = parse_number(name, value, 1, 86400);
+    else if (name == "--exchange")
+      o.route.exchange = value;
+    else if (name == "--queue")
+      o.route.queue = value;
+    else if (name == "--dead-letter-queue")
+      o.route.dead_letter_queue = value;
+    else if (name == "--max-length")
+      o.route.max_length = parse_number(name, value, 1, 100000000);
+    else if (name == "--amqp-host")
+      o.broker.host = value;
+    else if (name == "--amqp-port")
+      o.broker.port = static_cast<int>(parse_number(name, value, 1, 65535));
+    else if (name == "--amqp-user")
+      o.broker.user = value;
+    else if (name == "--amqp-password")
+      o.broker.password = value;
+    else
+      throw usage_error("unknown option '" + name + "'");
+  }
+  if (!o.help && !valid_product_id(o.product))
+    throw usage_error("--product must be 1-64 of [A-Za-z0-9_-], got '" + o.product + "'");
+  if (o.gateway.empty() || o.request_prefix.empty() || o.user_prefix.empty())
+    throw usage_error("--gateway, --request-prefix and --user-prefix must not be empty");
+  if (o.hot)
+    o.route.hot_products.push_back(o.product);
+  return o;
+}
+
+/// Confirms counted by the publisher's callback.
+struct tally {
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::uint64_t acked = 0;
+  std::uint64_t refused = 0;
+};
+
+std::string padded(std::int64_t i) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%010lld", static_cast<long long>(i));
+  return buf;
+}
+
+int run(const options& o) {
+  if (o.fresh) {
+    try {
+      amqp::amqp_connection conn{o.broker};
+      auto queues = o.route.queues();
+      queues.push_back(o.route.dead_letter_queue);
+      if (!o.hot)
+        queues.push_back(o.route.queue + "." + o.product);
+      for (const auto& q : queues)
+        conn.delete_queue(q);
+    } catch (const amqp::amqp_error& e) {
+      std::cerr << "flashsale-publish: " << e.what() << '\n';
+      return 3;
+    }
+    if (o.count == 0 && o.garbage == 0)
+      return 0;
+  }
+  tally t;
+  amqp::publisher::options pub_opts;
+  pub_opts.route = o.route;
+  pub_opts.confirm_timeout = std::chrono::seconds{o.timeout_s};  // a busy broker confirms late
+  amqp::publisher pub{o.broker, pub_opts, [&t](std::vector<std::uint64_t> ids, bool ack) {
+                        std::lock_guard<std::mutex> guard{t.mtx};
+                        (ack ? t.acked : t.refused) += ids.size();
+                        t.cv.notify_all();
+                      }};
+  auto started = clock_type::now();
+  auto deadline = started + std::chrono::seconds{o.timeout_s};
+  while (!pub.connected()) {
+    if (clock_type::now() >= deadline) {
+      std::cerr << "flashsale-publish: no broker connection to " << o.broker.endpoint()
+                << " within " << o.timeout_s << " s\n";
+      return 3;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  auto queue = o.route.queue_of(o.product);
+  auto total = static_cast<std::uint64_t>(o.count + o.garbage);
+  auto settled = [&] { return t.acked + t.refused; };
+  for (std::uint64_t n = 0; n < total; ++n) {
+    {
+      std::unique_lock<std::mutex> lock{t.mtx};
+      if (!t.cv.wait_until(lock, deadline,
+                           [&] { return n - settled() < static_cast<std::uint64_t>(o.window); })) {
+        std::cerr << "flashsale-publish: confirms stopped after " << settled() << " of " << n
+                  << " published (deadline " << o.timeout_s << " s)\n";
+        return 3;
+      }
+    }
+    std::string body;
+    if (n < static_cast<std::uint64_t>(o.count)) {
+      auto i = o.first + static_cast<std::int64_t>(n);
+      purchase p;
+      p.request_id = o.request_prefix + padded(i);
+      p.product = o.product;
+      p.user = o.user_prefix + std::to_string(o.users > 0 ? i % o.users : i);
+      p.gateway = o.gateway;
+      p.ticket = p.request_id;
+      p.accepted_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+      body = encode_purchase(p);
+    } else {
+      body = "not a purchase #" + std::to_string(n);
+    }
+    pub.publish(n, std::move(body), queue);
+  }
+  {
+    std::unique_lock<std::mutex> lock{t.mtx};
+    if (!t.cv.wait_until(lock, deadline, [&] { return settled() >= total; })) {
+      std::cerr << "flashsale-publish: " << settled() << " of " << total << " confirms within "
+                << o.timeout_s << " s\n";
+      return 3;
+    }
+  }
+  auto seconds = std::chrono::duration<double>(clock_type::now() - started).count();
+  std::printf(
+      "published %lld purchases of %s (+%lld undecodable) to %s: %llu confirmed, %llu "
+      "refused, in %.2f s (%.0f/s)\n",
+      static_cast<long long>(o.count), o.product.c_str(), static_cast<long long>(o.garbage),
+      queue.c_str(), static_cast<unsigned long long>(t.acked),
+      static_cast<unsigned long long>(t.refused), seconds, static_cast<double>(total) / seconds);
+  return t.refused == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  try {
+    o = parse_options(argc, argv);
+  } catch (const usage_error& e) {
+    std::cerr << "flashsale-publish: " << e.what() << "\n(flashsale-publish --help for usage)\n";
+    return 2;
+  }
+  if (o.help) {
+    std::cout << usage_text;
+    return 0;
+  }
+  spdlog::set_level(spdlog::level::warn);
+  return run(o);
+}
