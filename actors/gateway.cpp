@@ -38,6 +38,7 @@ struct gateway_state {
   lottery draw{1, 1};
   std::string ticket_prefix;  // name-epoch-: unique across restarts of this node
   std::uint64_t next_seq = 1;
+  std::int64_t shedding_version = 0;  // of the last shedding_update applied
   std::unordered_map<std::string, product_entry> products;
   std::unordered_map<std::string, int> holdings;  // product '/' user -> admitted or in flight
   std::unordered_map<std::string, ticket_view> tickets;
@@ -146,6 +147,15 @@ gateway_actor::behavior_type gateway_impl(gateway_actor::stateful_pointer<gatewa
           i->second.status = r.status;
           i->second.order_id = r.order_id;
         }
+      },
+      [=](const shedding_update& u) {
+        auto& st = self->state;
+        if (u.version <= st.shedding_version || u.keep_one_in < 1)
+          return;
+        st.shedding_version = u.version;
+        // A fresh draw sequence per change keeps runs replayable from (seed, version).
+        st.draw = lottery{u.keep_one_in, st.opts.seed + static_cast<std::uint64_t>(u.version)};
+        spdlog::info("gateway {}: shedding keeps 1 in {}", st.opts.name, u.keep_one_in);
       },
   };
 }

@@ -32,7 +32,10 @@ struct ticket_query {
 };
 
 using gateway_actor = caf::typed_actor<caf::reacts_to<purchase_call>, caf::reacts_to<ticket_query>,
-                                       caf::reacts_to<order_result>>;
+                                       caf::reacts_to<order_result>,
+                                       /// A new lottery ratio (live setting); older versions are
+                                       /// ignored.
+                                       caf::reacts_to<shedding_update>>;
 
 struct gateway_options {
   std::string name;               ///< node name: prefix of tickets and request ids

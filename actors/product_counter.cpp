@@ -1,5 +1,7 @@
 #include "actors/product_counter.hpp"
 
+#include <chrono>
+
 #include <caf/actor_system.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -9,33 +11,67 @@ namespace flashsale {
 
 namespace {
 
+/// The lease clock: steady, in ms (the quota keeper computes deadlines on the same clock).
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 struct counter_state {
   std::string product;
   quota_counter quota;
+  std::int64_t started_ms = 0;
   static inline const char* name = "product_counter";
 };
 
 counter_actor::behavior_type counter_impl(counter_actor::stateful_pointer<counter_state> self,
-                                          std::string product, std::int64_t initial_grant) {
-  self->state.product = std::move(product);
-  self->state.quota = quota_counter{initial_grant};
+                                          std::string product, counter_options opts) {
+  auto& st = self->state;
+  st.product = std::move(product);
+  st.quota = quota_counter{opts.initial_grant};
+  if (opts.require_lease)
+    st.quota.require_lease();
+  st.started_ms = steady_ms();
   return {
-      [=](reserve_atom) -> bool { return self->state.quota.reserve(); },
+      [=](reserve_atom) -> bool { return self->state.quota.reserve(steady_ms()); },
       [=](refund_atom) { self->state.quota.refund(); },
       [=](const quota_update& u) { self->state.quota.apply(u); },
       [=](const sold_out&) { self->state.quota.mark_sold_out(); },
       [=](stats_atom) -> counter_stats {
         const auto& q = self->state.quota;
-        return counter_stats{self->state.product, q.grant(), q.consumed(), q.sold_out()};
+        auto now = steady_ms();
+        counter_stats s;
+        s.product = self->state.product;
+        s.grant = q.grant();
+        s.consumed = q.consumed();
+        s.sold_out = q.sold_out();
+        s.version = q.version();
+        s.idle_ms = q.idle_ms(now, self->state.started_ms);
+        s.refused = q.refused();
+        s.lease_valid = q.lease_valid(now);
+        return s;
       },
+      [=](release_atom) -> quota_release {
+        auto r = self->state.quota.release_unused();
+        r.product = self->state.product;
+        return r;
+      },
+      [=](lease_atom, std::int64_t until_ms) {
+        if (until_ms <= 0)
+          self->state.quota.revoke_lease();
+        else
+          self->state.quota.extend_lease(until_ms);
+      },
+      [=](resume_atom, std::int64_t consumed_floor) { self->state.quota.resume(consumed_floor); },
   };
 }
 
 }  // namespace
 
 counter_actor spawn_product_counter(caf::actor_system& sys, std::string product,
-                                    std::int64_t initial_grant) {
-  return sys.spawn(counter_impl, std::move(product), initial_grant);
+                                    counter_options opts) {
+  return sys.spawn(counter_impl, std::move(product), opts);
 }
 
 }  // namespace flashsale

@@ -11,9 +11,16 @@ class actor_system;
 
 namespace flashsale {
 
-/// Spawns the counter of one product with its initial grant (the local quota). The counter is the
-/// only place this gateway decides whether a unit may still be promised (see quota_counter).
+struct counter_options {
+  std::int64_t initial_grant = 0;  ///< the local quota before any quota_update
+  /// Admit only within a lease the quota keeper keeps extending (live quotas through ZooKeeper):
+  /// no lease yet, or a lease that ran out, means nothing is admitted.
+  bool require_lease = false;
+};
+
+/// Spawns the counter of one product. The counter is the only place this gateway decides whether
+/// a unit may still be promised (see quota_counter for the rules: grant, lease, release).
 counter_actor spawn_product_counter(caf::actor_system& sys, std::string product,
-                                    std::int64_t initial_grant);
+                                    counter_options opts);
 
 }  // namespace flashsale

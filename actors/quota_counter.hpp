@@ -3,8 +3,18 @@
 // Quota arithmetic of one product on one gateway, without CAF: the product_counter actor holds one.
 // remaining = grant - consumed; reserve() never lets consumed pass the grant, whatever order the
 // calls come in. Not thread-safe (an actor owns it).
+//
+// With live quotas (ZooKeeper) two more rules hold:
+// - A lease: reserve(now) admits only before the lease deadline the quota keeper last set. The
+//   keeper extends it only while its ZooKeeper session is certainly alive, so a gateway whose
+//   session may have expired (and whose unused quota the leader may have re-granted) stops
+//   admitting by itself, even if it was frozen and nobody told it.
+// - Giving back: release_unused() lowers the grant to what is consumed, atomically with respect to
+//   reserve(), and says which grant version that applies to; only a newer grant raises it again.
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 
 #include "messages/messages.hpp"
 
@@ -14,11 +24,23 @@ class quota_counter {
  public:
   explicit quota_counter(std::int64_t initial_grant = 0) : grant_(initial_grant) {}
 
-  /// Takes one unit: true if one was left and the product is not sold out.
+  /// Takes one unit: true if one was left and the product is not sold out. No lease check.
   bool reserve() {
     if (sold_out_ || consumed_ >= grant_)
       return false;
     ++consumed_;
+    return true;
+  }
+
+  /// Takes one unit at time `now_ms` (the lease's clock): also records the attempt (demand) and
+  /// refuses when a lease is required and ran out.
+  bool reserve(std::int64_t now_ms) {
+    last_attempt_ms_ = now_ms;
+    attempted_ = true;
+    if ((lease_required_ && now_ms >= lease_until_ms_) || !reserve()) {
+      ++refused_;
+      return false;
+    }
     return true;
   }
 
@@ -38,6 +60,39 @@ class quota_counter {
     return true;
   }
 
+  /// Lowers the grant to what is consumed: nothing more is admitted until a grant with a newer
+  /// version than version() arrives. Returns the units given back, the grant now in force and the
+  /// version it was derived from (the keeper writes that grant only if ZooKeeper still holds that
+  /// version).
+  quota_release release_unused() {
+    quota_release r;
+    r.released = std::max<std::int64_t>(grant_ - consumed_, 0);
+    grant_ = std::min(grant_, consumed_);
+    r.grant = grant_;
+    r.version = version_;
+    return r;
+  }
+
+  /// A restarted gateway resumes from its last report: a counter that has not applied any grant
+  /// yet raises consumed to at least `floor`. A counter that already holds a grant ignores it: its
+  /// own figure is the truth (it may be lower than the last report after refunds).
+  void resume(std::int64_t floor) {
+    if (version_ == 0)
+      consumed_ = std::max(consumed_, floor);
+  }
+
+  /// From now on reserve(now) also needs now < the lease deadline; the deadline starts expired.
+  void require_lease() { lease_required_ = true; }
+  /// Moves the lease deadline to `until_ms` if that is later than the current one.
+  void extend_lease(std::int64_t until_ms) {
+    lease_until_ms_ = std::max(lease_until_ms_, until_ms);
+  }
+  /// Ends the lease now (the session is known to be lost).
+  void revoke_lease() { lease_until_ms_ = std::numeric_limits<std::int64_t>::min(); }
+  bool lease_valid(std::int64_t now_ms) const {
+    return !lease_required_ || now_ms < lease_until_ms_;
+  }
+
   /// From now on reserve() fails (the database has no stock left).
   void mark_sold_out() { sold_out_ = true; }
 
@@ -45,12 +100,25 @@ class quota_counter {
   std::int64_t consumed() const { return consumed_; }
   std::int64_t remaining() const { return grant_ > consumed_ ? grant_ - consumed_ : 0; }
   bool sold_out() const { return sold_out_ || remaining() == 0; }
+  /// Version of the last grant applied (0: none yet).
+  std::int64_t version() const { return version_; }
+  /// Attempts refused (no quota left, sold out or no lease).
+  std::int64_t refused() const { return refused_; }
+  /// Time since the last attempt; `since_ms` (e.g. the counter's start) when there was none.
+  std::int64_t idle_ms(std::int64_t now_ms, std::int64_t since_ms) const {
+    return now_ms - (attempted_ ? last_attempt_ms_ : since_ms);
+  }
 
  private:
   std::int64_t grant_;
   std::int64_t consumed_ = 0;
   std::int64_t version_ = 0;
   bool sold_out_ = false;
+  bool lease_required_ = false;
+  std::int64_t lease_until_ms_ = std::numeric_limits<std::int64_t>::min();
+  bool attempted_ = false;
+  std::int64_t last_attempt_ms_ = 0;
+  std::int64_t refused_ = 0;
 };
 
 }  // namespace flashsale

@@ -21,7 +21,16 @@ using counter_actor = caf::typed_actor<
     /// A new cumulative grant; older versions are ignored.
     caf::reacts_to<quota_update>,
     /// The product is sold out everywhere: refuse from now on.
-    caf::reacts_to<sold_out>, caf::replies_to<stats_atom>::with<counter_stats>>;
+    caf::reacts_to<sold_out>, caf::replies_to<stats_atom>::with<counter_stats>,
+    /// Lowers the grant to what is consumed (nothing more is admitted until a newer grant) and
+    /// replies what was given back and from which grant version.
+    caf::replies_to<release_atom>::with<quota_release>,
+    /// Admit only before this deadline (steady clock, ms since its epoch); later deadlines extend
+    /// the lease, a deadline <= 0 revokes it.
+    caf::reacts_to<lease_atom, std::int64_t>,
+    /// A restarted gateway resumes from its last report: before its first grant, consumed is
+    /// raised to at least this much (later, the counter's own figure stands).
+    caf::reacts_to<resume_atom, std::int64_t>>;
 
 /// The gateway's RabbitMQ publisher.
 using publisher_actor = caf::typed_actor<

@@ -119,11 +119,40 @@ struct counter_stats {
   std::int64_t grant = 0;
   std::int64_t consumed = 0;
   bool sold_out = false;
+  std::int64_t version = 0;  ///< version of the grant in force (quota_update::version)
+  std::int64_t idle_ms = 0;  ///< since the last purchase attempt (or the counter's start)
+  std::int64_t refused = 0;  ///< attempts refused so far (no quota, sold out, no lease)
+  bool lease_valid = true;   ///< the counter may admit now (its quota lease has not run out)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, counter_stats& x) {
-  return f(x.product, x.grant, x.consumed, x.sold_out);
+  return f(x.product, x.grant, x.consumed, x.sold_out, x.version, x.idle_ms, x.refused,
+           x.lease_valid);
+}
+
+/// What a counter gave back when asked to release its unused quota (see quota_counter).
+struct quota_release {
+  std::string product;
+  std::int64_t released = 0;  ///< units given back (grant - consumed before, if positive)
+  std::int64_t grant = 0;     ///< the grant now in force (= consumed)
+  std::int64_t version = 0;   ///< the version of the grant it was lowered from
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, quota_release& x) {
+  return f(x.product, x.released, x.grant, x.version);
+}
+
+/// A new shedding ratio for the gateway's lottery (ZooKeeper settings -> quota keeper -> gateway).
+struct shedding_update {
+  std::uint32_t keep_one_in = 1;  ///< keep 1 request in K
+  std::int64_t version = 0;       ///< source version (mzxid); older versions are ignored
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shedding_update& x) {
+  return f(x.keep_one_in, x.version);
 }
 
 }  // namespace flashsale

@@ -1,7 +1,8 @@
 // flashsale-gateway: the HTTP front of a sale. Wires the HTTP server, the gateway actor, one
-// product counter per product and the RabbitMQ publisher bridge from configuration
-// (config/gateway-*.ini).
+// product counter per product, the RabbitMQ publisher bridge and the quota keeper (ZooKeeper) from
+// configuration (config/gateway-*.ini).
 
+#include <atomic>
 #include <map>
 #include <memory>
 
@@ -12,6 +13,8 @@
 #include "actors/gateway.hpp"
 #include "actors/product_counter.hpp"
 #include "actors/queue_bridge.hpp"
+#include "actors/quota_keeper.hpp"
+#include "actors/quota_znodes.hpp"
 #include "adapters/http/server.hpp"
 #include "api/http_api.hpp"
 #include "common/sale_definition.hpp"
@@ -37,6 +40,14 @@ class gateway_config : public node_config {
   int max_connections = 10000;
   amqp_settings amqp;
   int confirm_timeout_ms = 5000;
+  std::string zk_hosts = "127.0.0.1:21810";
+  std::string zk_root = "/flashsale";
+  int zk_session_timeout_ms = 6000;
+  int zk_op_timeout_ms = 3000;
+  int zk_report_interval_ms = 200;
+  int zk_idle_release_ms = 2000;
+  int zk_expected_gateways = 1;
+  int zk_split_wait_ms = 10000;
   sale_definition sale;
 
   gateway_config() {
@@ -56,6 +67,18 @@ class gateway_config : public node_config {
         .add(max_connections, "max-connections", "open connections cap (503 beyond)");
     amqp.add_options(custom_options_)
         .add(confirm_timeout_ms, "confirm-timeout-ms", "broker confirm deadline");
+    opt_group{custom_options_, "zookeeper"}
+        .add(zk_hosts, "hosts", "ZooKeeper connect string (host:port,...)")
+        .add(zk_root, "root", "root znode of the flash-sale tree")
+        .add(zk_session_timeout_ms, "session-timeout-ms", "session timeout asked for")
+        .add(zk_op_timeout_ms, "op-timeout-ms", "deadline of each ZooKeeper operation")
+        .add(zk_report_interval_ms, "report-interval-ms",
+             "consumption reports, lease renewal, leader re-check")
+        .add(zk_idle_release_ms, "idle-release-ms",
+             "no purchase attempt for this long: idle (gives back unused quota when asked)")
+        .add(zk_expected_gateways, "expected-gateways",
+             "the first split waits for this many gateways ...")
+        .add(zk_split_wait_ms, "split-wait-ms", "... or this long after the leader's election");
   }
 
  protected:
@@ -72,6 +95,23 @@ class gateway_config : public node_config {
     require_range(problems, "http.max-connections", max_connections, 1, 1000000);
     amqp.check(problems);
     require_range(problems, "amqp.confirm-timeout-ms", confirm_timeout_ms, 100, 600000);
+    if (zk_hosts.empty())
+      problems.push_back("'zookeeper.hosts' must not be empty (the gateway needs ZooKeeper)");
+    if (!quota::valid_root(zk_root))
+      problems.push_back("'zookeeper.root' must be an absolute znode path like /flashsale, got '" +
+                         zk_root + "'");
+    require_range(problems, "zookeeper.session-timeout-ms", zk_session_timeout_ms, 1000, 600000);
+    require_range(problems, "zookeeper.op-timeout-ms", zk_op_timeout_ms, 100, 600000);
+    require_range(problems, "zookeeper.report-interval-ms", zk_report_interval_ms, 10, 60000);
+    require_range(problems, "zookeeper.idle-release-ms", zk_idle_release_ms, 100, 86400000);
+    require_range(problems, "zookeeper.expected-gateways", zk_expected_gateways, 1, 10000);
+    require_range(problems, "zookeeper.split-wait-ms", zk_split_wait_ms, 0, 86400000);
+    // The lease (half the session timeout) must be renewed several times before it runs out.
+    if (zk_report_interval_ms * 4 > zk_session_timeout_ms)
+      problems.push_back("'zookeeper.report-interval-ms' (" +
+                         std::to_string(zk_report_interval_ms) +
+                         ") must be at most a quarter of 'zookeeper.session-timeout-ms' (" +
+                         std::to_string(zk_session_timeout_ms) + ")");
     try {
       const_cast<gateway_config*>(this)->sale = load_sale_file(sale_file);
     } catch (const sale_file_error& e) {
@@ -94,14 +134,18 @@ int main(int argc, char** argv) {
   auto amqp_params = cfg.amqp.params();
   amqp::publisher::options pub_opts;
   pub_opts.route = cfg.amqp.route();
+  for (const auto& p : cfg.sale.products)
+    if (p.hot)
+      pub_opts.route.hot_products.push_back(p.id);  // a queue of their own
   pub_opts.confirm_timeout = std::chrono::milliseconds{cfg.confirm_timeout_ms};
   auto broker_up = pub_opts.connected;
   auto publisher = spawn_publisher_bridge(sys, amqp_params, pub_opts);
 
-  // Until live quotas exist, each counter starts with the product's whole stock: run one gateway.
+  // Counters start with nothing: the quota keeper feeds them grants and a lease from ZooKeeper.
   std::map<std::string, counter_actor> counters;
   for (const auto& p : cfg.sale.products)
-    counters.emplace(p.id, spawn_product_counter(sys, p.id, p.stock));
+    counters.emplace(p.id, spawn_product_counter(sys, p.id, counter_options{0, true}));
+  auto quota_ready = std::make_shared<std::atomic<bool>>(false);
 
   gateway_options gw_opts;
   gw_opts.name = cfg.name;
@@ -121,7 +165,8 @@ int main(int argc, char** argv) {
   http_opts.max_connections = static_cast<std::size_t>(cfg.max_connections);
 
   http::server server{
-      http_opts, [gateway, broker_up](http::request&& req, std::shared_ptr<http::responder> reply) {
+      http_opts, [gateway, broker_up, quota_ready](http::request&& req,
+                                                   std::shared_ptr<http::responder> reply) {
         auto r = api::match(req.method, req.target);
         switch (r.kind) {
           case api::route_kind::purchase: {
@@ -145,12 +190,16 @@ int main(int argc, char** argv) {
                                                  }});
             return;
           case api::route_kind::healthz:
-            // Ready means purchases can be confirmed: the broker connection is up.
-            if (broker_up->load())
-              reply->send(http::response{200, "{\"status\":\"ok\"}", "application/json", {}});
-            else
+            // Ready means purchases can be confirmed (the broker connection is up) and admitted
+            // (registered in ZooKeeper, the counters' quota lease is valid).
+            if (!broker_up->load())
               reply->send(http::response{
                   503, "{\"status\":\"broker unreachable\"}", "application/json", {}});
+            else if (!quota_ready->load())
+              reply->send(
+                  http::response{503, "{\"status\":\"no quota session\"}", "application/json", {}});
+            else
+              reply->send(http::response{200, "{\"status\":\"ok\"}", "application/json", {}});
             return;
           case api::route_kind::product:
             reply->send(api::error_response(501, "product state is not served yet"));
@@ -173,13 +222,28 @@ int main(int argc, char** argv) {
       caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
     return 1;
   }
-  spdlog::info("gateway {} listening on {}:{} (sale {}, {} products, keep 1 in {}, amqp {})",
-               cfg.name, cfg.http_address, server.port(), cfg.sale.name, cfg.sale.products.size(),
-               cfg.keep_one_in, amqp_params.endpoint());
+  quota_keeper_options keeper_opts;
+  keeper_opts.node = cfg.name;
+  keeper_opts.http_endpoint = cfg.http_address + ":" + std::to_string(server.port());
+  keeper_opts.hosts = cfg.zk_hosts;
+  keeper_opts.root = cfg.zk_root;
+  keeper_opts.session_timeout = std::chrono::milliseconds{cfg.zk_session_timeout_ms};
+  keeper_opts.op_timeout = std::chrono::milliseconds{cfg.zk_op_timeout_ms};
+  keeper_opts.report_interval = std::chrono::milliseconds{cfg.zk_report_interval_ms};
+  keeper_opts.idle_release = std::chrono::milliseconds{cfg.zk_idle_release_ms};
+  keeper_opts.expected_gateways = static_cast<std::size_t>(cfg.zk_expected_gateways);
+  keeper_opts.split_wait = std::chrono::milliseconds{cfg.zk_split_wait_ms};
+  keeper_opts.ready = quota_ready;
+  auto keeper = spawn_quota_keeper(sys, keeper_opts, cfg.sale, counters, gateway);
+  spdlog::info(
+      "gateway {} listening on {}:{} (sale {}, {} products, keep 1 in {}, amqp {}, zookeeper {}{})",
+      cfg.name, cfg.http_address, server.port(), cfg.sale.name, cfg.sale.products.size(),
+      cfg.keep_one_in, amqp_params.endpoint(), cfg.zk_hosts, cfg.zk_root);
 
   int sig = wait_for_stop_signal();
   spdlog::info("signal {}: stopping", sig);
   server.stop();
+  caf::anon_send_exit(keeper, caf::exit_reason::user_shutdown);  // closes the session
   caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(publisher, caf::exit_reason::user_shutdown);
   for (auto& [id, c] : counters)

@@ -84,7 +84,8 @@ amqp::connection_params amqp_settings::params() const {
 }
 
 amqp::topology amqp_settings::route() const {
-  return amqp::topology{exchange, queue, dead_letter_queue, max_length};
+  // The hot products (a queue each) come from the sale file: the node adds them.
+  return amqp::topology{exchange, queue, dead_letter_queue, max_length, {}};
 }
 
 void init_logging(const std::string& node_name) {

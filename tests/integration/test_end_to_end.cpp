@@ -1,6 +1,7 @@
-// One purchase through every real component: HTTP -> gateway node -> RabbitMQ (confirmed) -> writer
-// node -> PostgreSQL stored function -> order row. Needs the private services (scripts/services).
-// Each test gets its own database and queue, and starts its own gateway and writer processes.
+// One purchase through every real component: HTTP -> gateway node (its quota from ZooKeeper) ->
+// RabbitMQ (confirmed) -> writer node -> PostgreSQL stored function -> order row. Needs the private
+// services (scripts/services). Each test gets its own database, queue and ZooKeeper root, and
+// starts its own gateway and writer processes.
 
 #include <gtest/gtest.h>
 
@@ -20,6 +21,7 @@
 #include "tests/support/child_process.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/scratch_database.hpp"
+#include "tests/support/scratch_zookeeper.hpp"
 
 namespace {
 
@@ -53,6 +55,13 @@ class end_to_end : public ::testing::Test {
     for (const auto& p : load_sale_file(sale_file_, server.dbname).products)
       admin_->define_product(p);
 
+    // The sale's ZooKeeper tree (flashsale-admin zk init does the same): the gateway gets its
+    // quota from there.
+    zk_ = std::make_unique<flashsale::testing::scratch_zookeeper>("flashsale-e2e");
+    auto sale = load_sale_file(sale_file_, server.dbname);
+    quota::layout paths{zk_->root(), sale.name};
+    quota::init_sale_tree(zk_->session(), paths, sale);
+
     auto amqp = amqp::connection_params::from_env();
     http_port_ = flashsale::testing::free_port();
     writer_ = std::make_unique<child_process>(
@@ -68,14 +77,20 @@ class end_to_end : public ::testing::Test {
         std::vector<std::string>{
             "--config-file=config/gateway-1.ini", "--gateway.sale-file=" + sale_file_,
             "--gateway.keep-one-in=1", "--http.port=" + std::to_string(http_port_),
-            "--amqp.port=" + std::to_string(amqp.port), "--amqp.queue=" + queue_},
+            "--amqp.port=" + std::to_string(amqp.port), "--amqp.queue=" + queue_,
+            "--zookeeper.hosts=" + zk_->hosts(), "--zookeeper.root=" + zk_->root()},
         (dir_ / "gateway.log").string());
     ASSERT_TRUE(flashsale::testing::wait_until_healthy(http_port_, 20000)) << gateway_->log_tail();
+    // The only gateway gets the whole stock at the first split.
+    for (const auto& p : sale.products)
+      ASSERT_TRUE(flashsale::testing::wait_until_granted(zk_->session(), paths, "gw1", p.id, 10000))
+          << p.id << gateway_->log_tail();
   }
 
   void TearDown() override {
     gateway_.reset();
     writer_.reset();
+    zk_.reset();
     admin_.reset();
     database_.reset();
     std::filesystem::remove_all(dir_);
@@ -106,6 +121,7 @@ class end_to_end : public ::testing::Test {
   std::filesystem::path dir_;
   std::string sale_file_;
   std::unique_ptr<flashsale::testing::scratch_database> database_;
+  std::unique_ptr<flashsale::testing::scratch_zookeeper> zk_;
   std::string queue_;
   std::unique_ptr<db::schema_admin> admin_;
   int http_port_ = 0;

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +24,8 @@ child_process::child_process(const std::string& program, const std::vector<std::
   if (pid_ < 0)
     throw std::runtime_error("fork failed");
   if (pid_ == 0) {
+    // A test that dies (crash, abort) takes its nodes with it instead of leaving them running.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
     sigset_t none;

@@ -1,7 +1,7 @@
 #pragma once
 
 // A node process started by a test: fork/exec with arguments, output to a log file, SIGTERM (or
-// SIGKILL) and reaping on destruction. Test support only.
+// SIGKILL) and reaping on destruction, SIGTERM when the test process dies first. Test support only.
 
 #include <string>
 #include <vector>

@@ -13,9 +13,11 @@ std::string g_error;
 
 }  // namespace
 
-scratch_database::scratch_database(const std::string& prefix) {
+scratch_database::scratch_database(const std::string& prefix)
+    : scratch_database(prefix + "_" + std::to_string(::getpid()), exact_name{}) {}
+
+scratch_database::scratch_database(const std::string& name, exact_name) {
   auto server = db::connection_params::from_env();
-  auto name = prefix + "_" + std::to_string(::getpid());
   try {
     db::schema_admin::drop_database(server, name);  // a leftover of a crashed run with our pid
     db::schema_admin::ensure_database(server, name);

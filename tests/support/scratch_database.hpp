@@ -18,6 +18,11 @@ class scratch_database {
   /// Drops a leftover of the same name, creates and migrates the database. Throws db_error, with
   /// a hint on how to start PostgreSQL.
   explicit scratch_database(const std::string& prefix);
+
+  /// Tag for a database named exactly as given (e.g. a hot product's <main>_hot_<product>).
+  struct exact_name {};
+  /// As above, for the database `name` itself.
+  scratch_database(const std::string& name, exact_name);
   /// Drops the database; a failure is reported as a test failure.
   ~scratch_database();
   scratch_database(const scratch_database&) = delete;

@@ -1,4 +1,5 @@
-// flashsale-admin: database side of a sale (migrate, define the products, check the invariants).
+// flashsale-admin: database side of a sale (migrate, define the products, check the invariants),
+// its ZooKeeper tree (live quotas) and live stock changes (database and ZooKeeper together).
 #include <algorithm>
 #include <cstdlib>
 #include <iomanip>
@@ -14,7 +15,9 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/quota_znodes.hpp"
 #include "adapters/db/schema_admin.hpp"
+#include "adapters/zookeeper/blocking_session.hpp"
 #include "common/sale_definition.hpp"
 
 namespace {
@@ -26,6 +29,7 @@ constexpr int exit_ok = 0;
 constexpr int exit_invariant_failed = 1;
 constexpr int exit_usage = 2;
 constexpr int exit_database = 3;
+constexpr int exit_zookeeper = 4;
 
 constexpr const char* usage_text = R"(usage: flashsale-admin [options] <command>
 
@@ -36,6 +40,20 @@ commands:
                         already defined differently is an error)
   report --sale FILE    per product: stock made available, sold, remaining, and the invariants
                         I1 no-oversell, I2 conservation, I3 no-duplicates (OK or FAIL)
+  zk init --sale FILE --zk HOSTS
+                        create the sale's ZooKeeper tree for live quotas (idempotent; the
+                        stock of a product znode that exists is left as it is). `sale create
+                        FILE --zk HOSTS` does the same after the database step
+  zk status --sale FILE --zk HOSTS
+                        per product: stock, and per gateway its grant, reported consumption and
+                        whether it is registered; the quota leader
+  zk drop --sale FILE --zk HOSTS
+                        delete the sale's tree (grants, reports, stock) to start over; stop the
+                        sale's gateways first
+  stock set|add|remove PRODUCT N --sale FILE [--zk HOSTS]
+                        change the stock made available to N / by +N / by -N: in the database
+                        (stock ledger; a removal takes at most what is left) and, with --zk, in
+                        the product's znode, which every gateway of the live sale follows
 
 options (also FLASHSALE_PG_* from build/run/endpoints.env, then the defaults):
   --db-host HOST        PostgreSQL host            (FLASHSALE_PG_HOST, 127.0.0.1)
@@ -45,10 +63,14 @@ options (also FLASHSALE_PG_* from build/run/endpoints.env, then the defaults):
   --db-name NAME        main database; hot products use NAME_hot_<id>   (FLASHSALE_PG_DB, flashsale)
   --db-connect-timeout S  connect timeout in seconds (5)
   --sql-dir DIR         migration files            (FLASHSALE_SQL_DIR, the source tree's sql/)
+  --zk HOSTS            ZooKeeper connect string, e.g. 127.0.0.1:21810 (no default: without it
+                        `stock` changes the database only)
+  --zk-root ROOT        root znode of the flash-sale tree (/flashsale)
   -v, --verbose         log what is done (to stderr)
   -h, --help            this text
 
-exit status: 0 success, 1 an invariant FAILed (report), 2 bad usage or sale file, 3 database error
+exit status: 0 success, 1 an invariant FAILed (report), 2 bad usage or sale file, 3 database error,
+             4 ZooKeeper error
 )";
 
 struct usage_error : std::runtime_error {
@@ -60,6 +82,8 @@ struct options {
   std::string sql_dir;
   std::vector<std::string> command;  // positional words
   std::optional<std::string> sale_file;
+  std::optional<std::string> zk_hosts;
+  std::string zk_root = "/flashsale";
   bool verbose = false;
   bool help = false;
 };
@@ -111,7 +135,7 @@ options parse_options(int argc, char** argv) {
     }
     static const std::set<std::string> with_value{
         "--db-host", "--db-port", "--db-user", "--db-password", "--db-name", "--db-connect-timeout",
-        "--sql-dir", "--sale"};
+        "--sql-dir", "--sale",    "--zk",      "--zk-root"};
     if (with_value.count(name) == 0)
       throw usage_error("unknown option '" + name + "'");
     if (!value) {
@@ -135,9 +159,18 @@ options parse_options(int argc, char** argv) {
       o.sql_dir = *value;
     else if (name == "--sale")
       o.sale_file = *value;
+    else if (name == "--zk")
+      o.zk_hosts = *value;
+    else if (name == "--zk-root")
+      o.zk_root = *value;
   }
   if (o.db.host.empty() || o.db.dbname.empty() || o.db.user.empty())
     throw usage_error("--db-host, --db-user and --db-name must not be empty");
+  if (o.zk_hosts && o.zk_hosts->empty())
+    throw usage_error("--zk must not be empty");
+  if (!quota::valid_root(o.zk_root))
+    throw usage_error("--zk-root must be an absolute znode path like /flashsale, got '" +
+                      o.zk_root + "'");
   return o;
 }
 
@@ -260,6 +293,150 @@ int run_report(const options& o, const sale_definition& sale) {
   return exit_invariant_failed;
 }
 
+/// Thrown for ZooKeeper failures (exit_zookeeper).
+struct zookeeper_failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::unique_ptr<zk::blocking_session> connect_zookeeper(const std::string& hosts) {
+  zk::options zo;
+  zo.hosts = hosts;
+  zo.session_timeout = std::chrono::seconds{10};
+  zo.op_timeout = std::chrono::seconds{5};
+  try {
+    return std::make_unique<zk::blocking_session>(zo, std::chrono::seconds{10});
+  } catch (const std::exception& e) {
+    throw zookeeper_failure(e.what());
+  }
+}
+
+int run_zk_init(const options& o, const sale_definition& sale) {
+  auto zk = connect_zookeeper(*o.zk_hosts);
+  quota::layout paths{o.zk_root, sale.name};
+  std::vector<quota::product_init> done;
+  try {
+    done = quota::init_sale_tree(*zk, paths, sale);
+  } catch (const std::runtime_error& e) {
+    throw zookeeper_failure(e.what());
+  }
+  for (const auto& p : done)
+    std::cout << p.product << ": " << (p.created ? "created " : "exists ")
+              << paths.product(p.product) << " (stock " << p.stock << ")\n";
+  return exit_ok;
+}
+
+int run_zk_status(const options& o, const sale_definition& sale) {
+  auto zk = connect_zookeeper(*o.zk_hosts);
+  quota::layout paths{o.zk_root, sale.name};
+  auto check = [](const zk::result& r, const std::string& path) {
+    if (!r.ok() && r.rc != zk::code::no_node)
+      throw zookeeper_failure("cannot read " + path + ": " + zk::to_string(r.rc));
+  };
+  auto members = zk->get_children(paths.members());
+  check(members, paths.members());
+  auto nodes = zk->get_children(paths.grants());
+  check(nodes, paths.grants());
+  if (nodes.rc == zk::code::no_node)
+    throw zookeeper_failure(paths.grants() + " does not exist (run: flashsale-admin zk init)");
+  std::sort(nodes.children.begin(), nodes.children.end());
+  auto leader = zk->get(paths.leader());
+  auto announced = leader.ok() ? quota::decode_leader(leader.data) : std::nullopt;
+  std::cout << "sale " << sale.name << " under " << o.zk_root << ", leader "
+            << (announced ? announced->node : std::string("(none)")) << '\n';
+  for (const auto& p : sale.products) {
+    auto product = zk->get(paths.product(p.id));
+    check(product, paths.product(p.id));
+    auto stock = product.ok() ? quota::decode_product(product.data) : std::nullopt;
+    std::cout << p.id << ": stock " << (stock ? std::to_string(stock->stock) : "?") << '\n';
+    std::int64_t granted = 0;
+    std::int64_t consumed = 0;
+    for (const auto& n : nodes.children) {
+      auto g = zk->get(paths.grant(n, p.id));
+      auto c = zk->get(paths.consumed(n, p.id));
+      std::string grant_text = "?";
+      std::string consumed_text = "?";
+      bool releasing = false;
+      if (auto grant = g.ok() ? quota::decode_grant(g.data) : std::nullopt) {
+        granted += grant->grant;
+        grant_text = std::to_string(grant->grant);
+        releasing = grant->release;
+      }
+      if (auto report = c.ok() ? quota::decode_report(c.data) : std::nullopt) {
+        consumed += report->consumed;
+        consumed_text = std::to_string(report->consumed);
+      }
+      bool live =
+          std::find(members.children.begin(), members.children.end(), n) != members.children.end();
+      std::cout << "  " << pad(n, 16) << " grant " << std::setw(8) << grant_text << "  consumed "
+                << std::setw(8) << consumed_text << "  " << (live ? "registered" : "gone")
+                << (releasing ? ", releasing" : "") << '\n';
+    }
+    std::cout << "  " << pad("total", 16) << " grant " << std::setw(8) << granted << "  consumed "
+              << std::setw(8) << consumed << '\n';
+  }
+  return exit_ok;
+}
+
+int run_zk_drop(const options& o, const sale_definition& sale) {
+  auto zk = connect_zookeeper(*o.zk_hosts);
+  auto path = quota::layout{o.zk_root, sale.name}.sale();
+  auto rc = zk->remove_all(path);
+  if (rc != zk::code::ok)
+    throw zookeeper_failure("cannot delete " + path + ": " + zk::to_string(rc));
+  std::cout << "deleted " << path << '\n';
+  return exit_ok;
+}
+
+/// `stock set|add|remove PRODUCT N`: the database first (it says what was applied: a removal
+/// takes at most what is left), then the product's znode takes the database's figure, with a
+/// versioned write retried on conflicts (never forced).
+int run_stock(const options& o, const sale_definition& sale, const std::string& verb,
+              const std::string& id, std::int64_t n) {
+  const auto* product = sale.find(id);
+  if (product == nullptr) {
+    std::cerr << "flashsale-admin: product '" << id << "' is not in sale " << sale.name << '\n';
+    return exit_usage;
+  }
+  auto admin = db::schema_admin::connect(o.db.with_dbname(product->database));
+  auto before = admin->report(id);
+  if (!before) {
+    std::cerr << "flashsale-admin: " << id << " is not defined in " << product->database
+              << " (run: flashsale-admin sale create FILE)\n";
+    return exit_database;
+  }
+  std::int64_t delta = verb == "set" ? n - before->made_available : verb == "add" ? n : -n;
+  auto change =
+      admin->adjust_stock(id, delta, "flashsale-admin stock " + verb + " " + std::to_string(n));
+  auto after = admin->report(id);
+  auto available = after ? after->made_available : before->made_available + change.applied;
+  std::cout << id << ": database stock made available " << before->made_available << " -> "
+            << available << " (applied " << std::showpos << change.applied << " of "
+            << change.requested << std::noshowpos << ", " << change.remaining << " left)\n";
+  if (!o.zk_hosts) {
+    std::cout << id << ": database only (no --zk): running gateways keep their quotas\n";
+    return exit_ok;
+  }
+  auto zk = connect_zookeeper(*o.zk_hosts);
+  auto path = quota::layout{o.zk_root, sale.name}.product(id);
+  for (int attempt = 1;; ++attempt) {
+    auto current = zk->get(path);
+    if (current.rc == zk::code::no_node)
+      throw zookeeper_failure(path + " does not exist (run: flashsale-admin zk init)");
+    if (!current.ok())
+      throw zookeeper_failure("cannot read " + path + ": " + zk::to_string(current.rc));
+    auto stock = quota::decode_product(current.data);
+    auto written = zk->set(path, encode(quota::product_znode{available}), current.stat.version);
+    if (written.ok()) {
+      std::cout << id << ": ZooKeeper " << path << " stock "
+                << (stock ? std::to_string(stock->stock) : "'" + current.data + "'") << " -> "
+                << available << '\n';
+      return exit_ok;
+    }
+    if (written.rc != zk::code::bad_version || attempt == 10)
+      throw zookeeper_failure("cannot write " + path + ": " + zk::to_string(written.rc));
+  }
+}
+
 int run(int argc, char** argv) {
   options o;
   try {
@@ -277,15 +454,17 @@ int run(int argc, char** argv) {
   spdlog::set_level(o.verbose ? spdlog::level::debug : spdlog::level::warn);
 
   // The command and where its sale file comes from.
-  enum class command { migrate, sale_create, report } cmd;
+  enum class command { migrate, sale_create, report, zk_init, zk_status, zk_drop, stock } cmd;
   std::string sale_file;
+  std::string stock_verb, stock_product;
+  std::int64_t stock_units = 0;
   const auto& words = o.command;
   auto fail_usage = [](const std::string& what) {
     std::cerr << "flashsale-admin: " << what << "\n(flashsale-admin --help for usage)\n";
     return exit_usage;
   };
   if (words.empty())
-    return fail_usage("no command given (migrate, sale create, report)");
+    return fail_usage("no command given (migrate, sale create, report, zk init, stock)");
   if (words[0] == "migrate" || words[0] == "report") {
     cmd = words[0] == "migrate" ? command::migrate : command::report;
     if (words.size() > 1)
@@ -309,8 +488,32 @@ int run(int argc, char** argv) {
       sale_file = *o.sale_file;
     else
       return fail_usage("sale create needs a sale FILE");
+  } else if (words[0] == "zk") {
+    if (words.size() != 2 || (words[1] != "init" && words[1] != "status" && words[1] != "drop"))
+      return fail_usage("expected: zk init|status|drop --sale FILE --zk HOSTS");
+    if (!o.sale_file || !o.zk_hosts)
+      return fail_usage("zk " + words[1] + " needs --sale FILE and --zk HOSTS");
+    cmd = words[1] == "init"     ? command::zk_init
+          : words[1] == "status" ? command::zk_status
+                                 : command::zk_drop;
+    sale_file = *o.sale_file;
+  } else if (words[0] == "stock") {
+    if (words.size() != 4 || (words[1] != "set" && words[1] != "add" && words[1] != "remove"))
+      return fail_usage("expected: stock set|add|remove PRODUCT N --sale FILE [--zk HOSTS]");
+    if (!o.sale_file)
+      return fail_usage("stock needs --sale FILE");
+    try {
+      stock_units = parse_int_option("N", words[3], 0, 1000000000);
+    } catch (const usage_error& e) {
+      return fail_usage(e.what());
+    }
+    cmd = command::stock;
+    stock_verb = words[1];
+    stock_product = words[2];
+    sale_file = *o.sale_file;
   } else {
-    return fail_usage("unknown command '" + words[0] + "' (migrate, sale create, report)");
+    return fail_usage("unknown command '" + words[0] +
+                      "' (migrate, sale create, report, zk init, stock)");
   }
 
   sale_definition sale;
@@ -325,11 +528,24 @@ int run(int argc, char** argv) {
     switch (cmd) {
       case command::migrate:
         return run_migrate(o, sale);
-      case command::sale_create:
-        return run_sale_create(o, sale);
+      case command::sale_create: {
+        auto rc = run_sale_create(o, sale);
+        return rc == exit_ok && o.zk_hosts ? run_zk_init(o, sale) : rc;
+      }
+      case command::zk_init:
+        return run_zk_init(o, sale);
+      case command::zk_status:
+        return run_zk_status(o, sale);
+      case command::zk_drop:
+        return run_zk_drop(o, sale);
+      case command::stock:
+        return run_stock(o, sale, stock_verb, stock_product, stock_units);
       case command::report:
         return run_report(o, sale);
     }
+  } catch (const zookeeper_failure& e) {
+    std::cerr << "flashsale-admin: " << e.what() << '\n';
+    return exit_zookeeper;
   } catch (const db::db_error& e) {
     std::cerr << "flashsale-admin: " << e.what() << '\n';
     std::string what = e.what();

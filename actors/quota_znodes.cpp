@@ -1,0 +1,275 @@
+#include "actors/quota_znodes.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "adapters/zookeeper/blocking_session.hpp"
+
+namespace flashsale::quota {
+
+using json = nlohmann::json;
+
+layout::layout(std::string root, std::string sale)
+    : root_(std::move(root)), sale_(std::move(sale)) {}
+
+std::string layout::members() const {
+  return root_ + "/nodes/gateways";
+}
+std::string layout::member(const std::string& node) const {
+  return members() + "/" + node;
+}
+std::string layout::sale() const {
+  return root_ + "/sales/" + sale_;
+}
+std::string layout::products() const {
+  return sale() + "/products";
+}
+std::string layout::product(const std::string& p) const {
+  return products() + "/" + p;
+}
+std::string layout::grants() const {
+  return sale() + "/grants";
+}
+std::string layout::grant_dir(const std::string& node) const {
+  return grants() + "/" + node;
+}
+std::string layout::grant(const std::string& node, const std::string& p) const {
+  return grant_dir(node) + "/" + p;
+}
+std::string layout::consumed() const {
+  return sale() + "/consumed";
+}
+std::string layout::consumed_dir(const std::string& node) const {
+  return consumed() + "/" + node;
+}
+std::string layout::consumed(const std::string& node, const std::string& p) const {
+  return consumed_dir(node) + "/" + p;
+}
+std::string layout::leader() const {
+  return sale() + "/leader";
+}
+std::string layout::leader_prefix() const {
+  return leader() + "/n_";
+}
+std::string layout::settings() const {
+  return sale() + "/settings";
+}
+
+bool valid_root(const std::string& root) {
+  if (root.size() < 2 || root[0] != '/' || root.back() == '/')
+    return false;
+  return root.find("//") == std::string::npos;
+}
+
+namespace {
+
+json parse_object(const std::string& data) {
+  auto doc = json::parse(data, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object())
+    return json();
+  return doc;
+}
+
+/// An integer field: nullopt when missing or not an integer.
+std::optional<std::int64_t> int_field(const json& doc, const char* key) {
+  auto i = doc.find(key);
+  if (i == doc.end() || !i->is_number_integer())
+    return std::nullopt;
+  return i->get<std::int64_t>();
+}
+
+std::int64_t int_or(const json& doc, const char* key, std::int64_t fallback) {
+  return int_field(doc, key).value_or(fallback);
+}
+
+}  // namespace
+
+std::string encode(const product_znode& x) {
+  return json{{"stock", x.stock}}.dump();
+}
+
+std::optional<product_znode> decode_product(const std::string& data) {
+  auto doc = json::parse(data, nullptr, false);
+  if (doc.is_discarded())
+    return std::nullopt;
+  std::optional<std::int64_t> stock;
+  if (doc.is_number_integer())
+    stock = doc.get<std::int64_t>();
+  else if (doc.is_object())
+    stock = int_field(doc, "stock");
+  if (!stock || *stock < 0)
+    return std::nullopt;
+  return product_znode{*stock};
+}
+
+std::string encode(const grant_znode& x) {
+  return json{{"grant", x.grant}, {"release", x.release}}.dump();
+}
+
+std::optional<grant_znode> decode_grant(const std::string& data) {
+  auto doc = parse_object(data);
+  if (!doc.is_object())
+    return std::nullopt;
+  auto grant = int_field(doc, "grant");
+  if (!grant || *grant < 0)
+    return std::nullopt;
+  grant_znode g;
+  g.grant = *grant;
+  if (auto i = doc.find("release"); i != doc.end()) {
+    if (!i->is_boolean())
+      return std::nullopt;
+    g.release = i->get<bool>();
+  }
+  return g;
+}
+
+std::string encode(const consumption_report& x) {
+  return json{{"consumed", x.consumed},
+              {"grant", x.grant},
+              {"version", x.version},
+              {"applied_at_ms", x.applied_at_ms},
+              {"last_attempt_ms", x.last_attempt_ms},
+              {"refused", x.refused},
+              {"at_ms", x.at_ms}}
+      .dump();
+}
+
+std::optional<consumption_report> decode_report(const std::string& data) {
+  auto doc = parse_object(data);
+  if (!doc.is_object())
+    return std::nullopt;
+  auto consumed = int_field(doc, "consumed");
+  if (!consumed || *consumed < 0)
+    return std::nullopt;
+  consumption_report r;
+  r.consumed = *consumed;
+  r.grant = int_or(doc, "grant", 0);
+  r.version = int_or(doc, "version", 0);
+  r.applied_at_ms = int_or(doc, "applied_at_ms", 0);
+  r.last_attempt_ms = int_or(doc, "last_attempt_ms", 0);
+  r.refused = int_or(doc, "refused", 0);
+  r.at_ms = int_or(doc, "at_ms", 0);
+  return r;
+}
+
+std::optional<sale_settings> decode_settings(const std::string& data) {
+  auto doc = parse_object(data);
+  if (!doc.is_object())
+    return std::nullopt;
+  sale_settings s;
+  if (auto i = doc.find("keep_one_in"); i != doc.end()) {
+    if (!i->is_number_integer())
+      return std::nullopt;
+    auto k = i->get<std::int64_t>();
+    if (k < 1 || k > 1000000)
+      return std::nullopt;
+    s.keep_one_in = static_cast<std::uint32_t>(k);
+  }
+  return s;
+}
+
+std::string encode(const sale_settings& x) {
+  json doc = json::object();
+  if (x.keep_one_in)
+    doc["keep_one_in"] = *x.keep_one_in;
+  return doc.dump();
+}
+
+std::string encode(const fence_znode& x) {
+  json split = json::object();
+  for (const auto& [p, n] : x.split)
+    split[p] = n;
+  return json{{"leader", x.leader}, {"at_ms", x.at_ms}, {"split", split}}.dump();
+}
+
+fence_znode decode_fence(const std::string& data) {
+  fence_znode f;
+  auto doc = parse_object(data);
+  if (!doc.is_object())
+    return f;
+  if (auto i = doc.find("leader"); i != doc.end() && i->is_string())
+    f.leader = i->get<std::string>();
+  f.at_ms = int_or(doc, "at_ms", 0);
+  if (auto i = doc.find("split"); i != doc.end() && i->is_object())
+    for (const auto& [p, n] : i->items())
+      if (n.is_number_integer() && n.get<std::int64_t>() >= 0)
+        f.split[p] = n.get<std::int64_t>();
+  return f;
+}
+
+std::string encode(const leader_announcement& x) {
+  return json{{"leader", x.node}, {"since_ms", x.since_ms}}.dump();
+}
+
+std::optional<leader_announcement> decode_leader(const std::string& data) {
+  auto doc = parse_object(data);
+  if (!doc.is_object())
+    return std::nullopt;
+  auto i = doc.find("leader");
+  if (i == doc.end() || !i->is_string())
+    return std::nullopt;
+  return leader_announcement{i->get<std::string>(), int_or(doc, "since_ms", 0)};
+}
+
+std::string encode(const member_znode& x) {
+  char session[32];
+  std::snprintf(session, sizeof(session), "0x%llx", static_cast<unsigned long long>(x.session));
+  return json{{"http", x.http}, {"session", session}}.dump();
+}
+
+std::optional<member_znode> decode_member(const std::string& data) {
+  auto doc = parse_object(data);
+  if (!doc.is_object())
+    return std::nullopt;
+  member_znode m;
+  if (auto i = doc.find("http"); i != doc.end() && i->is_string())
+    m.http = i->get<std::string>();
+  if (auto i = doc.find("session"); i != doc.end() && i->is_string()) {
+    try {
+      m.session = static_cast<std::int64_t>(std::stoull(i->get<std::string>(), nullptr, 16));
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  }
+  return m;
+}
+
+std::vector<product_init> init_sale_tree(zk::blocking_session& zk, const layout& paths,
+                                         const sale_definition& sale) {
+  auto require = [](zk::code rc, const std::string& path) {
+    if (rc != zk::code::ok)
+      throw std::runtime_error("zookeeper: cannot create " + path + ": " + zk::to_string(rc));
+  };
+  for (const auto& dir :
+       {paths.members(), paths.products(), paths.grants(), paths.consumed(), paths.leader()})
+    require(zk.create_all(dir), dir);
+  std::vector<product_init> out;
+  for (const auto& p : sale.products) {
+    auto path = paths.product(p.id);
+    auto created = zk.create(path, encode(product_znode{p.stock}));
+    if (created.ok()) {
+      out.push_back(product_init{p.id, true, p.stock});
+      continue;
+    }
+    if (created.rc != zk::code::node_exists)
+      require(created.rc, path);
+    auto existing = zk.get(path);
+    require(existing.rc, path);
+    auto stock = decode_product(existing.data);
+    if (!stock)
+      throw std::runtime_error("zookeeper: " + path + " holds no stock: '" + existing.data + "'");
+    out.push_back(product_init{p.id, false, stock->stock});
+  }
+  return out;
+}
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace flashsale::quota
