@@ -86,9 +86,7 @@ slot_writer_actor::behavior_type slot_writer_impl(
               positions.push_back(i);
               done[i] = true;
             }
-            auto t0 = std::chrono::steady_clock::now();
             auto outcomes = st.store->purchase_batch(product, requests);
-            spdlog::info("TMP batch {} {} in {} us", product, requests.size(), std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
             for (std::size_t k = 0; k < positions.size(); ++k) {
               const auto& p = batch[positions[k]];
               results[positions[k]] = order_result{p.request_id,
@@ -124,6 +122,7 @@ struct pending_purchase {
 struct pool_state {
   slot_writer_pool_options opts;
   std::vector<slot_writer_actor> writers;
+  std::vector<caf::actor_addr> writer_addresses;               // every writer spawned (links)
   std::vector<std::size_t> idle;                               // indices into writers
   std::map<std::string, std::deque<pending_purchase>> queues;  // by product, arrival order
   std::string last_served;                                     // round robin over products
@@ -215,9 +214,17 @@ void dispatch(pool_actor self) {
               s.idle.push_back(index);
               dispatch(self);
             },
-            [=](caf::error&) {
+            [=](caf::error& err) {
               // The writer logged the failure; the sender requeues the purchases.
               auto& s = self->state;
+              if (err == caf::sec::request_receiver_down) {
+                // The writer itself is gone (not a database error): start a new one.
+                spdlog::error("slot writer pool ({}): a slot writer stopped ({}); starting another",
+                              s.opts.params.dbname, self->system().render(err));
+                s.writers[index] = spawn_slot_writer(self->system(), s.opts.params);
+                self->link_to(s.writers[index]);
+                s.writer_addresses.push_back(caf::actor_cast<caf::actor_addr>(s.writers[index]));
+              }
               report(self, senders, [&](auto include) {
                 failed_purchases f{s.opts.params.dbname, {}};
                 for (std::size_t i = 0; i < tokens.size(); ++i)
@@ -242,13 +249,18 @@ void dispatch(pool_actor self) {
 caf::behavior pool_impl(pool_actor self, slot_writer_pool_options opts) {
   auto& st = self->state;
   st.opts = std::move(opts);
+  // Linked: the writers stop with the pool. A writer that stops on its own does not stop the
+  // pool; its next request fails and the pool starts a new one.
   for (int i = 0; i < st.opts.writers; ++i) {
     st.writers.push_back(spawn_slot_writer(self->system(), st.opts.params));
+    self->link_to(st.writers.back());
+    st.writer_addresses.push_back(caf::actor_cast<caf::actor_addr>(st.writers.back()));
     st.idle.push_back(static_cast<std::size_t>(i));
   }
-  self->attach_functor([writers = st.writers] {
-    for (const auto& w : writers)
-      caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    const auto& known = self->state.writer_addresses;
+    if (std::find(known.begin(), known.end(), msg.source) == known.end())
+      self->quit(msg.reason);
   });
   return {
       [=](std::vector<queued_purchase>& purchases) {

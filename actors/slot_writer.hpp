@@ -53,12 +53,12 @@ struct slot_writer_pool_options {
 /// its request ids when redelivered). The failure is logged here, once.
 slot_writer_actor spawn_slot_writer(caf::actor_system& sys, db::connection_params params);
 
-/// Spawns the pool of one database with its `opts.writers` slot writers (which it owns: they stop
-/// with it). Accepts std::vector<queued_purchase> (any products of this database) from any actor
-/// and answers that sender, in completion order, with written_purchases or failed_purchases for
-/// every purchase. Purchases of one product are written in arrival order, each batch by one
-/// writer; batches of one product may run concurrently on several writers. A writer whose batch
-/// failed gets no work for a growing backoff.
+/// Spawns the pool of one database with its `opts.writers` slot writers (linked: they stop with it;
+/// one that stops on its own is replaced). Accepts std::vector<queued_purchase> (any products of
+/// this database) from any actor and answers that sender, in completion order, with
+/// written_purchases or failed_purchases for every purchase. Purchases of one product are written
+/// in arrival order, each batch by one writer; batches of one product may run concurrently on
+/// several writers. A writer whose batch failed gets no work for a growing backoff.
 caf::actor spawn_slot_writer_pool(caf::actor_system& sys, slot_writer_pool_options opts);
 
 }  // namespace flashsale

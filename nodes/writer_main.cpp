@@ -32,7 +32,7 @@ class writer_config : public node_config {
   std::string db_name = "flashsale";
   int db_connect_timeout_s = 5;
   amqp_settings amqp;
-  int prefetch = 500;
+  int prefetch = 800;
   int max_batch = 200;
   sale_definition sale;
 

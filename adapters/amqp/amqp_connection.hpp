@@ -65,9 +65,10 @@ class amqp_connection {
   amqp_connection(const amqp_connection&) = delete;
   amqp_connection& operator=(const amqp_connection&) = delete;
 
-  /// Declares the exchange, every order queue of `t` (durable, bounded, reject-publish,
-  /// dead-lettered, bound under its own name) and the dead-letter queue; idempotent as long as the
-  /// arguments match. Throws amqp_error.
+  /// Declares the exchange, every order queue of `t` (durable, classic version 2, bounded,
+  /// reject-publish, dead-lettered, bound under its own name) and the dead-letter queue; idempotent
+  /// as long as the arguments match (a queue declared with other arguments, e.g. by an older
+  /// version, is refused by the broker: delete it). Throws amqp_error.
   void declare(const topology& t);
 
   /// The broker's view of an existing queue (passive declare: creates nothing). Throws amqp_error

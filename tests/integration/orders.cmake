@@ -12,3 +12,11 @@ flashsale_add_test(test_orders_batch LABEL integration
 flashsale_add_test(test_orders_routing LABEL integration
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_orders_routing.cpp
   LIBS flashsale_orders_test_support flashsale_actors)
+
+flashsale_add_test(test_orders_pipeline LABEL integration
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_orders_pipeline.cpp
+  LIBS flashsale_orders_test_support flashsale_test_support flashsale_db flashsale_amqp
+    flashsale_messages flashsale_common)
+target_compile_definitions(test_orders_pipeline PRIVATE
+  FLASHSALE_WRITER_BIN="$<TARGET_FILE:flashsale-writer>")
+add_dependencies(test_orders_pipeline flashsale-writer)

@@ -1,6 +1,7 @@
 // The gateway's side of hot-product isolation: its publisher bridge puts a hot product's purchases
 // on the product's own queue (<queue>.<product>) and every other purchase on the main queue, each
-// confirmed by the real broker (FLASHSALE_AMQP_*). Queues flashsale.route.<pid>, deleted at the end.
+// confirmed by the real broker (FLASHSALE_AMQP_*). Queues flashsale.route.<pid>, deleted at the
+// end.
 
 #include <chrono>
 #include <memory>

@@ -27,8 +27,10 @@ using clock_type = std::chrono::steady_clock;
 
 constexpr const char* usage_text = R"(usage: flashsale-publish --product P [options]
 
-Publishes N purchases of product P (request ids PREFIX<i>, i zero-padded to 10 digits, users
-USER<i mod M>) as persistent messages with publisher confirms, and waits for every confirm.
+Publishes N purchases of product P as persistent messages with publisher confirms, and waits for
+every confirm. Purchase i looks like one a gateway admitted: request id and ticket PREFIX<i in base
+36> (PREFIX defaults to the gateway's ticket prefix, GATEWAY-<ms since the epoch in base 36>-), user
+USER<i mod M>.
 
 options:
   --product P          product id (required)
@@ -37,10 +39,10 @@ options:
   --hot                P is hot: publish to its own queue, QUEUE.P
   --fresh              first delete the queues (QUEUE, QUEUE.P, the dead-letter queue) and what
                        they hold; with --count 0 only that
-  --request-prefix S   request id prefix ("pub-<pid>-")
-  --user-prefix S      user id prefix ("user-")
+  --request-prefix S   request id prefix (GATEWAY-<ms in base 36>-)
+  --user-prefix S      user id prefix ("u", as flashsale-load)
   --users M            distinct users (as many as purchases)
-  --gateway NAME       gateway name in the purchases ("publish")
+  --gateway NAME       gateway name in the purchases ("gw1")
   --garbage K          also publish K undecodable messages (the writers dead-letter them) (0)
   --window W           unconfirmed messages in flight, at most (2000)
   --timeout-s S        give up when not every confirm arrived within S seconds (300)
@@ -54,6 +56,23 @@ options:
 exit status: 0 every message confirmed, 1 some refused (queue full) or lost, 2 bad usage,
 3 the broker did not confirm in time
 )";
+
+/// `n` in base 36 (digits, then lower-case letters), as the gateway writes its tickets.
+std::string base36(std::uint64_t n) {
+  const char* digits = "0123456789abcdefghijklmnopqrstuvwxyz";
+  std::string s;
+  do {
+    s.insert(s.begin(), digits[n % 36]);
+    n /= 36;
+  } while (n > 0);
+  return s;
+}
+
+std::uint64_t now_ms() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
 
 struct usage_error : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -80,10 +99,10 @@ struct options {
   std::int64_t first = 0;
   bool hot = false;
   bool fresh = false;
-  std::string request_prefix = "pub-" + std::to_string(::getpid()) + "-";
-  std::string user_prefix = "user-";
+  std::string request_prefix;  // empty: the gateway's ticket prefix
+  std::string user_prefix = "u";
   std::int64_t users = 0;  // 0: as many as purchases
-  std::string gateway = "publish";
+  std::string gateway = "gw1";
   std::int64_t garbage = 0;
   std::int64_t window = 2000;
   std::int64_t timeout_s = 300;
@@ -154,8 +173,10 @@ options parse_options(int argc, char** argv) {
   }
   if (!o.help && !valid_product_id(o.product))
     throw usage_error("--product must be 1-64 of [A-Za-z0-9_-], got '" + o.product + "'");
-  if (o.gateway.empty() || o.request_prefix.empty() || o.user_prefix.empty())
-    throw usage_error("--gateway, --request-prefix and --user-prefix must not be empty");
+  if (o.gateway.empty() || o.user_prefix.empty())
+    throw usage_error("--gateway and --user-prefix must not be empty");
+  if (o.request_prefix.empty())
+    o.request_prefix = o.gateway + "-" + base36(now_ms()) + "-";
   if (o.hot)
     o.route.hot_products.push_back(o.product);
   return o;
@@ -168,12 +189,6 @@ struct tally {
   std::uint64_t acked = 0;
   std::uint64_t refused = 0;
 };
-
-std::string padded(std::int64_t i) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%010lld", static_cast<long long>(i));
-  return buf;
-}
 
 int run(const options& o) {
   if (o.fresh) {
@@ -214,6 +229,7 @@ int run(const options& o) {
   auto queue = o.route.queue_of(o.product);
   auto total = static_cast<std::uint64_t>(o.count + o.garbage);
   auto settled = [&] { return t.acked + t.refused; };
+  std::uint64_t body_bytes = 0;
   for (std::uint64_t n = 0; n < total; ++n) {
     {
       std::unique_lock<std::mutex> lock{t.mtx};
@@ -228,18 +244,17 @@ int run(const options& o) {
     if (n < static_cast<std::uint64_t>(o.count)) {
       auto i = o.first + static_cast<std::int64_t>(n);
       purchase p;
-      p.request_id = o.request_prefix + padded(i);
+      p.request_id = o.request_prefix + base36(static_cast<std::uint64_t>(i));
       p.product = o.product;
       p.user = o.user_prefix + std::to_string(o.users > 0 ? i % o.users : i);
       p.gateway = o.gateway;
       p.ticket = p.request_id;
-      p.accepted_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
+      p.accepted_at_ms = static_cast<std::int64_t>(now_ms());
       body = encode_purchase(p);
     } else {
       body = "not a purchase #" + std::to_string(n);
     }
+    body_bytes += body.size();
     pub.publish(n, std::move(body), queue);
   }
   {
@@ -253,10 +268,11 @@ int run(const options& o) {
   auto seconds = std::chrono::duration<double>(clock_type::now() - started).count();
   std::printf(
       "published %lld purchases of %s (+%lld undecodable) to %s: %llu confirmed, %llu "
-      "refused, in %.2f s (%.0f/s)\n",
+      "refused, in %.2f s (%.0f/s; message bodies of %.0f bytes on average)\n",
       static_cast<long long>(o.count), o.product.c_str(), static_cast<long long>(o.garbage),
       queue.c_str(), static_cast<unsigned long long>(t.acked),
-      static_cast<unsigned long long>(t.refused), seconds, static_cast<double>(total) / seconds);
+      static_cast<unsigned long long>(t.refused), seconds, static_cast<double>(total) / seconds,
+      total > 0 ? static_cast<double>(body_bytes) / static_cast<double>(total) : 0.0);
   return t.refused == 0 ? 0 : 1;
 }
 
