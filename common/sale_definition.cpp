@@ -1,5 +1,7 @@
 #include "common/sale_definition.hpp"
 
+#include "common/parse_integer.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
@@ -33,15 +35,10 @@ struct line_context {
 
 std::int64_t parse_int(const line_context& ctx, const std::string& key, const std::string& value,
                        std::int64_t min, std::int64_t max) {
-  std::size_t used = 0;
-  long long n = 0;
-  try {
-    n = std::stoll(value, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != value.size())
+  auto parsed = parse_integer(value);
+  if (!parsed)
     ctx.fail("'" + key + "' must be an integer, got '" + value + "'");
+  auto n = *parsed;
   if (n < min || n > max)
     ctx.fail("'" + key + "' must be in [" + std::to_string(min) + ", " + std::to_string(max) +
              "], got " + value);

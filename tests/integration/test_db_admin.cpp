@@ -17,23 +17,13 @@
 namespace {
 
 using namespace flashsale;
+using flashsale::testing::scratch_admin;
 namespace fs = std::filesystem;
-
-db::connection_params g_admin;  // admin of the test database, set by the fixture
 
 const auto* const g_environment = ::testing::AddGlobalTestEnvironment(
     new flashsale::testing::scratch_database_environment("flashsale_test"));
 
-// Every test fails (rather than being skipped) when the database could not be prepared.
-class db_admin : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_TRUE(flashsale::testing::scratch_database_environment::ready())
-        << "cannot prepare the test database: "
-        << flashsale::testing::scratch_database_environment::error();
-    g_admin = flashsale::testing::scratch_database_environment::admin();
-  }
-};
+class db_admin : public flashsale::testing::scratch_database_test {};
 
 product_definition make_product(const std::string& id, std::int64_t stock, int slots,
                                 int per_user_limit) {
@@ -42,12 +32,12 @@ product_definition make_product(const std::string& id, std::int64_t stock, int s
   p.stock = stock;
   p.slots = slots;
   p.per_user_limit = per_user_limit;
-  p.database = g_admin.dbname;
+  p.database = scratch_admin().dbname;
   return p;
 }
 
 db::connection_params writer_params() {
-  return g_admin.as_user(db::writer_role, db::writer_default_password);
+  return scratch_admin().as_user(db::writer_role, db::writer_default_password);
 }
 
 /// Runs `sql` as the writer role and returns the SQLSTATE it failed with ("" if it succeeded).
@@ -65,7 +55,7 @@ std::string writer_sqlstate(const std::string& sql, std::string* message = nullp
 
 // (e) The writer role may execute purchase_one and purchase_batch, nothing else.
 TEST_F(db_admin, writer_role_has_least_privilege) {
-  auto admin = db::schema_admin::connect(g_admin);
+  auto admin = db::schema_admin::connect(scratch_admin());
   ASSERT_EQ(admin->define_product(make_product("priv", 10, 2, 1)), db::define_status::created);
 
   std::string message;
@@ -114,7 +104,7 @@ TEST_F(db_admin, writer_role_has_least_privilege) {
 
 // I1 holds in the schema itself: even the admin cannot drive a slot below zero.
 TEST_F(db_admin, negative_stock_is_refused_by_the_constraint) {
-  auto admin = db::schema_admin::connect(g_admin);
+  auto admin = db::schema_admin::connect(scratch_admin());
   ASSERT_EQ(admin->define_product(make_product("neg", 4, 2, 1)), db::define_status::created);
   try {
     admin->execute("UPDATE stock_slot SET remaining = remaining - 3 WHERE product = 'neg'");
@@ -127,7 +117,7 @@ TEST_F(db_admin, negative_stock_is_refused_by_the_constraint) {
 
 // (f) Migrating again is a no-op.
 TEST_F(db_admin, migrate_twice_is_a_no_op) {
-  auto admin = db::schema_admin::connect(g_admin);
+  auto admin = db::schema_admin::connect(scratch_admin());
   EXPECT_TRUE(admin->migrate(FLASHSALE_SQL_DIR).empty());
   EXPECT_TRUE(admin->migrate(FLASHSALE_SQL_DIR).empty());
 }
@@ -135,8 +125,8 @@ TEST_F(db_admin, migrate_twice_is_a_no_op) {
 // A fresh database gets every file in order; a new file is applied alone; an applied file that
 // changed is refused.
 TEST_F(db_admin, migrate_applies_new_files_and_refuses_changed_ones) {
-  auto server = g_admin;
-  auto name = g_admin.dbname + "_mig";
+  auto server = scratch_admin();
+  auto name = scratch_admin().dbname + "_mig";
   db::schema_admin::drop_database(server, name);
   ASSERT_TRUE(db::schema_admin::ensure_database(server, name));
   EXPECT_FALSE(db::schema_admin::ensure_database(server, name));
@@ -187,7 +177,7 @@ TEST_F(db_admin, migrate_applies_new_files_and_refuses_changed_ones) {
 
 // (f) The same definition twice is fine, a different one is an error.
 TEST_F(db_admin, define_product_is_idempotent_and_refuses_changes) {
-  auto admin = db::schema_admin::connect(g_admin);
+  auto admin = db::schema_admin::connect(scratch_admin());
   auto p = make_product("def", 10, 4, 1);
   EXPECT_EQ(admin->define_product(p), db::define_status::created);
   EXPECT_EQ(admin->define_product(p), db::define_status::exists);
@@ -215,7 +205,7 @@ TEST_F(db_admin, define_product_is_idempotent_and_refuses_changes) {
 }
 
 TEST_F(db_admin, define_product_spreads_the_stock_over_the_slots) {
-  auto admin = db::schema_admin::connect(g_admin);
+  auto admin = db::schema_admin::connect(scratch_admin());
   ASSERT_EQ(admin->define_product(make_product("spread", 10, 4, 1)), db::define_status::created);
   // 10 over 4 slots: 3, 3, 2, 2. Take the remainder slots out and check what is left.
   admin->execute("UPDATE stock_slot SET remaining = remaining - 2 WHERE product = 'spread'");
@@ -229,7 +219,7 @@ TEST_F(db_admin, define_product_spreads_the_stock_over_the_slots) {
 
 // The report sees what the constraints cannot forbid: orders written around purchase_one.
 TEST_F(db_admin, report_flags_broken_invariants) {
-  auto admin = db::schema_admin::connect(g_admin);
+  auto admin = db::schema_admin::connect(scratch_admin());
   ASSERT_EQ(admin->define_product(make_product("broken", 5, 1, 1)), db::define_status::created);
   auto clean = admin->report("broken");
   ASSERT_TRUE(clean);

@@ -22,25 +22,15 @@
 namespace {
 
 using namespace flashsale;
-
-db::connection_params g_admin;  // admin of the test database, set by the fixture
+using flashsale::testing::scratch_admin;
 
 const auto* const g_environment = ::testing::AddGlobalTestEnvironment(
     new flashsale::testing::scratch_database_environment("flashsale_test"));
 
-// Every test fails (rather than being skipped) when the database could not be prepared.
-class db_purchase : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_TRUE(flashsale::testing::scratch_database_environment::ready())
-        << "cannot prepare the test database: "
-        << flashsale::testing::scratch_database_environment::error();
-    g_admin = flashsale::testing::scratch_database_environment::admin();
-  }
-};
+class db_purchase : public flashsale::testing::scratch_database_test {};
 
 db::connection_params writer_params() {
-  return g_admin.as_user(db::writer_role, db::writer_default_password);
+  return scratch_admin().as_user(db::writer_role, db::writer_default_password);
 }
 
 void define(const std::string& id, std::int64_t stock, int slots, int per_user_limit) {
@@ -49,12 +39,13 @@ void define(const std::string& id, std::int64_t stock, int slots, int per_user_l
   p.stock = stock;
   p.slots = slots;
   p.per_user_limit = per_user_limit;
-  p.database = g_admin.dbname;
-  ASSERT_EQ(db::schema_admin::connect(g_admin)->define_product(p), db::define_status::created);
+  p.database = scratch_admin().dbname;
+  ASSERT_EQ(db::schema_admin::connect(scratch_admin())->define_product(p),
+            db::define_status::created);
 }
 
 db::product_report report_of(const std::string& id) {
-  auto row = db::schema_admin::connect(g_admin)->report(id);
+  auto row = db::schema_admin::connect(scratch_admin())->report(id);
   EXPECT_TRUE(row.has_value()) << id << " is not defined";
   return row.value_or(db::product_report{});
 }
@@ -238,7 +229,7 @@ TEST_F(db_purchase, per_user_limit_holds_under_concurrency) {
 
 // (d) Unknown product: answered, nothing written.
 TEST_F(db_purchase, unknown_product_writes_nothing) {
-  auto admin = db::schema_admin::connect(g_admin);
+  auto admin = db::schema_admin::connect(scratch_admin());
   auto sold_before = 0;
   for (const auto& r : admin->report())
     sold_before += static_cast<int>(r.sold);
@@ -285,9 +276,10 @@ TEST_F(db_purchase, store_reconnects_after_losing_its_connection) {
   auto store = db::order_store::connect(writer_params());
   ASSERT_EQ(store->purchase({"recon-1", "recon", "hal", "gw"}).status,
             db::purchase_status::confirmed);
-  db::schema_admin::connect(g_admin)->execute(
-      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-      "WHERE datname = current_database() AND usename = 'flashsale_writer'");
+  db::schema_admin::connect(scratch_admin())
+      ->execute(
+          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+          "WHERE datname = current_database() AND usename = 'flashsale_writer'");
   EXPECT_THROW(store->purchase({"recon-2", "recon", "hal", "gw"}), db::db_error);
   // The retry of the failed request is safe (idempotent) and goes through a new connection.
   EXPECT_EQ(store->purchase({"recon-2", "recon", "hal", "gw"}).status,
@@ -323,7 +315,7 @@ TEST_F(db_purchase, mixed_contention_keeps_every_invariant) {
 }
 
 TEST_F(db_purchase, unreachable_server_fails_fast_with_context) {
-  auto params = g_admin;
+  auto params = scratch_admin();
   params.port = 1;  // nothing listens there
   params.connect_timeout_s = 2;
   auto started = std::chrono::steady_clock::now();

@@ -24,24 +24,15 @@ namespace {
 
 using namespace flashsale;
 using db::purchase_status;
-
-db::connection_params g_admin;  // admin of the test database, set by the fixture
+using flashsale::testing::scratch_admin;
 
 const auto* const g_environment = ::testing::AddGlobalTestEnvironment(
     new flashsale::testing::scratch_database_environment("flashsale_orders"));
 
-class orders_batch : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_TRUE(flashsale::testing::scratch_database_environment::ready())
-        << "cannot prepare the test database: "
-        << flashsale::testing::scratch_database_environment::error();
-    g_admin = flashsale::testing::scratch_database_environment::admin();
-  }
-};
+class orders_batch : public flashsale::testing::scratch_database_test {};
 
 db::connection_params writer_params() {
-  return g_admin.as_user(db::writer_role, db::writer_default_password);
+  return scratch_admin().as_user(db::writer_role, db::writer_default_password);
 }
 
 void define(const std::string& id, std::int64_t stock, int slots, int per_user_limit) {
@@ -50,12 +41,13 @@ void define(const std::string& id, std::int64_t stock, int slots, int per_user_l
   p.stock = stock;
   p.slots = slots;
   p.per_user_limit = per_user_limit;
-  p.database = g_admin.dbname;
-  ASSERT_EQ(db::schema_admin::connect(g_admin)->define_product(p), db::define_status::created);
+  p.database = scratch_admin().dbname;
+  ASSERT_EQ(db::schema_admin::connect(scratch_admin())->define_product(p),
+            db::define_status::created);
 }
 
 db::product_report report_of(const std::string& id) {
-  auto row = db::schema_admin::connect(g_admin)->report(id);
+  auto row = db::schema_admin::connect(scratch_admin())->report(id);
   EXPECT_TRUE(row.has_value()) << id << " is not defined";
   return row.value_or(db::product_report{});
 }
@@ -180,7 +172,7 @@ TEST_F(orders_batch, invalid_input_is_an_error_and_writes_nothing) {
       EXPECT_EQ(e.sqlstate(), "22023") << e.what();
     }
   }
-  auto admin = db::schema_admin::connect(g_admin);
+  auto admin = db::schema_admin::connect(scratch_admin());
   try {
     admin->execute(
         "SELECT * FROM purchase_batch('inv', ARRAY['a','b'], ARRAY['u'], "
@@ -216,7 +208,7 @@ TEST_F(orders_batch, a_batch_spans_slots) {
 
 TEST_F(orders_batch, adjust_stock_adds_removes_and_records_every_change) {
   define("adj", 10, 3, 1);
-  auto admin = db::schema_admin::connect(g_admin);
+  auto admin = db::schema_admin::connect(scratch_admin());
   auto store = db::order_store::connect(writer_params());
   std::vector<db::purchase_request> buy;
   for (int i = 0; i < 4; ++i)
@@ -271,7 +263,7 @@ TEST_F(orders_batch, adjust_stock_adds_removes_and_records_every_change) {
 
 TEST_F(orders_batch, adjust_stock_refuses_bad_requests) {
   define("adjbad", 5, 2, 1);
-  auto admin = db::schema_admin::connect(g_admin);
+  auto admin = db::schema_admin::connect(scratch_admin());
   try {
     admin->adjust_stock("no-such-product", 5, "restock");
     ADD_FAILURE() << "adjusted an unknown product";
@@ -319,7 +311,7 @@ TEST_F(orders_batch, concurrent_batches_and_stock_changes_keep_every_invariant) 
   std::atomic<std::int64_t> adjusted{0};
   std::thread adjuster([&] {
     try {
-      auto admin = db::schema_admin::connect(g_admin);
+      auto admin = db::schema_admin::connect(scratch_admin());
       for (int round = 0; buying.load() && round < 100; ++round) {
         auto change = admin->adjust_stock("conc", round % 2 == 0 ? 30 : -20, "test churn");
         adjusted += change.applied;

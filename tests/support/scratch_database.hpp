@@ -56,4 +56,19 @@ class scratch_database_environment : public ::testing::Environment {
   std::string prefix_;
 };
 
+/// Base fixture of tests on the binary's scratch database: fails each test (never skips it) when
+/// the database could not be prepared.
+class scratch_database_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(scratch_database_environment::ready())
+        << "cannot prepare the test database: " << scratch_database_environment::error();
+  }
+};
+
+/// The admin parameters of the binary's scratch database (scratch_database_environment::admin()).
+inline const db::connection_params& scratch_admin() {
+  return scratch_database_environment::admin();
+}
+
 }  // namespace flashsale::testing

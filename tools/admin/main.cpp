@@ -18,6 +18,7 @@
 #include "actors/quota_znodes.hpp"
 #include "adapters/db/schema_admin.hpp"
 #include "adapters/zookeeper/blocking_session.hpp"
+#include "common/parse_integer.hpp"
 #include "common/sale_definition.hpp"
 
 namespace {
@@ -89,17 +90,11 @@ struct options {
 };
 
 int parse_int_option(const std::string& name, const std::string& value, int min, int max) {
-  std::size_t used = 0;
-  int n = 0;
-  try {
-    n = std::stoi(value, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != value.size() || n < min || n > max)
+  auto n = parse_integer(value);
+  if (!n || *n < min || *n > max)
     throw usage_error(name + " must be an integer in [" + std::to_string(min) + ", " +
                       std::to_string(max) + "], got '" + value + "'");
-  return n;
+  return static_cast<int>(*n);
 }
 
 options parse_options(int argc, char** argv) {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "adapters/amqp/publisher.hpp"
+#include "common/parse_integer.hpp"
 #include "common/sale_definition.hpp"
 #include "messages/codec.hpp"
 
@@ -80,17 +81,11 @@ struct usage_error : std::runtime_error {
 
 std::int64_t parse_number(const std::string& name, const std::string& value, std::int64_t min,
                           std::int64_t max) {
-  std::size_t used = 0;
-  long long n = 0;
-  try {
-    n = std::stoll(value, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != value.size() || n < min || n > max)
+  auto n = parse_integer(value);
+  if (!n || *n < min || *n > max)
     throw usage_error(name + " must be an integer in [" + std::to_string(min) + ", " +
                       std::to_string(max) + "], got '" + value + "'");
-  return n;
+  return static_cast<std::int64_t>(*n);
 }
 
 struct options {
