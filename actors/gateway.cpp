@@ -6,7 +6,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/lottery.hpp"
+#include "actors/admission_front.hpp"
 
 namespace flashsale {
 
@@ -35,10 +35,10 @@ struct product_entry {
 
 struct gateway_state {
   gateway_options opts;
-  lottery draw{1, 1};
   std::string ticket_prefix;  // name-epoch-: unique across restarts of this node
   std::uint64_t next_seq = 1;
   std::int64_t shedding_version = 0;  // of the last shedding_update applied
+  std::int64_t window_version = 0;    // of the last window_update applied
   std::unordered_map<std::string, product_entry> products;
   std::unordered_map<std::string, int> holdings;  // product '/' user -> admitted or in flight
   std::unordered_map<std::string, ticket_view> tickets;
@@ -51,7 +51,6 @@ gateway_actor::behavior_type gateway_impl(gateway_actor::stateful_pointer<gatewa
                                           std::map<std::string, counter_actor> counters,
                                           publisher_actor publisher) {
   auto& st = self->state;
-  st.draw = lottery{opts.keep_one_in, opts.seed};
   st.ticket_prefix = opts.name + "-" + base36(static_cast<std::uint64_t>(now_ms())) + "-";
   st.opts = std::move(opts);
   st.publisher = std::move(publisher);
@@ -71,10 +70,6 @@ gateway_actor::behavior_type gateway_impl(gateway_actor::stateful_pointer<gatewa
         auto product = st.products.find(call.product);
         if (product == st.products.end()) {
           call.done(purchase_reply{admission::unknown_product, {}});
-          return;
-        }
-        if (!st.draw.draw()) {
-          call.done(purchase_reply{admission::shed, {}});
           return;
         }
         auto key = call.product + '/' + call.user;
@@ -110,10 +105,12 @@ gateway_actor::behavior_type gateway_impl(gateway_actor::stateful_pointer<gatewa
                       .then(
                           [=](bool confirmed) mutable {
                             if (confirmed) {
+                              self->state.opts.front->publish_confirmed();
                               self->state.tickets.emplace(view.ticket, view);
                               call.done(purchase_reply{admission::accepted, view.ticket});
                               return;
                             }
+                            self->state.opts.front->publish_refused();
                             self->send(counter, refund_atom_v);
                             release(key);
                             call.done(purchase_reply{admission::queue_refused, {}});
@@ -122,6 +119,7 @@ gateway_actor::behavior_type gateway_impl(gateway_actor::stateful_pointer<gatewa
                             spdlog::warn("gateway {}: publish of {} failed ({}); unit refunded",
                                          self->state.opts.name, view.ticket,
                                          self->system().render(err));
+                            self->state.opts.front->publish_refused();
                             self->send(counter, refund_atom_v);
                             release(key);
                             call.done(purchase_reply{admission::queue_refused, {}});
@@ -154,8 +152,18 @@ gateway_actor::behavior_type gateway_impl(gateway_actor::stateful_pointer<gatewa
           return;
         st.shedding_version = u.version;
         // A fresh draw sequence per change keeps runs replayable from (seed, version).
-        st.draw = lottery{u.keep_one_in, st.opts.seed + static_cast<std::uint64_t>(u.version)};
+        st.opts.front->set_lottery(u.keep_one_in,
+                                   st.opts.seed + static_cast<std::uint64_t>(u.version));
         spdlog::info("gateway {}: shedding keeps 1 in {}", st.opts.name, u.keep_one_in);
+      },
+      [=](const window_update& u) {
+        auto& st = self->state;
+        if (u.version <= st.window_version)
+          return;
+        st.window_version = u.version;
+        if (st.opts.front->window() != u.mode)
+          spdlog::info("gateway {}: sale window {}", st.opts.name, to_string(u.mode));
+        st.opts.front->set_window(u.mode);
       },
   };
 }

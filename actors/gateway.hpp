@@ -1,13 +1,16 @@
 #pragma once
 
-// The gateway actor: decides every purchase attempt of one gateway node. Request path:
-// lottery (keep 1 in K) -> per-user check -> product_counter reserve -> publish (broker confirm)
-// -> answer. A failed or refused publish refunds the unit and answers queue_refused.
+// The gateway actor: decides the purchase attempts of one gateway node that passed the admission
+// front (product known, sale open, lottery won; see admission_front.hpp): per-user check ->
+// product_counter reserve -> publish (broker confirm) -> answer. A failed or refused publish
+// refunds the unit and answers queue_refused. It also applies the live settings (lottery ratio,
+// sale window) to the front.
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -15,8 +18,12 @@
 #include "messages/interfaces.hpp"
 
 namespace flashsale {
+class admission_front;
+}
 
-/// A purchase attempt handed over by the HTTP front (local only: carries a callback).
+namespace flashsale {
+
+/// A purchase attempt that passed admission_front::screen (local only: carries a callback).
 struct purchase_call {
   std::string product;
   std::string user;
@@ -35,12 +42,14 @@ using gateway_actor = caf::typed_actor<caf::reacts_to<purchase_call>, caf::react
                                        caf::reacts_to<order_result>,
                                        /// A new lottery ratio (live setting); older versions are
                                        /// ignored.
-                                       caf::reacts_to<shedding_update>>;
+                                       caf::reacts_to<shedding_update>,
+                                       /// The operator's sale window; older versions are ignored.
+                                       caf::reacts_to<window_update>>;
 
 struct gateway_options {
-  std::string name;               ///< node name: prefix of tickets and request ids
-  std::uint32_t keep_one_in = 1;  ///< lottery K
-  std::uint64_t seed = 1;         ///< lottery seed
+  std::string name;        ///< node name: prefix of tickets and request ids
+  std::uint64_t seed = 1;  ///< lottery seed; a live K change draws from seed + version
+  std::shared_ptr<admission_front> front;           ///< required
   std::chrono::milliseconds publish_timeout{8000};  ///< longer than the publisher's confirm timeout
 };
 

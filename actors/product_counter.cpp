@@ -33,11 +33,33 @@ counter_actor::behavior_type counter_impl(counter_actor::stateful_pointer<counte
   if (opts.require_lease)
     st.quota.require_lease();
   st.started_ms = steady_ms();
+  // Tells the gauge what is left whenever that changed.
+  auto changed = [self, on_change = opts.on_change] {
+    if (!on_change)
+      return;
+    const auto& q = self->state.quota;
+    on_change(q.marked_sold_out() ? 0 : q.remaining(), q.marked_sold_out());
+  };
+  changed();
   return {
-      [=](reserve_atom) -> bool { return self->state.quota.reserve(steady_ms()); },
-      [=](refund_atom) { self->state.quota.refund(); },
-      [=](const quota_update& u) { self->state.quota.apply(u); },
-      [=](const sold_out&) { self->state.quota.mark_sold_out(); },
+      [=](reserve_atom) -> bool {
+        bool ok = self->state.quota.reserve(steady_ms());
+        if (ok)
+          changed();
+        return ok;
+      },
+      [=](refund_atom) {
+        self->state.quota.refund();
+        changed();
+      },
+      [=](const quota_update& u) {
+        self->state.quota.apply(u);
+        changed();
+      },
+      [=](const sold_out&) {
+        self->state.quota.mark_sold_out();
+        changed();
+      },
       [=](stats_atom) -> counter_stats {
         const auto& q = self->state.quota;
         auto now = steady_ms();
@@ -55,6 +77,7 @@ counter_actor::behavior_type counter_impl(counter_actor::stateful_pointer<counte
       [=](release_atom) -> quota_release {
         auto r = self->state.quota.release_unused();
         r.product = self->state.product;
+        changed();
         return r;
       },
       [=](lease_atom, std::int64_t until_ms) {
@@ -63,7 +86,10 @@ counter_actor::behavior_type counter_impl(counter_actor::stateful_pointer<counte
         else
           self->state.quota.extend_lease(until_ms);
       },
-      [=](resume_atom, std::int64_t consumed_floor) { self->state.quota.resume(consumed_floor); },
+      [=](resume_atom, std::int64_t consumed_floor) {
+        self->state.quota.resume(consumed_floor);
+        changed();
+      },
   };
 }
 

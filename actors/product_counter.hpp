@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "messages/interfaces.hpp"
@@ -16,6 +17,10 @@ struct counter_options {
   /// Admit only within a lease the quota keeper keeps extending (live quotas through ZooKeeper):
   /// no lease yet, or a lease that ran out, means nothing is admitted.
   bool require_lease = false;
+  /// Told, on the counter's thread, the units left (grant - consumed, >= 0; 0 once sold out) and
+  /// whether the database said the product is sold out, after every change (for gauges). Must not
+  /// block. Optional.
+  std::function<void(std::int64_t left, bool sold_out)> on_change;
 };
 
 /// Spawns the counter of one product. The counter is the only place this gateway decides whether

@@ -99,7 +99,10 @@ class quota_counter {
   std::int64_t grant() const { return grant_; }
   std::int64_t consumed() const { return consumed_; }
   std::int64_t remaining() const { return grant_ > consumed_ ? grant_ - consumed_ : 0; }
+  /// Nothing left here: marked sold out, or the grant is used up (a new grant may follow).
   bool sold_out() const { return sold_out_ || remaining() == 0; }
+  /// The database said the product is sold out (mark_sold_out): final.
+  bool marked_sold_out() const { return sold_out_; }
   /// Version of the last grant applied (0: none yet).
   std::int64_t version() const { return version_; }
   /// Attempts refused (no quota left, sold out or no lease).

@@ -362,6 +362,11 @@ void read_settings(keeper* self) {
                    *s->keep_one_in, path);
       self->send(st.gateway, shedding_update{*s->keep_one_in, r.stat.mzxid});
     }
+    // No "window" key is the default: follow the sale's schedule.
+    auto window = s->window.value_or(window_mode::scheduled);
+    spdlog::info("quota keeper {}: sale window {} (from {})", st.opts.node, to_string(window),
+                 path);
+    self->send(st.gateway, window_update{window, r.stat.mzxid});
   });
 }
 

@@ -168,6 +168,16 @@ std::optional<sale_settings> decode_settings(const std::string& data) {
       return std::nullopt;
     s.keep_one_in = static_cast<std::uint32_t>(k);
   }
+  if (auto i = doc.find("window"); i != doc.end()) {
+    if (!i->is_string())
+      return std::nullopt;
+    auto name = i->get<std::string>();
+    for (auto m : {window_mode::scheduled, window_mode::open, window_mode::closed})
+      if (name == to_string(m))
+        s.window = m;
+    if (!s.window)
+      return std::nullopt;
+  }
   return s;
 }
 
@@ -175,6 +185,8 @@ std::string encode(const sale_settings& x) {
   json doc = json::object();
   if (x.keep_one_in)
     doc["keep_one_in"] = *x.keep_one_in;
+  if (x.window)
+    doc["window"] = to_string(*x.window);
   return doc.dump();
 }
 

@@ -13,7 +13,8 @@
 //   <root>/sales/<sale>/consumed/<node>/<p> persistent the node's consumption report
 //   <root>/sales/<sale>/leader              persistent {"leader":"gw1","since_ms":...}
 //   <root>/sales/<sale>/leader/n_<seq>      ephemeral sequential, data = node name (election)
-//   <root>/sales/<sale>/settings            persistent {"keep_one_in":10} (optional)
+//   <root>/sales/<sale>/settings            persistent {"keep_one_in":10,"window":"open"}
+//                                                      (optional; window: scheduled|open|closed)
 
 #include <cstdint>
 #include <map>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "common/sale_definition.hpp"
+#include "messages/messages.hpp"
 
 namespace flashsale::zk {
 class blocking_session;
@@ -96,6 +98,8 @@ std::optional<consumption_report> decode_report(const std::string& data);
 /// settings: live knobs of the sale.
 struct sale_settings {
   std::optional<std::uint32_t> keep_one_in;  ///< lottery K, 1..1000000
+  /// "scheduled" | "open" | "closed": the operator's say over the sale window.
+  std::optional<window_mode> window;
 };
 /// JSON object; unknown keys are ignored, a present key with a bad value is an error (nullopt).
 std::optional<sale_settings> decode_settings(const std::string& data);

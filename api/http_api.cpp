@@ -2,7 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/admission_front.hpp"
+#include "common/metrics.hpp"
 #include "common/sale_definition.hpp"
+#include "common/utc_time.hpp"
 
 namespace flashsale::api {
 
@@ -30,6 +33,8 @@ route match(const std::string& method, const std::string& target) {
   static constexpr char purchase_suffix[] = "/purchase";
   if (path == "/healthz") {
     expect("GET", route_kind::healthz);
+  } else if (path == "/metrics") {
+    expect("GET", route_kind::metrics);
   } else if (starts_with(path, products, sizeof(products) - 1)) {
     auto rest = path.substr(sizeof(products) - 1);
     auto slash = rest.find('/');
@@ -85,7 +90,7 @@ http::response error_response(int status, const std::string& message) {
   return http::response{status, nlohmann::json{{"error", message}}.dump(), "application/json", {}};
 }
 
-http::response purchase_response(const purchase_reply& reply) {
+http::response purchase_response(const purchase_reply& reply, std::int64_t opens_at_ms) {
   auto status_body = [](int status, const char* state, const char* message) {
     return http::response{status,
                           nlohmann::json{{"status", state}, {"error", message}}.dump(),
@@ -118,8 +123,83 @@ http::response purchase_response(const purchase_reply& reply) {
     }
     case admission::unknown_product:
       return error_response(404, "unknown product");
+    case admission::not_started: {
+      nlohmann::json j{{"status", "not_started"}, {"error", "the sale has not started yet"}};
+      if (opens_at_ms != 0)
+        j["opens_at"] = format_utc_time(opens_at_ms);
+      return http::response{403, j.dump(), "application/json", {}};
+    }
+    case admission::closed:
+      return status_body(403, "closed", "the sale is closed");
+    case admission::ended:
+      return status_body(410, "ended", "the sale has ended");
   }
   return error_response(500, "internal error");
+}
+
+http::response product_response(const admission_front& front, const std::string& product,
+                                std::int64_t now_ms) {
+  const auto* gauges = front.gauges(product);
+  if (gauges == nullptr)
+    return error_response(404, "unknown product");
+  const auto& sale = front.sale();
+  auto time_or_null = [](std::int64_t ms) {
+    return ms == 0 ? nlohmann::json(nullptr) : nlohmann::json(format_utc_time(ms));
+  };
+  nlohmann::json j{{"product", product},
+                   {"sale", sale.name},
+                   {"state", to_string(front.state_at(now_ms))},
+                   {"opens_at", time_or_null(sale.opens_at_ms)},
+                   {"closes_at", time_or_null(sale.closes_at_ms)},
+                   {"keep_one_in", front.keep_one_in()},
+                   {"quota_left", gauges->quota_left.value()},
+                   {"sold_out", gauges->sold_out.load(std::memory_order_relaxed)}};
+  return http::response{200, j.dump(), "application/json", {}};
+}
+
+http::response metrics_response(const admission_front& front, const http::server_stats& server) {
+  metrics::exposition out;
+  out.family("flashsale_purchases_total", "Purchase requests by outcome.", "counter");
+  for (std::size_t i = 0; i < outcome_count; ++i) {
+    const char* name =
+        i == bad_request_outcome ? "bad_request" : to_string(static_cast<admission>(i));
+    out.sample("flashsale_purchases_total", std::string("outcome=\"") + name + '"',
+               front.outcome_total(i));
+  }
+  out.family("flashsale_purchase_duration_seconds",
+             "Time from reading a purchase request to its answer.", "histogram");
+  out.histogram("flashsale_purchase_duration_seconds", "", front.purchase_latency());
+  out.family("flashsale_accepted_duration_seconds",
+             "Time to answer accepted purchases (includes the broker's confirm).", "histogram");
+  out.histogram("flashsale_accepted_duration_seconds", "", front.accepted_latency());
+  out.family("flashsale_purchases_in_flight", "Purchases past the lottery not yet answered.",
+             "gauge");
+  out.sample("flashsale_purchases_in_flight", "", front.in_flight());
+  out.family("flashsale_publish_confirms_total", "Purchases the broker confirmed.", "counter");
+  out.sample("flashsale_publish_confirms_total", "", front.publish_confirms());
+  out.family("flashsale_publish_nacks_total",
+             "Purchases the broker refused or did not confirm (unit refunded, 503).", "counter");
+  out.sample("flashsale_publish_nacks_total", "", front.publish_nacks());
+  out.family("flashsale_keep_one_in", "Lottery: one purchase in K is kept.", "gauge");
+  out.sample("flashsale_keep_one_in", "", static_cast<std::uint64_t>(front.keep_one_in()));
+  out.family("flashsale_quota_left", "Units this gateway may still admit, per product.", "gauge");
+  for (const auto& p : front.sale().products)
+    out.sample("flashsale_quota_left", "product=\"" + p.id + '"',
+               front.gauges(p.id)->quota_left.value());
+  out.family("flashsale_http_connections_open", "Open HTTP connections.", "gauge");
+  out.sample("flashsale_http_connections_open", "", server.connections_open);
+  out.family("flashsale_http_requests_total", "Complete HTTP requests read.", "counter");
+  out.sample("flashsale_http_requests_total", "", server.requests);
+  out.family("flashsale_http_refused_total",
+             "Requests or connections the HTTP server refused itself, by reason.", "counter");
+  out.sample("flashsale_http_refused_total", "reason=\"bad_request\"", server.bad_requests);
+  out.sample("flashsale_http_refused_total", "reason=\"timeout\"", server.timeouts);
+  out.sample("flashsale_http_refused_total", "reason=\"body_too_large\"", server.bodies_too_large);
+  out.sample("flashsale_http_refused_total", "reason=\"header_too_large\"",
+             server.headers_too_large);
+  out.sample("flashsale_http_refused_total", "reason=\"too_many_connections\"",
+             server.connections_rejected);
+  return http::response{200, out.text(), "text/plain; version=0.0.4", {}};
 }
 
 http::response ticket_response(const std::optional<ticket_view>& state) {

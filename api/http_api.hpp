@@ -5,17 +5,23 @@
 //
 // Status codes: 202 accepted (ticket), 429 shed (lottery lost; retry later), 410 sold out at this
 // gateway, 409 already bought (per-user limit), 503 queue refused (unit refunded; retry later),
+// 403 not started (with opens_at) or closed by the operator, 410 ended (the window is over),
 // 404 unknown product / ticket / path, 405 wrong method, 400 malformed JSON or user.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
 #include "adapters/http/server.hpp"
 #include "messages/messages.hpp"
 
+namespace flashsale {
+class admission_front;
+}
+
 namespace flashsale::api {
 
-enum class route_kind { purchase, order, product, healthz, not_found, method_not_allowed };
+enum class route_kind { purchase, order, product, healthz, metrics, not_found, method_not_allowed };
 
 struct route {
   route_kind kind = route_kind::not_found;
@@ -30,8 +36,18 @@ route match(const std::string& method, const std::string& target);
 /// printable characters. On failure returns nullopt and sets `error` to a message for the client.
 std::optional<std::string> parse_purchase_body(const std::string& body, std::string& error);
 
-/// The answer to a purchase decision.
-http::response purchase_response(const purchase_reply& reply);
+/// The answer to a purchase decision. `opens_at_ms` (the sale's, 0 = none) is quoted in the
+/// answer to a purchase before the sale opened.
+http::response purchase_response(const purchase_reply& reply, std::int64_t opens_at_ms = 0);
+
+/// GET /v1/products/{product}: 200 with the sale state at `now_ms` (open, not_started, closed,
+/// ended), the window, the lottery ratio and this gateway's quota left; 404 for an unknown product.
+http::response product_response(const admission_front& front, const std::string& product,
+                                std::int64_t now_ms);
+
+/// GET /metrics: the front's counters and histograms and the HTTP server's, in the Prometheus
+/// text format 0.0.4.
+http::response metrics_response(const admission_front& front, const http::server_stats& server);
 
 /// {"error": message} with the given status.
 http::response error_response(int status, const std::string& message);

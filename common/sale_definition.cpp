@@ -1,6 +1,7 @@
 #include "common/sale_definition.hpp"
 
 #include "common/parse_integer.hpp"
+#include "common/utc_time.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -121,8 +122,14 @@ sale_definition parse_sale(std::istream& in, const std::string& source,
           if (!valid_product_id(value))
             ctx.fail("invalid sale name '" + value + "'");
           sale.name = value;
+        } else if (key == "opens_at" || key == "closes_at") {
+          auto ms = parse_utc_time(value);
+          if (!ms)
+            ctx.fail("'" + key + "' must be a UTC time like 2026-11-27T20:00:00Z, got '" + value +
+                     "'");
+          (key == "opens_at" ? sale.opens_at_ms : sale.closes_at_ms) = *ms;
         } else {
-          ctx.fail("unknown key '" + key + "' in [sale] (known: name)");
+          ctx.fail("unknown key '" + key + "' in [sale] (known: name, opens_at, closes_at)");
         }
         break;
       case section::product:
@@ -145,6 +152,8 @@ sale_definition parse_sale(std::istream& in, const std::string& source,
     end.fail("missing [sale] name");
   if (sale.products.empty())
     end.fail("the sale defines no product ([product.<id>] sections)");
+  if (sale.opens_at_ms != 0 && sale.closes_at_ms != 0 && sale.closes_at_ms <= sale.opens_at_ms)
+    end.fail("'closes_at' must be after 'opens_at'");
   for (auto& p : sale.products) {
     if (p.stock < 0)
       end.fail("product '" + p.id + "' has no stock");

@@ -22,6 +22,11 @@ struct product_definition {
 struct sale_definition {
   std::string name;
   std::vector<product_definition> products;
+  /// The sale window (ms since the Unix epoch, UTC): purchases are taken from opens_at_ms
+  /// (inclusive) to closes_at_ms (exclusive). 0 = no bound on that side. An operator can open or
+  /// close the sale regardless (ZooKeeper settings, see quota_znodes.hpp).
+  std::int64_t opens_at_ms = 0;
+  std::int64_t closes_at_ms = 0;
 
   /// Returns the product with `id`, or nullptr.
   const product_definition* find(const std::string& id) const;
@@ -34,7 +39,8 @@ class sale_file_error : public std::runtime_error {
 };
 
 /// Parses a sale file. Format (strict; unknown sections or keys are errors):
-///   [sale]            name = demo
+///   [sale]            name = demo, opens_at = 2026-11-27T20:00:00Z, closes_at = ... (optional,
+///                     RFC 3339 UTC; closes_at after opens_at)
 ///   [product.<id>]    stock = 1000, slots = 4, per_user_limit = 1, hot = false
 /// '#' and ';' start comments. Throws sale_file_error.
 sale_definition parse_sale(std::istream& in, const std::string& source_name,

@@ -8,7 +8,10 @@ constexpr const char* order_status_names[] = {"queued",     "confirmed", "duplic
                                               "user_limit", "sold_out",  "unknown_product"};
 
 constexpr const char* admission_names[] = {"accepted",       "shed",          "sold_out",
-                                           "already_bought", "queue_refused", "unknown_product"};
+                                           "already_bought", "queue_refused", "unknown_product",
+                                           "not_started",    "closed",        "ended"};
+
+constexpr const char* window_mode_names[] = {"scheduled", "open", "closed"};
 
 }  // namespace
 
@@ -30,6 +33,11 @@ bool from_string(const std::string& name, order_status& out) {
 const char* to_string(admission a) {
   auto i = static_cast<std::size_t>(a);
   return i < std::size(admission_names) ? admission_names[i] : "invalid";
+}
+
+const char* to_string(window_mode m) {
+  auto i = static_cast<std::size_t>(m);
+  return i < std::size(window_mode_names) ? window_mode_names[i] : "invalid";
 }
 
 }  // namespace flashsale

@@ -65,6 +65,9 @@ enum class admission : std::uint8_t {
   already_bought,   ///< 409: the user reached the per-user limit at this gateway
   queue_refused,    ///< 503: the broker nacked, refused or did not answer; the unit was refunded
   unknown_product,  ///< 404
+  not_started,      ///< 403: the sale window has not opened yet
+  closed,           ///< 403: an operator closed the sale
+  ended,            ///< 410: the sale window is over
 };
 
 /// Stable lower-case name ("accepted", "shed", ...).
@@ -153,6 +156,27 @@ struct shedding_update {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shedding_update& x) {
   return f(x.keep_one_in, x.version);
+}
+
+/// Who decides whether the sale is open: the window of the sale file, or an operator.
+enum class window_mode : std::uint8_t {
+  scheduled = 0,  ///< open from opens_at to closes_at of the sale definition (the default)
+  open,           ///< open now, whatever the times say
+  closed,         ///< closed now, whatever the times say
+};
+
+/// Stable lower-case name ("scheduled", "open", "closed").
+const char* to_string(window_mode m);
+
+/// An operator's window decision (ZooKeeper settings -> quota keeper -> gateway).
+struct window_update {
+  window_mode mode = window_mode::scheduled;
+  std::int64_t version = 0;  ///< source version (mzxid); older versions are ignored
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, window_update& x) {
+  return f(x.mode, x.version);
 }
 
 }  // namespace flashsale

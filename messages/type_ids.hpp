@@ -22,6 +22,7 @@ CAF_ADD_TYPE_ID(flashsale, (flashsale::sold_out))
 CAF_ADD_TYPE_ID(flashsale, (flashsale::counter_stats))
 CAF_ADD_TYPE_ID(flashsale, (flashsale::quota_release))
 CAF_ADD_TYPE_ID(flashsale, (flashsale::shedding_update))
+CAF_ADD_TYPE_ID(flashsale, (flashsale::window_update))
 CAF_ADD_TYPE_ID(flashsale, (std::vector<flashsale::purchase>))
 CAF_ADD_TYPE_ID(flashsale, (std::vector<flashsale::order_result>))
 

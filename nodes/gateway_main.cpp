@@ -3,6 +3,7 @@
 // configuration (config/gateway-*.ini).
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 
@@ -10,6 +11,7 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/admission_front.hpp"
 #include "actors/gateway.hpp"
 #include "actors/product_counter.hpp"
 #include "actors/queue_bridge.hpp"
@@ -141,16 +143,25 @@ int main(int argc, char** argv) {
   auto broker_up = pub_opts.connected;
   auto publisher = spawn_publisher_bridge(sys, amqp_params, pub_opts);
 
+  auto front = std::make_shared<admission_front>(
+      cfg.sale, static_cast<std::uint32_t>(cfg.keep_one_in), static_cast<std::uint64_t>(cfg.seed));
+
   // Counters start with nothing: the quota keeper feeds them grants and a lease from ZooKeeper.
   std::map<std::string, counter_actor> counters;
-  for (const auto& p : cfg.sale.products)
-    counters.emplace(p.id, spawn_product_counter(sys, p.id, counter_options{0, true}));
+  for (const auto& p : cfg.sale.products) {
+    counter_options c_opts{0, true, {}};
+    c_opts.on_change = [front, gauges = front->gauges(p.id)](std::int64_t left, bool sold_out) {
+      gauges->quota_left.set(left);
+      gauges->sold_out.store(sold_out, std::memory_order_relaxed);
+    };
+    counters.emplace(p.id, spawn_product_counter(sys, p.id, std::move(c_opts)));
+  }
   auto quota_ready = std::make_shared<std::atomic<bool>>(false);
 
   gateway_options gw_opts;
   gw_opts.name = cfg.name;
-  gw_opts.keep_one_in = static_cast<std::uint32_t>(cfg.keep_one_in);
   gw_opts.seed = static_cast<std::uint64_t>(cfg.seed);
+  gw_opts.front = front;
   gw_opts.publish_timeout = std::chrono::milliseconds{cfg.confirm_timeout_ms + 3000};
   auto gateway = spawn_gateway(sys, gw_opts, cfg.sale, counters, publisher);
 
@@ -164,23 +175,45 @@ int main(int argc, char** argv) {
   http_opts.idle_timeout = std::chrono::milliseconds{cfg.idle_timeout_ms};
   http_opts.max_connections = static_cast<std::size_t>(cfg.max_connections);
 
+  // The handler runs on an HTTP I/O thread: what the front decides is answered right there; the
+  // rest goes to the gateway actor, which answers through the responder from its own thread.
+  http::server* server_ptr = nullptr;
   http::server server{
-      http_opts, [gateway, broker_up, quota_ready](http::request&& req,
-                                                   std::shared_ptr<http::responder> reply) {
+      http_opts, [gateway, front, broker_up, quota_ready, &server_ptr](
+                     http::request&& req, std::shared_ptr<http::responder> reply) {
         auto r = api::match(req.method, req.target);
         switch (r.kind) {
           case api::route_kind::purchase: {
+            auto start = std::chrono::steady_clock::now();
+            auto opens_at = front->sale().opens_at_ms;
+            auto finish = [front, start, opens_at](http::responder& out, std::size_t outcome,
+                                                   const purchase_reply& decision,
+                                                   bool was_in_flight) {
+              front->finished(outcome, std::chrono::steady_clock::now() - start, was_in_flight);
+              out.send(api::purchase_response(decision, opens_at));
+            };
             std::string error;
             auto user = api::parse_purchase_body(req.body, error);
             if (!user) {
+              front->finished(bad_request_outcome, std::chrono::steady_clock::now() - start, false);
               reply->send(api::error_response(400, error));
               return;
             }
-            caf::anon_send(gateway, purchase_call{std::move(r.product), std::move(*user),
-                                                  std::move(req.idempotency_key),
-                                                  [reply](const purchase_reply& decision) {
-                                                    reply->send(api::purchase_response(decision));
-                                                  }});
+            auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+            if (auto early = front->screen(r.product, now_ms)) {
+              finish(*reply, static_cast<std::size_t>(*early), purchase_reply{*early, {}}, false);
+              return;
+            }
+            front->started();
+            caf::anon_send(
+                gateway, purchase_call{std::move(r.product), std::move(*user),
+                                       std::move(req.idempotency_key),
+                                       [reply, finish](const purchase_reply& decision) {
+                                         finish(*reply, static_cast<std::size_t>(decision.outcome),
+                                                decision, true);
+                                       }});
             return;
           }
           case api::route_kind::order:
@@ -188,6 +221,17 @@ int main(int argc, char** argv) {
                                                  [reply](const std::optional<ticket_view>& view) {
                                                    reply->send(api::ticket_response(view));
                                                  }});
+            return;
+          case api::route_kind::product:
+            reply->send(
+                api::product_response(*front, r.product,
+                                      std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count()));
+            return;
+          case api::route_kind::metrics:
+            reply->send(api::metrics_response(
+                *front, server_ptr != nullptr ? server_ptr->stats() : http::server_stats{}));
             return;
           case api::route_kind::healthz:
             // Ready means purchases can be confirmed (the broker connection is up) and admitted
@@ -201,9 +245,6 @@ int main(int argc, char** argv) {
             else
               reply->send(http::response{200, "{\"status\":\"ok\"}", "application/json", {}});
             return;
-          case api::route_kind::product:
-            reply->send(api::error_response(501, "product state is not served yet"));
-            return;
           case api::route_kind::method_not_allowed:
             reply->send(api::error_response(405, "method not allowed"));
             return;
@@ -212,6 +253,7 @@ int main(int argc, char** argv) {
             return;
         }
       }};
+  server_ptr = &server;
   try {
     server.start();
   } catch (const std::exception& e) {

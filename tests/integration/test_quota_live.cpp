@@ -857,12 +857,16 @@ TEST_F(live_quotas, the_shedding_ratio_follows_the_settings_znode) {
   };
   EXPECT_EQ(buy(0), 202);
   ASSERT_TRUE(
-      zk_->session().create(paths_->settings(), quota::encode(quota::sale_settings{1000000})).ok());
+      zk_->session()
+          .create(paths_->settings(), quota::encode(quota::sale_settings{1000000, std::nullopt}))
+          .ok());
   int k = 1;
   ASSERT_TRUE(eventually(2000, [&] { return buy(k++) == 429; }));
   for (int i = 0; i < 20; ++i)
     EXPECT_EQ(buy(k++), 429);
-  ASSERT_TRUE(zk_->session().set(paths_->settings(), quota::encode(quota::sale_settings{1})).ok());
+  ASSERT_TRUE(zk_->session()
+                  .set(paths_->settings(), quota::encode(quota::sale_settings{1, std::nullopt}))
+                  .ok());
   EXPECT_TRUE(eventually(2000, [&] { return buy(k++) == 202; }));
 }
 

@@ -6,3 +6,7 @@ flashsale_add_test(test_admission_logic LABEL unit
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_admission_logic.cpp LIBS flashsale_messages)
 flashsale_add_test(test_http_api LABEL unit
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_http_api.cpp LIBS flashsale_api)
+flashsale_add_test(test_admission_front LABEL unit
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_admission_front.cpp LIBS flashsale_admission)
+flashsale_add_test(test_metrics LABEL unit
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_metrics.cpp LIBS flashsale_api)

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "actors/admission_front.hpp"
 #include "api/http_api.hpp"
 
 namespace {
@@ -54,6 +55,38 @@ TEST(http_api, decisions_map_to_documented_status_codes) {
   EXPECT_EQ(api::purchase_response({admission::already_bought, {}}).status, 409);
   EXPECT_EQ(api::purchase_response({admission::queue_refused, {}}).status, 503);
   EXPECT_EQ(api::purchase_response({admission::unknown_product, {}}).status, 404);
+}
+
+TEST(http_api, outside_the_window_answers_say_why) {
+  auto early = api::purchase_response({admission::not_started, {}}, 1795809600000);
+  EXPECT_EQ(early.status, 403);
+  EXPECT_NE(early.body.find(R"("status":"not_started")"), std::string::npos) << early.body;
+  EXPECT_NE(early.body.find(R"("opens_at":"2026-11-27T20:00:00Z")"), std::string::npos);
+  auto closed = api::purchase_response({admission::closed, {}});
+  EXPECT_EQ(closed.status, 403);
+  EXPECT_NE(closed.body.find(R"("status":"closed")"), std::string::npos);
+  auto ended = api::purchase_response({admission::ended, {}});
+  EXPECT_EQ(ended.status, 410);
+  EXPECT_NE(ended.body.find(R"("status":"ended")"), std::string::npos);
+}
+
+TEST(http_api, product_state_shows_window_lottery_and_quota) {
+  sale_definition sale;
+  sale.name = "s";
+  sale.products.push_back(product_definition{"TV", 10, 2, 1, false, "flashsale"});
+  sale.opens_at_ms = 1795809600000;
+  admission_front front{sale, 10, 1};
+  front.gauges("TV")->quota_left.set(4);
+  auto before = api::product_response(front, "TV", 1795809600000 - 1);
+  EXPECT_EQ(before.status, 200);
+  EXPECT_EQ(before.body,
+            R"({"closes_at":null,"keep_one_in":10,"opens_at":"2026-11-27T20:00:00Z",)"
+            R"("product":"TV","quota_left":4,"sale":"s","sold_out":false,"state":"not_started"})");
+  EXPECT_NE(api::product_response(front, "TV", 1795809600000).body.find(R"("state":"open")"),
+            std::string::npos);
+  EXPECT_EQ(api::product_response(front, "Radio", 0).status, 404);
+  EXPECT_EQ(api::match("GET", "/metrics").kind, api::route_kind::metrics);
+  EXPECT_EQ(api::match("POST", "/metrics").kind, api::route_kind::method_not_allowed);
 }
 
 TEST(http_api, tickets_answer_their_state_or_404) {

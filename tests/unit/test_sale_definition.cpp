@@ -65,6 +65,27 @@ TEST(sale_definition, bad_values_are_errors) {
             std::string::npos);
 }
 
+TEST(sale_definition, the_sale_window_is_read_in_utc) {
+  auto sale = parse(
+      "[sale]\nname=x\nopens_at = 2026-11-27T20:00:00Z\ncloses_at=2026-11-27T21:30:00Z\n"
+      "[product.TV]\nstock=1\n");
+  EXPECT_EQ(sale.opens_at_ms, 1795809600000);
+  EXPECT_EQ(sale.closes_at_ms, 1795809600000 + 90 * 60 * 1000);
+  auto open_ended = parse("[sale]\nname=x\n[product.TV]\nstock=1\n");
+  EXPECT_EQ(open_ended.opens_at_ms, 0);
+  EXPECT_EQ(open_ended.closes_at_ms, 0);
+}
+
+TEST(sale_definition, a_bad_sale_window_is_an_error) {
+  EXPECT_NE(error_of("[sale]\nname=x\nopens_at=2026-11-27 20:00\n[product.TV]\nstock=1\n")
+                .find("test.ini:3: 'opens_at' must be a UTC time like"),
+            std::string::npos);
+  EXPECT_NE(error_of("[sale]\nname=x\nopens_at=2026-11-27T20:00:00Z\n"
+                     "closes_at=2026-11-27T20:00:00Z\n[product.TV]\nstock=1\n")
+                .find("'closes_at' must be after 'opens_at'"),
+            std::string::npos);
+}
+
 TEST(sale_definition, incomplete_sales_are_errors) {
   EXPECT_NE(error_of("[product.TV]\nstock=1\n").find("missing [sale] name"), std::string::npos);
   EXPECT_NE(error_of("[sale]\nname=x\n").find("defines no product"), std::string::npos);

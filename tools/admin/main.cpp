@@ -39,6 +39,11 @@ commands:
                         every hot product of the sale (applies sql/*.sql not yet applied)
   sale create FILE      define every product of the sale in its database (idempotent; a product
                         already defined differently is an error)
+  sale open|close|schedule --sale FILE --zk HOSTS
+                        open the sale now, close it now, or follow the opens_at / closes_at of
+                        the sale file again (the default); every gateway follows within a second
+  sale shed K --sale FILE --zk HOSTS
+                        keep 1 purchase attempt in K at every gateway (lottery), live
   report --sale FILE    per product: stock made available, sold, remaining, and the invariants
                         I1 no-oversell, I2 conservation, I3 no-duplicates (OK or FAIL)
   zk init --sale FILE --zk HOSTS
@@ -432,6 +437,47 @@ int run_stock(const options& o, const sale_definition& sale, const std::string& 
   }
 }
 
+/// `sale open|close|schedule` and `sale shed K`: changes one key of the sale's settings znode
+/// (the others are kept) with a versioned write, retried on conflicts; every gateway of the sale
+/// follows within about a second.
+int run_settings(const options& o, const sale_definition& sale, const std::string& verb,
+                 std::int64_t keep_one_in) {
+  auto zk = connect_zookeeper(*o.zk_hosts);
+  quota::layout paths{o.zk_root, sale.name};
+  auto path = paths.settings();
+  if (!zk->exists(paths.sale()).ok())
+    throw zookeeper_failure(paths.sale() + " does not exist (run: flashsale-admin zk init)");
+  for (int attempt = 1;; ++attempt) {
+    auto current = zk->get(path);
+    if (!current.ok() && current.rc != zk::code::no_node)
+      throw zookeeper_failure("cannot read " + path + ": " + zk::to_string(current.rc));
+    quota::sale_settings settings;
+    if (current.ok()) {
+      auto decoded = quota::decode_settings(current.data);
+      if (!decoded)
+        throw zookeeper_failure(path + " holds invalid settings ('" + current.data +
+                                "'); fix or delete it with zkCli.sh");
+      settings = *decoded;
+    }
+    if (verb == "shed")
+      settings.keep_one_in = static_cast<std::uint32_t>(keep_one_in);
+    else
+      settings.window = verb == "open"    ? window_mode::open
+                        : verb == "close" ? window_mode::closed
+                                          : window_mode::scheduled;
+    auto data = encode(settings);
+    auto written =
+        current.ok() ? zk->set(path, data, current.stat.version) : zk->create(path, data);
+    if (written.ok()) {
+      std::cout << "sale " << sale.name << ": " << path << " = " << data << '\n';
+      return exit_ok;
+    }
+    bool raced = written.rc == zk::code::bad_version || written.rc == zk::code::node_exists;
+    if (!raced || attempt == 10)
+      throw zookeeper_failure("cannot write " + path + ": " + zk::to_string(written.rc));
+  }
+}
+
 int run(int argc, char** argv) {
   options o;
   try {
@@ -449,7 +495,18 @@ int run(int argc, char** argv) {
   spdlog::set_level(o.verbose ? spdlog::level::debug : spdlog::level::warn);
 
   // The command and where its sale file comes from.
-  enum class command { migrate, sale_create, report, zk_init, zk_status, zk_drop, stock } cmd;
+  enum class command {
+    migrate,
+    sale_create,
+    sale_settings,
+    report,
+    zk_init,
+    zk_status,
+    zk_drop,
+    stock
+  } cmd;
+  std::string settings_verb;
+  std::int64_t keep_one_in = 0;
   std::string sale_file;
   std::string stock_verb, stock_product;
   std::int64_t stock_units = 0;
@@ -467,11 +524,30 @@ int run(int argc, char** argv) {
     if (!o.sale_file)
       return fail_usage(words[0] + " needs --sale FILE");
     sale_file = *o.sale_file;
+  } else if (words[0] == "sale" && words.size() >= 2 &&
+             (words[1] == "open" || words[1] == "close" || words[1] == "schedule" ||
+              words[1] == "shed")) {
+    bool shed = words[1] == "shed";
+    if (words.size() != (shed ? 3u : 2u))
+      return fail_usage(shed ? "expected: sale shed K --sale FILE --zk HOSTS"
+                             : "expected: sale " + words[1] + " --sale FILE --zk HOSTS");
+    if (!o.sale_file || !o.zk_hosts)
+      return fail_usage("sale " + words[1] + " needs --sale FILE and --zk HOSTS");
+    if (shed) {
+      try {
+        keep_one_in = parse_int_option("K", words[2], 1, 1000000);
+      } catch (const usage_error& e) {
+        return fail_usage(e.what());
+      }
+    }
+    cmd = command::sale_settings;
+    settings_verb = words[1];
+    sale_file = *o.sale_file;
   } else if (words[0] == "sale") {
     if (words.size() < 2 || words[1] != "create")
       return fail_usage("unknown sale subcommand" +
                         (words.size() < 2 ? std::string() : " '" + words[1] + "'") +
-                        " (expected: sale create FILE)");
+                        " (expected: sale create FILE, sale open|close|schedule, sale shed K)");
     cmd = command::sale_create;
     if (words.size() > 3)
       return fail_usage("unexpected argument '" + words[3] + "' after sale create FILE");
@@ -527,6 +603,8 @@ int run(int argc, char** argv) {
         auto rc = run_sale_create(o, sale);
         return rc == exit_ok && o.zk_hosts ? run_zk_init(o, sale) : rc;
       }
+      case command::sale_settings:
+        return run_settings(o, sale, settings_verb, keep_one_in);
       case command::zk_init:
         return run_zk_init(o, sale);
       case command::zk_status:
