@@ -1,5 +1,6 @@
 #include "actors/gateway.hpp"
 
+#include <memory>
 #include <unordered_map>
 
 #include <caf/actor_system.hpp>
@@ -40,6 +41,7 @@ struct gateway_state {
   std::int64_t shedding_version = 0;  // of the last shedding_update applied
   std::int64_t window_version = 0;    // of the last window_update applied
   std::unordered_map<std::string, product_entry> products;
+  std::unordered_map<std::string, std::string> database_of;  // product -> database
   std::unordered_map<std::string, int> holdings;  // product '/' user -> admitted or in flight
   std::unordered_map<std::string, ticket_view> tickets;
   publisher_actor publisher;
@@ -54,8 +56,10 @@ gateway_actor::behavior_type gateway_impl(gateway_actor::stateful_pointer<gatewa
   st.ticket_prefix = opts.name + "-" + base36(static_cast<std::uint64_t>(now_ms())) + "-";
   st.opts = std::move(opts);
   st.publisher = std::move(publisher);
-  for (const auto& p : sale.products)
+  for (const auto& p : sale.products) {
     st.products.emplace(p.id, product_entry{counters.at(p.id), p.per_user_limit});
+    st.database_of.emplace(p.id, p.database);
+  }
 
   // Releases the user's hold taken for an attempt that did not end in an acceptance.
   auto release = [self](const std::string& key) {
@@ -133,11 +137,67 @@ gateway_actor::behavior_type gateway_impl(gateway_actor::stateful_pointer<gatewa
                 });
       },
       [=](ticket_query& q) {
-        auto i = self->state.tickets.find(q.ticket);
-        if (i == self->state.tickets.end())
+        auto& st = self->state;
+        auto i = st.tickets.find(q.ticket);
+        if (i != st.tickets.end() && i->second.status != order_status::queued) {
+          q.done(i->second);  // final
+          return;
+        }
+        if (i != st.tickets.end()) {
+          // Queued as far as this gateway heard: the product's database may know better.
+          auto db = st.opts.finders.find(st.database_of[i->second.product]);
+          if (db == st.opts.finders.end()) {
+            q.done(i->second);
+            return;
+          }
+          auto view = i->second;
+          self->request(db->second, st.opts.lookup_timeout, find_atom_v, view.request_id)
+              .then(
+                  [=](const ticket_view& found) mutable {
+                    if (found.order_id != 0) {
+                      view.status = found.status;
+                      view.order_id = found.order_id;
+                      auto j = self->state.tickets.find(view.ticket);
+                      if (j != self->state.tickets.end())
+                        j->second = view;
+                    }
+                    q.done(view);
+                  },
+                  [=](caf::error&) mutable { q.done(view); });  // logged by the finder
+          return;
+        }
+        // Forgotten (a restart) or never issued here. Only this node's tickets can be in its
+        // databases, under the request id they had without an Idempotency-Key: the ticket.
+        if (q.ticket.rfind(st.opts.name + "-", 0) != 0 || st.opts.finders.empty()) {
           q.done(std::nullopt);
-        else
-          q.done(i->second);
+          return;
+        }
+        struct fan_out {
+          std::size_t waiting = 0;
+          bool answered = false;
+          ticket_query query;
+        };
+        auto pending = std::make_shared<fan_out>();
+        pending->waiting = st.opts.finders.size();
+        pending->query = std::move(q);
+        auto one_answered = [pending](const ticket_view* found) {
+          --pending->waiting;
+          if (pending->answered)
+            return;
+          if (found != nullptr && found->order_id != 0) {
+            pending->answered = true;
+            auto view = *found;
+            view.ticket = pending->query.ticket;
+            pending->query.done(view);
+          } else if (pending->waiting == 0) {
+            pending->answered = true;
+            pending->query.done(std::nullopt);
+          }
+        };
+        for (const auto& entry : st.opts.finders)
+          self->request(entry.second, st.opts.lookup_timeout, find_atom_v, pending->query.ticket)
+              .then([=](const ticket_view& found) { one_answered(&found); },
+                    [=](caf::error&) { one_answered(nullptr); });
       },
       [=](const order_result& r) {
         auto i = self->state.tickets.find(r.ticket);

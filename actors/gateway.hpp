@@ -32,7 +32,8 @@ struct purchase_call {
   std::function<void(const purchase_reply&)> done;
 };
 
-/// Looks up a ticket (local only). done(nullopt) for tickets this gateway never issued.
+/// Looks up a ticket (local only): from memory, then from the databases (see gateway_options).
+/// done(nullopt) for tickets this gateway does not know and no database holds.
 struct ticket_query {
   std::string ticket;
   std::function<void(const std::optional<ticket_view>&)> done;
@@ -51,6 +52,10 @@ struct gateway_options {
   std::uint64_t seed = 1;  ///< lottery seed; a live K change draws from seed + version
   std::shared_ptr<admission_front> front;           ///< required
   std::chrono::milliseconds publish_timeout{8000};  ///< longer than the publisher's confirm timeout
+  /// Order lookups by database name (each product's `database` in the sale); GET /v1/orders asks
+  /// them when the gateway has no final result for a ticket. Empty: answer from memory only.
+  std::map<std::string, order_finder_actor> finders;
+  std::chrono::milliseconds lookup_timeout{2000};  ///< per database lookup
 };
 
 /// Spawns the gateway actor over one counter per product of the sale and the publisher.

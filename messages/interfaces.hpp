@@ -47,4 +47,11 @@ using slot_writer_actor = caf::typed_actor<
     /// Replies an error when the database fails; then nothing of the batch may be acked.
     caf::replies_to<write_atom, std::vector<purchase>>::with<std::vector<order_result>>>;
 
+/// One database connection on a gateway, for GET /v1/orders.
+using order_finder_actor = caf::typed_actor<
+    /// Looks up the order of a request id: status confirmed with order_id, product and user when
+    /// the database holds one, status queued and order_id 0 when it does not (yet). Replies an
+    /// error when the database cannot be asked.
+    caf::replies_to<find_atom, std::string>::with<ticket_view>>;
+
 }  // namespace flashsale

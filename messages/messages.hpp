@@ -116,6 +116,11 @@ struct ticket_view {
   std::int64_t order_id = 0;  ///< set once a writer reported the order
 };
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ticket_view& x) {
+  return f(x.ticket, x.request_id, x.product, x.user, x.status, x.order_id);
+}
+
 /// Snapshot of one product counter.
 struct counter_stats {
   std::string product;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <set>
 
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
@@ -13,6 +14,7 @@
 
 #include "actors/admission_front.hpp"
 #include "actors/gateway.hpp"
+#include "actors/order_finder.hpp"
 #include "actors/product_counter.hpp"
 #include "actors/queue_bridge.hpp"
 #include "actors/quota_keeper.hpp"
@@ -42,6 +44,7 @@ class gateway_config : public node_config {
   int max_connections = 10000;
   amqp_settings amqp;
   int confirm_timeout_ms = 5000;
+  db_settings db{db::gateway_role, db::gateway_default_password};
   std::string zk_hosts = "127.0.0.1:21810";
   std::string zk_root = "/flashsale";
   int zk_session_timeout_ms = 6000;
@@ -69,6 +72,8 @@ class gateway_config : public node_config {
         .add(max_connections, "max-connections", "open connections cap (503 beyond)");
     amqp.add_options(custom_options_)
         .add(confirm_timeout_ms, "confirm-timeout-ms", "broker confirm deadline");
+    db.add_options(custom_options_,
+                   "database role for order look-ups (may only EXECUTE find_order)");
     opt_group{custom_options_, "zookeeper"}
         .add(zk_hosts, "hosts", "ZooKeeper connect string (host:port,...)")
         .add(zk_root, "root", "root znode of the flash-sale tree")
@@ -97,6 +102,7 @@ class gateway_config : public node_config {
     require_range(problems, "http.max-connections", max_connections, 1, 1000000);
     amqp.check(problems);
     require_range(problems, "amqp.confirm-timeout-ms", confirm_timeout_ms, 100, 600000);
+    db.check(problems);
     if (zk_hosts.empty())
       problems.push_back("'zookeeper.hosts' must not be empty (the gateway needs ZooKeeper)");
     if (!quota::valid_root(zk_root))
@@ -115,7 +121,7 @@ class gateway_config : public node_config {
                          ") must be at most a quarter of 'zookeeper.session-timeout-ms' (" +
                          std::to_string(zk_session_timeout_ms) + ")");
     try {
-      const_cast<gateway_config*>(this)->sale = load_sale_file(sale_file);
+      const_cast<gateway_config*>(this)->sale = load_sale_file(sale_file, db.database);
     } catch (const sale_file_error& e) {
       problems.push_back(e.what());
     }
@@ -162,6 +168,12 @@ int main(int argc, char** argv) {
   gw_opts.name = cfg.name;
   gw_opts.seed = static_cast<std::uint64_t>(cfg.seed);
   gw_opts.front = front;
+  // GET /v1/orders falls back to the databases of the sale (connected on first use).
+  std::set<std::string> databases{cfg.db.database};
+  for (const auto& p : cfg.sale.products)
+    databases.insert(p.database);
+  for (const auto& database : databases)
+    gw_opts.finders.emplace(database, spawn_order_finder(sys, cfg.db.params(database)));
   gw_opts.publish_timeout = std::chrono::milliseconds{cfg.confirm_timeout_ms + 3000};
   auto gateway = spawn_gateway(sys, gw_opts, cfg.sale, counters, publisher);
 
@@ -174,6 +186,15 @@ int main(int argc, char** argv) {
   http_opts.header_deadline = std::chrono::milliseconds{cfg.header_deadline_ms};
   http_opts.idle_timeout = std::chrono::milliseconds{cfg.idle_timeout_ms};
   http_opts.max_connections = static_cast<std::size_t>(cfg.max_connections);
+
+  auto stop_actors = [&] {
+    caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(publisher, caf::exit_reason::user_shutdown);
+    for (auto& [id, c] : counters)
+      caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
+    for (auto& [database, finder] : gw_opts.finders)
+      caf::anon_send_exit(finder, caf::exit_reason::user_shutdown);
+  };
 
   // The handler runs on an HTTP I/O thread: what the front decides is answered right there; the
   // rest goes to the gateway actor, which answers through the responder from its own thread.
@@ -258,10 +279,7 @@ int main(int argc, char** argv) {
     server.start();
   } catch (const std::exception& e) {
     spdlog::critical("cannot start the HTTP server: {}", e.what());
-    caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(publisher, caf::exit_reason::user_shutdown);
-    for (auto& [id, c] : counters)
-      caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
+    stop_actors();
     return 1;
   }
   quota_keeper_options keeper_opts;
@@ -286,9 +304,6 @@ int main(int argc, char** argv) {
   spdlog::info("signal {}: stopping", sig);
   server.stop();
   caf::anon_send_exit(keeper, caf::exit_reason::user_shutdown);  // closes the session
-  caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(publisher, caf::exit_reason::user_shutdown);
-  for (auto& [id, c] : counters)
-    caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
+  stop_actors();
   return 0;
 }

@@ -1,5 +1,6 @@
 #include "nodes/node_config.hpp"
 
+#include <cctype>
 #include <csignal>
 #include <iostream>
 
@@ -86,6 +87,39 @@ amqp::connection_params amqp_settings::params() const {
 amqp::topology amqp_settings::route() const {
   // The hot products (a queue each) come from the sale file: the node adds them.
   return amqp::topology{exchange, queue, dead_letter_queue, max_length, {}};
+}
+
+caf::config_option_adder db_settings::add_options(caf::config_option_set& options,
+                                                  const char* role_help) {
+  caf::config_option_adder group{options, "db"};
+  group.add(host, "host", "PostgreSQL host")
+      .add(port, "port", "PostgreSQL port")
+      .add(user, "user", role_help)
+      .add(password, "password", "password of that role")
+      .add(database, "database", "main database; hot products use <database>_hot_<product>")
+      .add(connect_timeout_s, "connect-timeout-s", "connect timeout");
+  return group;
+}
+
+void db_settings::check(std::vector<std::string>& problems) const {
+  node_config_checks::require_range(problems, "db.port", port, 1, 65535);
+  node_config_checks::require_range(problems, "db.connect-timeout-s", connect_timeout_s, 1, 300);
+  bool valid_name = !database.empty() && database.size() <= 64;
+  for (unsigned char c : database)
+    valid_name = valid_name && (std::isalnum(c) || c == '_' || c == '-');
+  if (!valid_name)
+    problems.push_back("'db.database' must be 1-64 of [A-Za-z0-9_-], got '" + database + "'");
+}
+
+db::connection_params db_settings::params(const std::string& dbname) const {
+  db::connection_params p;
+  p.host = host;
+  p.port = port;
+  p.user = user;
+  p.password = password;
+  p.dbname = dbname;
+  p.connect_timeout_s = connect_timeout_s;
+  return p;
 }
 
 void init_logging(const std::string& node_name) {

@@ -9,6 +9,7 @@
 #include <caf/actor_system_config.hpp>
 
 #include "adapters/amqp/amqp_connection.hpp"
+#include "adapters/db/connection.hpp"
 
 namespace flashsale {
 
@@ -37,6 +38,27 @@ struct amqp_settings {
   void check(std::vector<std::string>& problems) const;
   amqp::connection_params params() const;
   amqp::topology route() const;
+};
+
+/// Section [db], shared by every node that talks to PostgreSQL. Each node connects as its own
+/// least-privileged role (the defaults of user and password).
+struct db_settings {
+  std::string host = "127.0.0.1";
+  int port = 54329;
+  std::string user;
+  std::string password;
+  std::string database = "flashsale";
+  int connect_timeout_s = 5;
+
+  db_settings(std::string role, std::string role_password)
+      : user(std::move(role)), password(std::move(role_password)) {}
+
+  /// Registers the keys above under [db]; `role_help` says what the role may do.
+  caf::config_option_adder add_options(caf::config_option_set& options, const char* role_help);
+  /// Appends one message per invalid value.
+  void check(std::vector<std::string>& problems) const;
+  /// Where and as whom to connect, for `dbname` (the main database or a hot product's).
+  db::connection_params params(const std::string& dbname) const;
 };
 
 /// Base of every node's configuration: CAF's own options plus the node's opt_groups.

@@ -25,12 +25,7 @@ class writer_config : public node_config {
   int batch_size = 100;
   int linger_ms = 2;
   int stats_interval_s = 10;
-  std::string db_host = "127.0.0.1";
-  int db_port = 54329;
-  std::string db_user = "flashsale_writer";
-  std::string db_password = "flashsale_writer";
-  std::string db_name = "flashsale";
-  int db_connect_timeout_s = 5;
+  db_settings db{db::writer_role, db::writer_default_password};
   amqp_settings amqp;
   int prefetch = 800;
   int max_batch = 200;
@@ -44,13 +39,7 @@ class writer_config : public node_config {
         .add(batch_size, "batch-size", "purchases of one product per database transaction, at most")
         .add(linger_ms, "linger-ms", "how long a partial batch waits for more purchases")
         .add(stats_interval_s, "stats-interval-s", "log the counts this often (0: only at exit)");
-    opt_group{custom_options_, "db"}
-        .add(db_host, "host", "PostgreSQL host")
-        .add(db_port, "port", "PostgreSQL port")
-        .add(db_user, "user", "database role (may only EXECUTE the stored functions)")
-        .add(db_password, "password", "password of that role")
-        .add(db_name, "database", "main database; hot products use <database>_hot_<product>")
-        .add(db_connect_timeout_s, "connect-timeout-s", "connect timeout");
+    db.add_options(custom_options_, "database role (may only EXECUTE the purchase functions)");
     amqp.add_options(custom_options_)
         .add(prefetch, "prefetch", "unacked deliveries in flight")
         .add(max_batch, "max-batch", "deliveries handed over at once");
@@ -64,15 +53,12 @@ class writer_config : public node_config {
     require_range(problems, "writer.batch-size", batch_size, 1, 5000);
     require_range(problems, "writer.linger-ms", linger_ms, 0, 1000);
     require_range(problems, "writer.stats-interval-s", stats_interval_s, 0, 86400);
-    require_range(problems, "db.port", db_port, 1, 65535);
-    require_range(problems, "db.connect-timeout-s", db_connect_timeout_s, 1, 300);
-    if (!valid_product_id(db_name))
-      problems.push_back("'db.database' must be 1-64 of [A-Za-z0-9_-], got '" + db_name + "'");
+    db.check(problems);
     amqp.check(problems);
     require_range(problems, "amqp.prefetch", prefetch, 1, 65535);
     require_range(problems, "amqp.max-batch", max_batch, 1, 10000);
     try {
-      const_cast<writer_config*>(this)->sale = load_sale_file(sale_file, db_name);
+      const_cast<writer_config*>(this)->sale = load_sale_file(sale_file, db.database);
     } catch (const sale_file_error& e) {
       problems.push_back(e.what());
     }
@@ -91,8 +77,8 @@ int main(int argc, char** argv) {
 
   caf::actor_system sys{cfg};
   writer_routing routing;
-  routing.default_database = cfg.db_name;
-  std::set<std::string> databases{cfg.db_name};
+  routing.default_database = cfg.db.database;
+  std::set<std::string> databases{cfg.db.database};
   auto route = cfg.amqp.route();
   for (const auto& p : cfg.sale.products) {
     routing.database_of_product[p.id] = p.database;
@@ -103,12 +89,7 @@ int main(int argc, char** argv) {
   std::vector<caf::actor> pools;
   for (const auto& database : databases) {
     slot_writer_pool_options pool_opts;
-    pool_opts.params.host = cfg.db_host;
-    pool_opts.params.port = cfg.db_port;
-    pool_opts.params.user = cfg.db_user;
-    pool_opts.params.password = cfg.db_password;
-    pool_opts.params.dbname = database;
-    pool_opts.params.connect_timeout_s = cfg.db_connect_timeout_s;
+    pool_opts.params = cfg.db.params(database);
     pool_opts.writers = cfg.connections_per_database;
     pool_opts.batch_size = static_cast<std::size_t>(cfg.batch_size);
     pool_opts.linger = std::chrono::milliseconds{cfg.linger_ms};

@@ -36,6 +36,15 @@ struct purchase_batch_row {
   odb::nullable<std::int32_t> slot;      ///< set for confirmed and duplicate_request
 };
 
+/// One row of find_order(request_id) (sql/005_order_lookup.sql): the order of a request, if any.
+#pragma db view query("SELECT order_id, product, user_id, slot FROM find_order((?))")
+struct found_order {
+  std::int64_t order_id = 0;
+  std::string product;
+  std::string user;
+  std::int32_t slot = 0;
+};
+
 /// adjust_stock(product, delta, reason) (sql/004_orders.sql).
 #pragma db view query("SELECT requested, applied, remaining FROM adjust_stock((?))")
 struct adjust_stock_result {

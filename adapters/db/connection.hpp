@@ -15,6 +15,10 @@ namespace db {
 constexpr const char writer_role[] = "flashsale_writer";
 /// Its password as created by sql/003_roles.sql.
 constexpr const char writer_default_password[] = "flashsale_writer";
+/// The role the gateways connect as (sql/005_order_lookup.sql): it may only execute find_order.
+constexpr const char gateway_role[] = "flashsale_gateway";
+/// Its password as created by sql/005_order_lookup.sql.
+constexpr const char gateway_default_password[] = "flashsale_gateway";
 
 /// Where and as whom to connect.
 struct connection_params {

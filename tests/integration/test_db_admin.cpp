@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "adapters/db/order_lookup.hpp"
 #include "adapters/db/order_store.hpp"
 #include "adapters/db/schema_admin.hpp"
 #include "common/sale_definition.hpp"
@@ -40,17 +41,22 @@ db::connection_params writer_params() {
   return scratch_admin().as_user(db::writer_role, db::writer_default_password);
 }
 
-/// Runs `sql` as the writer role and returns the SQLSTATE it failed with ("" if it succeeded).
-std::string writer_sqlstate(const std::string& sql, std::string* message = nullptr) {
-  auto writer = db::schema_admin::connect(writer_params());
+/// Runs `sql` as `role` and returns the SQLSTATE it failed with ("" if it succeeded).
+std::string sqlstate_as(const db::connection_params& role, const std::string& sql,
+                        std::string* message = nullptr) {
+  auto session = db::schema_admin::connect(role);
   try {
-    writer->execute(sql);
+    session->execute(sql);
     return "";
   } catch (const db::db_error& e) {
     if (message != nullptr)
       *message = e.what();
     return e.sqlstate();
   }
+}
+
+std::string writer_sqlstate(const std::string& sql, std::string* message = nullptr) {
+  return sqlstate_as(writer_params(), sql, message);
 }
 
 // (e) The writer role may execute purchase_one and purchase_batch, nothing else.
@@ -100,6 +106,38 @@ TEST_F(db_admin, writer_role_has_least_privilege) {
   EXPECT_EQ(r->remaining, 6);
   EXPECT_EQ(r->made_available, 10);  // adjust_stock was refused: the ledger is unchanged
   EXPECT_TRUE(r->ok());
+}
+
+// The gateway role may look orders up by request id (GET /v1/orders), nothing else.
+TEST_F(db_admin, gateway_role_may_only_look_orders_up) {
+  auto admin = db::schema_admin::connect(scratch_admin());
+  ASSERT_EQ(admin->define_product(make_product("look", 10, 2, 1)), db::define_status::created);
+  auto store = db::order_store::connect(writer_params());
+  auto bought = store->purchase({"look-1", "look", "alice", "gw"});
+  ASSERT_EQ(bought.status, db::purchase_status::confirmed);
+
+  auto gateway = scratch_admin().as_user(db::gateway_role, db::gateway_default_password);
+  auto lookup = db::order_lookup::connect(gateway);
+  db::stored_order found;
+  ASSERT_TRUE(lookup->find("look-1", found));
+  EXPECT_EQ(found.order_id, bought.order_id);
+  EXPECT_EQ(found.product, "look");
+  EXPECT_EQ(found.user, "alice");
+  EXPECT_EQ(found.slot, bought.slot);
+  EXPECT_FALSE(lookup->find("look-2", found));  // no order (yet)
+
+  std::string message;
+  EXPECT_EQ(sqlstate_as(gateway, "SELECT * FROM purchase_order", &message), "42501");
+  EXPECT_NE(message.find("permission denied"), std::string::npos) << message;
+  EXPECT_EQ(sqlstate_as(gateway, "UPDATE stock_slot SET remaining = 0"), "42501");
+  EXPECT_EQ(sqlstate_as(gateway, "SELECT * FROM purchase_one('look', 'x', 'm', 'gw')"), "42501");
+  EXPECT_EQ(sqlstate_as(gateway,
+                        "SELECT * FROM purchase_batch('look', ARRAY['y'], ARRAY['m'], "
+                        "ARRAY['gw'])"),
+            "42501");
+  EXPECT_EQ(sqlstate_as(gateway, "SELECT * FROM adjust_stock('look', 5, 'mallory')"), "42501");
+  // ... and the writer may not read orders through the gateway's function either.
+  EXPECT_EQ(writer_sqlstate("SELECT * FROM find_order('look-1')"), "42501");
 }
 
 // I1 holds in the schema itself: even the admin cannot drive a slot below zero.

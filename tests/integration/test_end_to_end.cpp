@@ -72,19 +72,28 @@ class end_to_end : public ::testing::Test {
             "--db.database=" + server.dbname, "--amqp.port=" + std::to_string(amqp.port),
             "--amqp.queue=" + queue_},
         (dir_ / "writer.log").string());
+    ASSERT_NO_FATAL_FAILURE(start_gateway());
+    // The only gateway gets the whole stock at the first split.
+    for (const auto& p : sale.products)
+      ASSERT_TRUE(flashsale::testing::wait_until_granted(zk_->session(), paths, "gw1", p.id, 10000))
+          << p.id << gateway_->log_tail();
+  }
+
+  /// Starts the gateway (again) and waits until it is ready.
+  void start_gateway() {
+    const auto& server = database_->admin();
+    auto amqp = amqp::connection_params::from_env();
     gateway_ = std::make_unique<child_process>(
         FLASHSALE_GATEWAY_BIN,
         std::vector<std::string>{
             "--config-file=config/gateway-1.ini", "--gateway.sale-file=" + sale_file_,
             "--gateway.keep-one-in=1", "--http.port=" + std::to_string(http_port_),
             "--amqp.port=" + std::to_string(amqp.port), "--amqp.queue=" + queue_,
-            "--zookeeper.hosts=" + zk_->hosts(), "--zookeeper.root=" + zk_->root()},
+            "--zookeeper.hosts=" + zk_->hosts(), "--zookeeper.root=" + zk_->root(),
+            "--db.host=" + server.host, "--db.port=" + std::to_string(server.port),
+            "--db.database=" + server.dbname},
         (dir_ / "gateway.log").string());
     ASSERT_TRUE(flashsale::testing::wait_until_healthy(http_port_, 20000)) << gateway_->log_tail();
-    // The only gateway gets the whole stock at the first split.
-    for (const auto& p : sale.products)
-      ASSERT_TRUE(flashsale::testing::wait_until_granted(zk_->session(), paths, "gw1", p.id, 10000))
-          << p.id << gateway_->log_tail();
   }
 
   void TearDown() override {
@@ -184,6 +193,32 @@ TEST_F(end_to_end, stock_sells_out_exactly_and_repeat_buyers_are_refused) {
   EXPECT_EQ(report.sold, 3) << writer_->log_tail();
   EXPECT_EQ(report.remaining, 0);
   EXPECT_TRUE(report.ok());
+}
+
+TEST_F(end_to_end, a_ticket_shows_its_order_from_the_database_also_after_a_gateway_restart) {
+  http_client client{http_port_};
+  auto reply = client.request("POST", "/v1/products/Phone/purchase", purchase_body("erin"));
+  ASSERT_EQ(reply.status, 202) << reply.body;
+  auto location = reply.headers["location"];
+  ASSERT_EQ(wait_for_sold("Phone", 1).sold, 1) << writer_->log_tail();
+
+  // The writers do not report back yet: the gateway asks the product's database.
+  auto before = client.request("GET", location);
+  EXPECT_EQ(before.status, 200);
+  EXPECT_NE(before.body.find("\"status\":\"confirmed\""), std::string::npos) << before.body;
+  EXPECT_NE(before.body.find("\"order_id\":"), std::string::npos) << before.body;
+
+  // A restarted gateway remembers nothing, and still finds the order.
+  gateway_.reset();
+  ASSERT_NO_FATAL_FAILURE(start_gateway());
+  http_client again{http_port_};
+  auto after = again.request("GET", location);
+  EXPECT_EQ(after.status, 200) << after.body << gateway_->log_tail();
+  EXPECT_NE(after.body.find("\"status\":\"confirmed\""), std::string::npos) << after.body;
+  EXPECT_NE(after.body.find("\"user\":\"erin\""), std::string::npos) << after.body;
+  EXPECT_NE(after.body.find("\"product\":\"Phone\""), std::string::npos) << after.body;
+  // A ticket no database holds stays unknown.
+  EXPECT_EQ(again.request("GET", "/v1/orders/gw1-zzz-1").status, 404);
 }
 
 }  // namespace
