@@ -41,7 +41,7 @@ constexpr std::size_t bad_request_outcome = outcome_count - 1;
 /// Live figures of one product at this gateway, written by its product counter.
 struct product_gauges {
   metrics::gauge quota_left;          ///< grant - consumed at this gateway (>= 0)
-  std::atomic<bool> sold_out{false};  ///< the writers said the product is sold out
+  std::atomic<bool> sold_out{false};  ///< a purchase here would now be answered sold out
 };
 
 class admission_front {

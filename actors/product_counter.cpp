@@ -38,7 +38,7 @@ counter_actor::behavior_type counter_impl(counter_actor::stateful_pointer<counte
     if (!on_change)
       return;
     const auto& q = self->state.quota;
-    on_change(q.marked_sold_out() ? 0 : q.remaining(), q.marked_sold_out());
+    on_change(q.marked_sold_out() ? 0 : q.remaining(), q.sold_out());
   };
   changed();
   return {

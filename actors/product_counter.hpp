@@ -18,8 +18,8 @@ struct counter_options {
   /// no lease yet, or a lease that ran out, means nothing is admitted.
   bool require_lease = false;
   /// Told, on the counter's thread, the units left (grant - consumed, >= 0; 0 once sold out) and
-  /// whether the database said the product is sold out, after every change (for gauges). Must not
-  /// block. Optional.
+  /// whether a reserve would now be refused as sold out (nothing left here, or the database said
+  /// so), after every change (for gauges). Must not block. Optional.
   std::function<void(std::int64_t left, bool sold_out)> on_change;
 };
 

@@ -1,0 +1,492 @@
+#include "tests/support/gateway_fixture.hpp"
+
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include <libpq-fe.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/support/amqp_tools.hpp"
+#include "tests/support/queue_probe.hpp"
+
+namespace flashsale::testing {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+/// Exit code of a waitpid status; -1 when it timed out (-1) or died of a signal.
+int exit_code_of(int status) {
+  if (status == -1 || !WIFEXITED(status))
+    return -1;
+  return WEXITSTATUS(status);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string trim(const std::string& s) {
+  auto b = s.find_first_not_of(" \t\r");
+  if (b == std::string::npos)
+    return {};
+  auto e = s.find_last_not_of(" \t\r");
+  return s.substr(b, e - b + 1);
+}
+
+/// Parses `{a="x",b="y"}` (the text between the braces) into labels; false when malformed.
+bool parse_labels(const std::string& text, std::map<std::string, std::string>& labels) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && (text[i] == ' ' || text[i] == ','))
+      ++i;
+    if (i >= text.size())
+      break;
+    auto eq = text.find('=', i);
+    if (eq == std::string::npos || eq + 1 >= text.size() || text[eq + 1] != '"')
+      return false;
+    auto name = trim(text.substr(i, eq - i));
+    std::string value;
+    std::size_t j = eq + 2;
+    for (; j < text.size() && text[j] != '"'; ++j) {
+      if (text[j] == '\\' && j + 1 < text.size()) {
+        ++j;
+        value += text[j] == 'n' ? '\n' : text[j];
+      } else {
+        value += text[j];
+      }
+    }
+    if (j >= text.size())
+      return false;
+    labels[name] = value;
+    i = j + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
+// --- metrics_page -------------------------------------------------------------------------------
+
+metrics_page metrics_page::parse(const std::string& text) {
+  metrics_page page;
+  page.text_ = text;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    line = trim(line);
+    if (line.empty())
+      continue;
+    if (line[0] == '#') {
+      std::istringstream words(line);
+      std::string hash, kind, name, type;
+      words >> hash >> kind >> name >> type;
+      if (kind == "TYPE")
+        page.types_[name] = type;
+      continue;
+    }
+    sample s;
+    std::string rest;
+    auto brace = line.find('{');
+    auto space = line.find(' ');
+    if (brace != std::string::npos && (space == std::string::npos || brace < space)) {
+      auto close = line.find('}', brace);
+      if (close == std::string::npos ||
+          !parse_labels(line.substr(brace + 1, close - brace - 1), s.labels)) {
+        page.problems_.push_back(line);
+        continue;
+      }
+      s.name = line.substr(0, brace);
+      rest = line.substr(close + 1);
+    } else if (space != std::string::npos) {
+      s.name = line.substr(0, space);
+      rest = line.substr(space);
+    } else {
+      page.problems_.push_back(line);
+      continue;
+    }
+    std::istringstream values(rest);
+    std::string value;
+    values >> value;
+    char* end = nullptr;
+    s.value = std::strtod(value.c_str(), &end);
+    if (value.empty() || end != value.c_str() + value.size()) {
+      page.problems_.push_back(line);
+      continue;
+    }
+    page.samples_.push_back(std::move(s));
+  }
+  return page;
+}
+
+std::optional<double> metrics_page::get(const std::string& name,
+                                        const std::map<std::string, std::string>& labels) const {
+  for (const auto& s : samples_)
+    if (s.name == name && s.labels == labels)
+      return s.value;
+  return std::nullopt;
+}
+
+double metrics_page::value(const std::string& name,
+                           const std::map<std::string, std::string>& labels) const {
+  return get(name, labels).value_or(-1);
+}
+
+std::vector<std::pair<std::map<std::string, std::string>, double>> metrics_page::all(
+    const std::string& name) const {
+  std::vector<std::pair<std::map<std::string, std::string>, double>> out;
+  for (const auto& s : samples_)
+    if (s.name == name)
+      out.emplace_back(s.labels, s.value);
+  return out;
+}
+
+std::string metrics_page::type_of(const std::string& name) const {
+  auto i = types_.find(name);
+  return i == types_.end() ? std::string{} : i->second;
+}
+
+// --- flashsale-load -----------------------------------------------------------------------------
+
+std::uint64_t load_result::statuses_total() const {
+  std::uint64_t n = 0;
+  for (const auto& [code, count] : statuses)
+    n += count;
+  return n;
+}
+
+background_load::background_load(std::vector<std::string> args, std::string log_path)
+    : log_path_(std::move(log_path)) {
+  process_ = std::make_unique<child_process>(FLASHSALE_LOAD_BIN, args, log_path_);
+}
+
+load_result background_load::finish(std::chrono::milliseconds timeout) {
+  load_result r;
+  int status = process_->wait(static_cast<int>(timeout.count()));
+  if (status == -1) {
+    process_->signal(SIGKILL);
+    process_->wait(10000);
+  }
+  r.exit_code = exit_code_of(status);
+  r.output = read_file(log_path_);
+  std::istringstream in(r.output);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string key;
+    words >> key;
+    if (key == "status") {
+      int code = 0;
+      std::uint64_t n = 0;
+      if (words >> code >> n)
+        r.statuses[code] = n;
+    } else if (key == "requests") {
+      words >> r.requests;
+    } else if (key == "answered") {
+      words >> r.answered;
+    } else if (key == "errors") {
+      words >> r.errors;
+    } else if (key == "tickets") {
+      words >> r.tickets;
+    } else if (key == "key_prefix") {
+      words >> r.key_prefix;
+    }
+  }
+  return r;
+}
+
+bool poll_until(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds period) {
+  auto deadline = clock_type::now() + timeout;
+  for (;;) {
+    if (done())
+      return true;
+    if (clock_type::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(period);
+  }
+}
+
+// --- gateway_fixture ----------------------------------------------------------------------------
+
+void gateway_fixture::start(const gateway_setup& setup) {
+  static std::atomic<int> counter{0};
+  auto id = std::to_string(::getpid()) + "-" + std::to_string(++counter);
+  dir_ = (std::filesystem::temp_directory_path() / ("flashsale-gw-" + id)).string();
+  std::filesystem::remove_all(dir_);
+  std::filesystem::create_directories(dir_);
+  sale_file_ = path_in_dir("sale.ini");
+  std::ofstream(sale_file_) << setup.sale_text;
+  queue_ = "flashsale.gw." + id;
+  dead_letter_queue_ = queue_ + ".dead";
+  delete_queue(amqp_, queue_);  // a leftover of a crashed run with our pid
+  delete_queue(amqp_, dead_letter_queue_);
+
+  std::string main_db = "flashsale";
+  if (setup.writer) {
+    database_ = std::make_unique<scratch_database>("flashsale_gw");
+    main_db = database_->admin().dbname;
+  }
+  sale_ = load_sale_file(sale_file_, main_db);
+  for (const auto& p : sale_.products)  // one queue, one database
+    ASSERT_FALSE(p.hot) << "the gateway fixture has no hot-product queues or databases";
+  if (setup.writer) {
+    admin_ = db::schema_admin::connect(database_->admin());
+    for (const auto& p : sale_.products)
+      admin_->define_product(p);
+  }
+
+  zk_ = std::make_unique<scratch_zookeeper>("flashsale-gw");
+  paths_ = std::make_unique<quota::layout>(zk_->root(), sale_.name);
+  quota::init_sale_tree(zk_->session(), *paths_, sale_);
+
+  auto amqp_port = std::to_string(amqp_.port);
+  if (setup.writer) {
+    const auto& server = database_->admin();
+    writer_ = std::make_unique<child_process>(
+        FLASHSALE_WRITER_BIN,
+        std::vector<std::string>{
+            "--config-file=config/writer-1.ini", "--writer.sale-file=" + sale_file_,
+            "--writer.stats-interval-s=1", "--db.host=" + server.host,
+            "--db.port=" + std::to_string(server.port), "--db.database=" + server.dbname,
+            "--amqp.host=" + amqp_.host, "--amqp.port=" + amqp_port, "--amqp.queue=" + queue_,
+            "--amqp.dead-letter-queue=" + dead_letter_queue_},
+        path_in_dir("writer.log"));
+  }
+  http_port_ = free_port();
+  std::vector<std::string> args{"--config-file=config/gateway-1.ini",
+                                "--gateway.sale-file=" + sale_file_,
+                                "--gateway.keep-one-in=" + std::to_string(setup.keep_one_in),
+                                "--http.port=" + std::to_string(http_port_),
+                                "--amqp.host=" + amqp_.host,
+                                "--amqp.port=" + amqp_port,
+                                "--amqp.queue=" + queue_,
+                                "--amqp.dead-letter-queue=" + dead_letter_queue_,
+                                "--zookeeper.hosts=" + zk_->hosts(),
+                                "--zookeeper.root=" + zk_->root()};
+  if (database_) {  // GET /v1/orders looks purchases up in the sale's database
+    const auto& server = database_->admin();
+    args.insert(args.end(), {"--db.host=" + server.host, "--db.port=" + std::to_string(server.port),
+                             "--db.database=" + server.dbname});
+  }
+  args.insert(args.end(), setup.gateway_args.begin(), setup.gateway_args.end());
+  gateway_ =
+      std::make_unique<child_process>(FLASHSALE_GATEWAY_BIN, args, path_in_dir("gateway.log"));
+  ASSERT_TRUE(wait_until_healthy(http_port_, 20000)) << gateway_log();
+  if (writer_) {
+    // The writer consumes the order queue (the gateway declared it).
+    bool consuming = poll_until(
+        [&] {
+          try {
+            return writer_->running() && queue_state_of(amqp_, queue_).consumers >= 1;
+          } catch (const amqp::amqp_error&) {
+            return false;
+          }
+        },
+        std::chrono::seconds{20});
+    ASSERT_TRUE(consuming) << "the writer does not consume " << queue_ << "\n" << writer_log();
+  }
+  // The only gateway gets the whole stock at the first split.
+  for (const auto& p : sale_.products)
+    ASSERT_TRUE(wait_until_granted(zk_->session(), *paths_, "gw1", p.id, 10000)) << p.id << "\n"
+                                                                                 << gateway_log();
+}
+
+void gateway_fixture::TearDown() {
+  gateway_.reset();
+  writer_.reset();
+  if (!queue_.empty()) {
+    if (!delete_queue(amqp_, queue_) && queued() >= 0)
+      ADD_FAILURE() << "cannot delete queue " << queue_;
+    delete_queue(amqp_, dead_letter_queue_);
+  }
+  paths_.reset();
+  zk_.reset();
+  admin_.reset();
+  database_.reset();
+  if (dir_.empty())
+    return;
+  if (HasFailure())
+    std::cout << "[          ] logs kept in " << dir_ << "\n";
+  else
+    std::filesystem::remove_all(dir_);
+}
+
+http_reply gateway_fixture::request(const std::string& method, const std::string& target,
+                                    const std::string& body,
+                                    const std::map<std::string, std::string>& headers) {
+  try {
+    http_client client{http_port_};
+    return client.request(method, target, body, headers);
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+http_reply gateway_fixture::purchase(const std::string& product, const std::string& user) {
+  return request("POST", "/v1/products/" + product + "/purchase", "{\"user\":\"" + user + "\"}");
+}
+
+nlohmann::json gateway_fixture::json_of(const http_reply& reply) {
+  return object_of(reply.body);
+}
+
+nlohmann::json gateway_fixture::object_of(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  return j.is_object() ? j : nlohmann::json::object();
+}
+
+std::string gateway_fixture::status_of(const http_reply& reply) {
+  auto j = json_of(reply);
+  if (j.is_object() && j.contains("status") && j["status"].is_string())
+    return j["status"].get<std::string>();
+  return {};
+}
+
+nlohmann::json gateway_fixture::product_state(const std::string& product) {
+  auto reply = request("GET", "/v1/products/" + product);
+  auto j = json_of(reply);
+  EXPECT_EQ(reply.status, 200) << "GET /v1/products/" << product << " -> " << reply.body;
+  EXPECT_FALSE(j.empty()) << "GET /v1/products/" << product << " -> " << reply.body;
+  return reply.status == 200 ? j : nlohmann::json::object();
+}
+
+std::int64_t gateway_fixture::quota_left(const std::string& product) {
+  auto j = product_state(product);
+  if (!j.contains("quota_left") || !j["quota_left"].is_number_integer()) {
+    ADD_FAILURE() << "no integer quota_left in " << j.dump();
+    return -1;
+  }
+  return j["quota_left"].get<std::int64_t>();
+}
+
+metrics_page gateway_fixture::scrape() {
+  auto reply = request("GET", "/metrics");
+  EXPECT_EQ(reply.status, 200) << reply.body;
+  auto type = reply.headers["content-type"];
+  EXPECT_NE(type.find("text/plain"), std::string::npos) << "Content-Type: " << type;
+  EXPECT_NE(type.find("version=0.0.4"), std::string::npos) << "Content-Type: " << type;
+  auto page = metrics_page::parse(reply.body);
+  EXPECT_TRUE(page.problems().empty()) << "malformed sample lines, the first: "
+                                       << (page.problems().empty() ? "" : page.problems()[0]);
+  return page;
+}
+
+bool gateway_fixture::wait_for_state(const std::string& product, const std::string& state,
+                                     std::chrono::milliseconds timeout) {
+  return poll_until(
+      [&] {
+        auto reply = request("GET", "/v1/products/" + product);
+        auto j = json_of(reply);
+        return reply.status == 200 && j.value("state", "") == state;
+      },
+      timeout, std::chrono::milliseconds{20});
+}
+
+int gateway_fixture::run_admin(const std::vector<std::string>& args, std::string* output) {
+  auto log = path_in_dir("admin.log");
+  child_process admin{FLASHSALE_ADMIN_BIN, args, log};
+  int status = admin.wait(30000);
+  if (output != nullptr)
+    *output = read_file(log);
+  return exit_code_of(status);
+}
+
+int gateway_fixture::sale_window(const std::string& verb, std::string* output) {
+  return run_admin(
+      {"sale", verb, "--sale", sale_file_, "--zk", zk_->hosts(), "--zk-root", zk_->root()}, output);
+}
+
+load_result gateway_fixture::run_load(const std::vector<std::string>& args,
+                                      std::chrono::milliseconds timeout) {
+  return start_load(args, "load")->finish(timeout);
+}
+
+std::unique_ptr<background_load> gateway_fixture::start_load(const std::vector<std::string>& args,
+                                                             const std::string& name) {
+  std::vector<std::string> all{"--port", std::to_string(http_port_)};
+  all.insert(all.end(), args.begin(), args.end());
+  return std::make_unique<background_load>(all, path_in_dir(name + ".log"));
+}
+
+std::vector<load_ticket> gateway_fixture::read_tickets(const std::string& path) {
+  std::vector<load_ticket> tickets;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    load_ticket t;
+    if (words >> t.ticket >> t.product >> t.user >> t.idempotency_key)
+      tickets.push_back(std::move(t));
+    else
+      ADD_FAILURE() << "unreadable ticket line in " << path << ": " << line;
+  }
+  return tickets;
+}
+
+int gateway_fixture::restart_rabbitmq(std::chrono::milliseconds timeout, std::string* output) {
+  auto log = path_in_dir("restart-rabbit.log");
+  child_process script{
+      std::string(FLASHSALE_SOURCE_DIR) + "/scripts/services", {"restart-one", "rabbit"}, log};
+  int status = script.wait(static_cast<int>(timeout.count()));
+  if (output != nullptr)
+    *output = read_file(log);
+  return exit_code_of(status);
+}
+
+std::int64_t gateway_fixture::queued() {
+  return queue_messages(amqp_, queue_);
+}
+
+std::vector<std::string> gateway_fixture::order_request_ids(const std::string& product) {
+  std::vector<std::string> ids;
+  if (database_ == nullptr) {
+    ADD_FAILURE() << "order_request_ids needs a database (gateway_setup::writer)";
+    return ids;
+  }
+  const auto& p = database_->admin();
+  auto port = std::to_string(p.port);
+  auto timeout = std::to_string(p.connect_timeout_s);
+  const char* keys[] = {"host", "port", "user", "password", "dbname", "connect_timeout", nullptr};
+  const char* values[] = {p.host.c_str(),   port.c_str(),    p.user.c_str(), p.password.c_str(),
+                          p.dbname.c_str(), timeout.c_str(), nullptr};
+  PGconn* conn = PQconnectdbParams(keys, values, 0);
+  if (PQstatus(conn) != CONNECTION_OK) {
+    ADD_FAILURE() << "cannot connect to " << p.endpoint() << ": " << PQerrorMessage(conn);
+    PQfinish(conn);
+    return ids;
+  }
+  const char* params[] = {product.c_str()};
+  PGresult* res = PQexecParams(conn, "SELECT request_id FROM purchase_order WHERE product = $1", 1,
+                               nullptr, params, nullptr, nullptr, 0);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    ADD_FAILURE() << "cannot read the orders: " << PQerrorMessage(conn);
+  } else {
+    int rows = PQntuples(res);
+    ids.reserve(static_cast<std::size_t>(rows));
+    for (int i = 0; i < rows; ++i)
+      ids.emplace_back(PQgetvalue(res, i, 0));
+  }
+  PQclear(res);
+  PQfinish(conn);
+  return ids;
+}
+
+std::optional<std::string> gateway_fixture::settings_znode() {
+  auto r = zk_->session().get(paths_->settings());
+  if (!r.ok())
+    return std::nullopt;
+  return r.data;
+}
+
+}  // namespace flashsale::testing

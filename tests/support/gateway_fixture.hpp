@@ -1,0 +1,200 @@
+#pragma once
+
+// A sale of the test's own, served by a real flashsale-gateway process (and, when asked, a real
+// flashsale-writer): its own sale file, ZooKeeper root, queue, ports and (with a writer) database.
+// Plus what the gateway tests read back: JSON answers, the Prometheus /metrics page, runs of
+// flashsale-load and flashsale-admin, the order rows of the database, a RabbitMQ restart.
+// Needs the private services (scripts/services) and FLASHSALE_* from build/run/endpoints.env.
+// Test support only.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "actors/quota_znodes.hpp"
+#include "adapters/amqp/amqp_connection.hpp"
+#include "adapters/db/schema_admin.hpp"
+#include "common/sale_definition.hpp"
+#include "tests/support/child_process.hpp"
+#include "tests/support/http_client.hpp"
+#include "tests/support/scratch_database.hpp"
+#include "tests/support/scratch_zookeeper.hpp"
+
+namespace flashsale::testing {
+
+/// What a test's sale looks like and how its nodes are started.
+struct gateway_setup {
+  gateway_setup(std::string sale) : sale_text(std::move(sale)) {}  // NOLINT: implicit on purpose
+
+  std::string sale_text;                  ///< the sale file
+  int keep_one_in = 1;                    ///< --gateway.keep-one-in
+  std::vector<std::string> gateway_args;  ///< more --section.key=value overrides
+  bool writer = false;  ///< also a scratch database and a writer node consuming the queue
+};
+
+/// The samples of a Prometheus text page (version 0.0.4), by name and labels.
+class metrics_page {
+ public:
+  /// Parses `text`; malformed sample lines are kept in problems().
+  static metrics_page parse(const std::string& text);
+
+  /// The sample `name{labels}`, or nothing when the page does not have it.
+  std::optional<double> get(const std::string& name,
+                            const std::map<std::string, std::string>& labels = {}) const;
+  /// As get(), -1 when missing (for readable EXPECT_EQ).
+  double value(const std::string& name,
+               const std::map<std::string, std::string>& labels = {}) const;
+  /// Every sample of `name` as (labels, value), in page order.
+  std::vector<std::pair<std::map<std::string, std::string>, double>> all(
+      const std::string& name) const;
+  /// The "# TYPE name <type>" of `name`, empty when absent.
+  std::string type_of(const std::string& name) const;
+  const std::vector<std::string>& problems() const { return problems_; }
+  const std::string& text() const { return text_; }
+
+ private:
+  struct sample {
+    std::string name;
+    std::map<std::string, std::string> labels;
+    double value = 0;
+  };
+  std::vector<sample> samples_;
+  std::map<std::string, std::string> types_;
+  std::vector<std::string> problems_;
+  std::string text_;
+};
+
+/// What a run of flashsale-load reported.
+struct load_result {
+  int exit_code = -1;  ///< -1: it did not exit in time (it was killed) or died of a signal
+  std::uint64_t requests = 0;
+  std::uint64_t answered = 0;
+  std::uint64_t errors = 0;
+  std::map<int, std::uint64_t> statuses;  ///< status code -> answers
+  std::uint64_t tickets = 0;
+  std::string key_prefix;
+  std::string output;  ///< everything it printed
+
+  std::uint64_t status(int code) const {
+    auto i = statuses.find(code);
+    return i == statuses.end() ? 0 : i->second;
+  }
+  std::uint64_t statuses_total() const;
+};
+
+/// One 202 line of flashsale-load --tickets-out.
+struct load_ticket {
+  std::string ticket;
+  std::string product;
+  std::string user;
+  std::string idempotency_key;
+  /// The request id the gateway gives a purchase with an Idempotency-Key: k/<user>/<key>.
+  std::string request_id() const { return "k/" + user + "/" + idempotency_key; }
+};
+
+/// flashsale-load running in the background.
+class background_load {
+ public:
+  background_load(std::vector<std::string> args, std::string log_path);
+  /// Waits up to `timeout` for the exit (then kills it) and parses its report.
+  load_result finish(std::chrono::milliseconds timeout);
+  bool running() { return process_->running(); }
+  std::string log_tail() const { return process_->log_tail(); }
+
+ private:
+  std::unique_ptr<child_process> process_;
+  std::string log_path_;
+};
+
+/// Polls `done` every `period` until it returns true or `timeout` passes; returns its last answer.
+bool poll_until(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds period = std::chrono::milliseconds{50});
+
+class gateway_fixture : public ::testing::Test {
+ protected:
+  void TearDown() override;
+
+  /// Creates the sale (file, ZooKeeper tree, queue names; with a writer its database and
+  /// products), starts the writer and the gateway, and waits until the gateway is healthy and
+  /// holds its grant of every product. Use with ASSERT_NO_FATAL_FAILURE.
+  void start(const gateway_setup& setup);
+
+  // --- HTTP ---------------------------------------------------------------------------------
+  /// One request on a fresh connection (a refused connection is a reply with status 0).
+  http_reply request(const std::string& method, const std::string& target,
+                     const std::string& body = {},
+                     const std::map<std::string, std::string>& headers = {});
+  /// POST /v1/products/<product>/purchase {"user":"<user>"}.
+  http_reply purchase(const std::string& product, const std::string& user);
+  /// The body as a JSON object; an empty object when it is not one (so .value() never throws).
+  static nlohmann::json json_of(const http_reply& reply);
+  /// `text` as a JSON object; an empty object when it is not one.
+  static nlohmann::json object_of(const std::string& text);
+  /// The "status" string of a JSON body, "" when there is none.
+  static std::string status_of(const http_reply& reply);
+  /// GET /v1/products/<product> as JSON; a failure (not 200, not a JSON object) fails the test
+  /// and gives an empty object.
+  nlohmann::json product_state(const std::string& product);
+  /// quota_left of GET /v1/products/<product>; -1 when it cannot be read.
+  std::int64_t quota_left(const std::string& product);
+  /// GET /metrics, parsed; a failure (not 200, wrong content type) fails the test.
+  metrics_page scrape();
+  /// Polls GET /v1/products/<product> until its "state" is `state` or `timeout` passes.
+  bool wait_for_state(const std::string& product, const std::string& state,
+                      std::chrono::milliseconds timeout);
+
+  // --- tools --------------------------------------------------------------------------------
+  /// Runs flashsale-admin with `args` (its output in *output when given); its exit code, -1 when
+  /// it did not exit within 30 s.
+  int run_admin(const std::vector<std::string>& args, std::string* output = nullptr);
+  /// flashsale-admin sale <verb> --sale FILE --zk HOSTS --zk-root ROOT.
+  int sale_window(const std::string& verb, std::string* output = nullptr);
+  /// flashsale-load against this gateway with `args` (--port is added); waits up to `timeout`.
+  load_result run_load(const std::vector<std::string>& args, std::chrono::milliseconds timeout);
+  /// Starts flashsale-load against this gateway in the background (--port is added).
+  std::unique_ptr<background_load> start_load(const std::vector<std::string>& args,
+                                              const std::string& name);
+  /// Reads a --tickets-out file.
+  static std::vector<load_ticket> read_tickets(const std::string& path);
+  /// Runs `<source tree>/scripts/services restart-one rabbit`; its exit code (-1: timeout).
+  int restart_rabbitmq(std::chrono::milliseconds timeout, std::string* output = nullptr);
+
+  // --- RabbitMQ, ZooKeeper, PostgreSQL -------------------------------------------------------
+  /// Messages ready in the order queue (-1: no such queue or broker unreachable).
+  std::int64_t queued();
+  /// The request id of every order row of `product` (the scratch database; needs a writer).
+  std::vector<std::string> order_request_ids(const std::string& product);
+  /// The data of the sale's settings znode, nothing when it does not exist.
+  std::optional<std::string> settings_znode();
+
+  // --- logs ---------------------------------------------------------------------------------
+  std::string gateway_log() const { return gateway_ ? gateway_->log_tail(40) : std::string{}; }
+  std::string writer_log() const { return writer_ ? writer_->log_tail(40) : std::string{}; }
+  std::string path_in_dir(const std::string& name) const { return (dir_ + "/" + name); }
+
+  std::string dir_;
+  std::string sale_file_;
+  sale_definition sale_;
+  std::unique_ptr<scratch_zookeeper> zk_;
+  std::unique_ptr<quota::layout> paths_;
+  std::unique_ptr<scratch_database> database_;
+  std::unique_ptr<db::schema_admin> admin_;
+  amqp::connection_params amqp_ = amqp::connection_params::from_env();
+  std::string queue_;
+  std::string dead_letter_queue_;
+  int http_port_ = 0;
+  std::unique_ptr<child_process> writer_;
+  std::unique_ptr<child_process> gateway_;
+};
+
+}  // namespace flashsale::testing
