@@ -84,6 +84,7 @@ TEST(node_config, a_missing_sale_file_stops_the_writer) {
 TEST(node_config, the_shipped_configs_are_valid) {
   // --help after a successful parse prints the options and exits 0: proves the files parse.
   for (auto [bin, ini] : {std::pair{FLASHSALE_GATEWAY_BIN, "config/gateway-1.ini"},
+                          std::pair{FLASHSALE_GATEWAY_BIN, "config/gateway-2.ini"},
                           std::pair{FLASHSALE_WRITER_BIN, "config/writer-1.ini"}}) {
     auto r = run(bin, {std::string("--config-file=") + ini, "--help"});
     EXPECT_EQ(r.exit_code, 0) << ini << ": " << r.output;

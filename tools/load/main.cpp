@@ -54,6 +54,7 @@ struct run_state {
   std::atomic<std::uint64_t> next_request{0};
   std::atomic<std::uint64_t> sent{0};
   std::atomic<std::uint64_t> answered{0};
+  std::atomic<std::int64_t> last_accepted_ms{0};  // wall clock of the latest 202 (ms since epoch)
   std::array<std::atomic<std::uint64_t>, max_status> status{};
   std::array<std::atomic<std::uint64_t>, 4> errors{};
   std::array<std::atomic<bool>, 4> error_logged{};
@@ -289,6 +290,14 @@ void client_connection::record(const scanned_response& r) {
   run_.answered.fetch_add(1, std::memory_order_relaxed);
   run_.status[static_cast<std::size_t>(std::clamp(r.status, 0, max_status - 1))].fetch_add(
       1, std::memory_order_relaxed);
+  if (r.status == 202) {
+    auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+    auto seen = run_.last_accepted_ms.load(std::memory_order_relaxed);
+    while (seen < now_ms && !run_.last_accepted_ms.compare_exchange_weak(seen, now_ms))
+      ;
+  }
   if (r.status != 202 || run_.options.tickets_out.empty())
     return;
   auto ticket = find_ticket(r.body);
@@ -456,6 +465,7 @@ int run_load(const load_options& options) {
                      all.quantile(0.50) / 1000, all.quantile(0.90) / 1000,
                      all.quantile(0.99) / 1000, static_cast<double>(all.max()) / 1000);
   out += fmt::format("tickets {}\n", tickets);
+  out += fmt::format("last_accepted_ms {}\n", run.last_accepted_ms.load());
   if (unparsed)
     out += fmt::format("tickets_unparsed {}\n", unparsed);
   out += fmt::format("key_prefix {}\n", run.key_prefix);
