@@ -85,7 +85,10 @@ TEST(node_config, the_shipped_configs_are_valid) {
   // --help after a successful parse prints the options and exits 0: proves the files parse.
   for (auto [bin, ini] : {std::pair{FLASHSALE_GATEWAY_BIN, "config/gateway-1.ini"},
                           std::pair{FLASHSALE_GATEWAY_BIN, "config/gateway-2.ini"},
-                          std::pair{FLASHSALE_WRITER_BIN, "config/writer-1.ini"}}) {
+                          std::pair{FLASHSALE_GATEWAY_BIN, "config/gateway-3.ini"},
+                          std::pair{FLASHSALE_GATEWAY_BIN, "config/gateway-4.ini"},
+                          std::pair{FLASHSALE_WRITER_BIN, "config/writer-1.ini"},
+                          std::pair{FLASHSALE_WRITER_BIN, "config/writer-2.ini"}}) {
     auto r = run(bin, {std::string("--config-file=") + ini, "--help"});
     EXPECT_EQ(r.exit_code, 0) << ini << ": " << r.output;
   }
