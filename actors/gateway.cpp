@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <caf/actor_system.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -44,6 +45,7 @@ struct gateway_state {
   std::unordered_map<std::string, std::string> database_of;  // product -> database
   std::unordered_map<std::string, int> holdings;  // product '/' user -> admitted or in flight
   std::unordered_map<std::string, ticket_view> tickets;
+  std::unordered_set<std::string> sold_out_products;  // told by a writer
   publisher_actor publisher;
   static inline const char* name = "gateway";
 };
@@ -199,12 +201,26 @@ gateway_actor::behavior_type gateway_impl(gateway_actor::stateful_pointer<gatewa
               .then([=](const ticket_view& found) { one_answered(&found); },
                     [=](caf::error&) { one_answered(nullptr); });
       },
-      [=](const order_result& r) {
-        auto i = self->state.tickets.find(r.ticket);
-        if (i != self->state.tickets.end()) {
-          i->second.status = r.status;
+      [=](const std::vector<order_result>& results) {
+        auto& tickets = self->state.tickets;
+        for (const auto& r : results) {
+          auto i = tickets.find(r.ticket);
+          if (i == tickets.end())
+            continue;  // not issued here, or issued before a restart: the database knows
+          // A duplicate request id is the same purchase as an order already written.
+          i->second.status =
+              r.status == order_status::duplicate_request ? order_status::confirmed : r.status;
           i->second.order_id = r.order_id;
         }
+      },
+      [=](const sold_out& s) {
+        auto& st = self->state;
+        auto product = st.products.find(s.product);
+        if (product == st.products.end() || !st.sold_out_products.insert(s.product).second)
+          return;  // unknown here, or already known
+        spdlog::info("gateway {}: the database has no {} left: admitting no more of it",
+                     st.opts.name, s.product);
+        self->send(product->second.counter, s);
       },
       [=](const shedding_update& u) {
         auto& st = self->state;

@@ -40,7 +40,10 @@ struct ticket_query {
 };
 
 using gateway_actor = caf::typed_actor<caf::reacts_to<purchase_call>, caf::reacts_to<ticket_query>,
-                                       caf::reacts_to<order_result>,
+                                       /// From writers (gateway_peer_actor): purchases' fates.
+                                       caf::reacts_to<std::vector<order_result>>,
+                                       /// From writers: the database has none of a product left.
+                                       caf::reacts_to<sold_out>,
                                        /// A new lottery ratio (live setting); older versions are
                                        /// ignored.
                                        caf::reacts_to<shedding_update>,

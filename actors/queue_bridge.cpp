@@ -117,6 +117,7 @@ struct consumer_state {
   std::unique_ptr<amqp::consumer> adapter;
   writer_routing routing;
   std::chrono::seconds stats_interval{0};
+  caf::actor results_sink;        // where the results go after a commit (may be null)
   std::uint64_t undecodable = 0;  // dead-lettered
   std::uint64_t requeued = 0;
   std::map<order_status, std::uint64_t> results;
@@ -141,8 +142,10 @@ std::string render_stats(const consumer_state& st) {
 
 caf::behavior consumer_impl(caf::stateful_actor<consumer_state>* self,
                             amqp::connection_params params, amqp::consumer::options opts,
-                            writer_routing routing, std::chrono::seconds stats_interval) {
+                            writer_routing routing, std::chrono::seconds stats_interval,
+                            caf::actor results) {
   self->state.routing = std::move(routing);
+  self->state.results_sink = std::move(results);
   self->state.stats_interval = stats_interval;
   caf::weak_actor_ptr weak{self->ctrl()};
   self->state.adapter = std::make_unique<amqp::consumer>(
@@ -187,6 +190,8 @@ caf::behavior consumer_impl(caf::stateful_actor<consumer_state>* self,
         for (const auto& r : w.results)
           ++st.results[r.status];
         st.adapter->ack(w.tokens);
+        if (st.results_sink)
+          self->send(st.results_sink, std::move(w.results));
       },
       [=](failed_purchases& f) {
         auto& st = self->state;
@@ -214,9 +219,9 @@ publisher_actor spawn_publisher_bridge(caf::actor_system& sys, amqp::connection_
 
 caf::actor spawn_consumer_bridge(caf::actor_system& sys, amqp::connection_params params,
                                  amqp::consumer::options opts, writer_routing routing,
-                                 std::chrono::seconds stats_interval) {
+                                 std::chrono::seconds stats_interval, caf::actor results) {
   return sys.spawn(consumer_impl, std::move(params), std::move(opts), std::move(routing),
-                   stats_interval);
+                   stats_interval, std::move(results));
 }
 
 }  // namespace flashsale

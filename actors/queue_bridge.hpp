@@ -34,10 +34,11 @@ struct writer_routing {
 
 /// Spawns the writer node's consumer bridge; it owns an amqp::consumer (its own connection and
 /// thread). It logs its counts (deliveries, acks, dead-lettered, requeued, outcomes by status)
-/// every `stats_interval` when they changed (zero: never) and when it stops.
+/// every `stats_interval` when they changed (zero: never) and when it stops. After each commit it
+/// sends the results (std::vector<order_result>) to `results` (see result_router.hpp), if set.
 caf::actor spawn_consumer_bridge(caf::actor_system& sys, amqp::connection_params params,
                                  amqp::consumer::options opts, writer_routing routing,
-                                 std::chrono::seconds stats_interval);
+                                 std::chrono::seconds stats_interval, caf::actor results = {});
 
 }  // namespace flashsale
 

@@ -51,11 +51,15 @@ class quota_counter {
   }
 
   /// Applies a new cumulative grant. Versions at or below the last applied are ignored (returns
-  /// false). A grant below what is consumed admits nothing more until it grows again.
+  /// false). A grant below what is consumed admits nothing more until it grows again. A grant that
+  /// grows ends a sold-out mark: stock was added (or moved here) after the database ran dry, and if
+  /// it was not, the database refuses again and the writers say so again.
   bool apply(const quota_update& u) {
     if (u.version <= version_)
       return false;
     version_ = u.version;
+    if (u.grant > grant_)
+      sold_out_ = false;
     grant_ = u.grant;
     return true;
   }
@@ -93,7 +97,7 @@ class quota_counter {
     return !lease_required_ || now_ms < lease_until_ms_;
   }
 
-  /// From now on reserve() fails (the database has no stock left).
+  /// From now on reserve() fails (the database has no stock left), until a larger grant arrives.
   void mark_sold_out() { sold_out_ = true; }
 
   std::int64_t grant() const { return grant_; }

@@ -667,7 +667,8 @@ void resume_and_read(keeper* self) {
 void register_member(keeper* self) {
   auto& st = self->state;
   auto path = st.paths.member(st.opts.node);
-  auto data = encode(quota::member_znode{st.opts.http_endpoint, st.zk->session_id()});
+  auto data = encode(
+      quota::member_znode{st.opts.http_endpoint, st.zk->session_id(), st.opts.actor_endpoint});
   zk_call(self, create_op(path, data, zk::create_mode::ephemeral), [self, path](zk::result& r) {
     if (r.ok()) {
       resume_and_read(self);

@@ -77,8 +77,9 @@
 namespace flashsale {
 
 struct quota_keeper_options {
-  std::string node;                       ///< this gateway's name (grants/<node>/...)
-  std::string http_endpoint;              ///< host:port, published in the registration
+  std::string node;            ///< this gateway's name (grants/<node>/...)
+  std::string http_endpoint;   ///< host:port, published in the registration
+  std::string actor_endpoint;  ///< host:port of the published gateway_peer_actor (may be empty)
   std::string hosts = "127.0.0.1:21810";  ///< ZooKeeper connect string
   std::string root = "/flashsale";        ///< root of every znode
   std::chrono::milliseconds session_timeout{6000};

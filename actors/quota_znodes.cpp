@@ -229,7 +229,10 @@ std::optional<leader_announcement> decode_leader(const std::string& data) {
 std::string encode(const member_znode& x) {
   char session[32];
   std::snprintf(session, sizeof(session), "0x%llx", static_cast<unsigned long long>(x.session));
-  return json{{"http", x.http}, {"session", session}}.dump();
+  json doc{{"http", x.http}, {"session", session}};
+  if (!x.actors.empty())
+    doc["actors"] = x.actors;
+  return doc.dump();
 }
 
 std::optional<member_znode> decode_member(const std::string& data) {
@@ -239,6 +242,8 @@ std::optional<member_znode> decode_member(const std::string& data) {
   member_znode m;
   if (auto i = doc.find("http"); i != doc.end() && i->is_string())
     m.http = i->get<std::string>();
+  if (auto i = doc.find("actors"); i != doc.end() && i->is_string())
+    m.actors = i->get<std::string>();
   if (auto i = doc.find("session"); i != doc.end() && i->is_string()) {
     try {
       m.session = static_cast<std::int64_t>(std::stoull(i->get<std::string>(), nullptr, 16));

@@ -4,7 +4,8 @@
 // what it holds (small JSON documents an operator can read and write with zkCli.sh). Shared by the
 // quota keeper, flashsale-admin and the tests.
 //
-//   <root>/nodes/gateways/<node>            ephemeral  {"http":"127.0.0.1:8080","session":"0x.."}
+//   <root>/nodes/gateways/<node>            ephemeral  {"http":"127.0.0.1:8080","session":"0x..",
+//                                                       "actors":"127.0.0.1:4242"}
 //   <root>/sales/<sale>/products/<p>        persistent {"stock":1000}  stock made available
 //                                                      (a bare number "1000" is accepted too)
 //   <root>/sales/<sale>/grants              persistent the leader's fence (see quota_keeper.hpp)
@@ -128,6 +129,7 @@ std::optional<leader_announcement> decode_leader(const std::string& data);
 struct member_znode {
   std::string http;  ///< host:port of the HTTP listener
   std::int64_t session = 0;
+  std::string actors;  ///< host:port of its published gateway_peer_actor (CAF), empty: none
 };
 std::string encode(const member_znode& x);
 std::optional<member_znode> decode_member(const std::string& data);

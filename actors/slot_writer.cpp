@@ -92,6 +92,7 @@ slot_writer_actor::behavior_type slot_writer_impl(
               results[positions[k]] = order_result{p.request_id,
                                                    p.ticket,
                                                    p.product,
+                                                   p.gateway,
                                                    to_order_status(outcomes[k].status),
                                                    outcomes[k].order_id,
                                                    outcomes[k].slot};

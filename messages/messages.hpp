@@ -47,6 +47,7 @@ struct order_result {
   std::string request_id;
   std::string ticket;
   std::string product;
+  std::string gateway;  ///< the accepting gateway: where the result goes
   order_status status = order_status::queued;
   std::int64_t order_id = 0;  ///< the order row (also the earlier one for duplicate_request)
   std::int32_t slot = 0;      ///< stock slot the unit came from
@@ -54,7 +55,7 @@ struct order_result {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, order_result& x) {
-  return f(x.request_id, x.ticket, x.product, x.status, x.order_id, x.slot);
+  return f(x.request_id, x.ticket, x.product, x.gateway, x.status, x.order_id, x.slot);
 }
 
 /// How a gateway answered one purchase attempt.

@@ -9,6 +9,7 @@
 #include <set>
 
 #include <caf/actor_system.hpp>
+#include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
@@ -45,6 +46,8 @@ class gateway_config : public node_config {
   amqp_settings amqp;
   int confirm_timeout_ms = 5000;
   db_settings db{db::gateway_role, db::gateway_default_password};
+  std::string cluster_address = "127.0.0.1";
+  int cluster_port = 0;
   std::string zk_hosts = "127.0.0.1:21810";
   std::string zk_root = "/flashsale";
   int zk_session_timeout_ms = 6000;
@@ -74,6 +77,9 @@ class gateway_config : public node_config {
         .add(confirm_timeout_ms, "confirm-timeout-ms", "broker confirm deadline");
     db.add_options(custom_options_,
                    "database role for order look-ups (may only EXECUTE find_order)");
+    opt_group{custom_options_, "cluster"}
+        .add(cluster_address, "address", "where writers reach this gateway's actors (CAF)")
+        .add(cluster_port, "port", "port for them (0: any free port; registered in ZooKeeper)");
     opt_group{custom_options_, "zookeeper"}
         .add(zk_hosts, "hosts", "ZooKeeper connect string (host:port,...)")
         .add(zk_root, "root", "root znode of the flash-sale tree")
@@ -103,6 +109,9 @@ class gateway_config : public node_config {
     amqp.check(problems);
     require_range(problems, "amqp.confirm-timeout-ms", confirm_timeout_ms, 100, 600000);
     db.check(problems);
+    require_range(problems, "cluster.port", cluster_port, 0, 65535);
+    if (cluster_address.empty())
+      problems.push_back("'cluster.address' must not be empty");
     if (zk_hosts.empty())
       problems.push_back("'zookeeper.hosts' must not be empty (the gateway needs ZooKeeper)");
     if (!quota::valid_root(zk_root))
@@ -282,7 +291,20 @@ int main(int argc, char** argv) {
     stop_actors();
     return 1;
   }
+  // Writers send purchases' fates and sold-out products to this actor (CAF middleman); its
+  // endpoint goes into the gateway's registration in ZooKeeper, where writers find it.
+  auto published = sys.middleman().publish(caf::actor_cast<gateway_peer_actor>(gateway),
+                                           static_cast<std::uint16_t>(cfg.cluster_port),
+                                           cfg.cluster_address.c_str(), true);
+  if (!published) {
+    spdlog::critical("cannot publish the gateway's actors on {}:{}: {}", cfg.cluster_address,
+                     cfg.cluster_port, sys.render(published.error()));
+    server.stop();
+    stop_actors();
+    return 1;
+  }
   quota_keeper_options keeper_opts;
+  keeper_opts.actor_endpoint = cfg.cluster_address + ":" + std::to_string(*published);
   keeper_opts.node = cfg.name;
   keeper_opts.http_endpoint = cfg.http_address + ":" + std::to_string(server.port());
   keeper_opts.hosts = cfg.zk_hosts;
@@ -296,9 +318,11 @@ int main(int argc, char** argv) {
   keeper_opts.ready = quota_ready;
   auto keeper = spawn_quota_keeper(sys, keeper_opts, cfg.sale, counters, gateway);
   spdlog::info(
-      "gateway {} listening on {}:{} (sale {}, {} products, keep 1 in {}, amqp {}, zookeeper {}{})",
+      "gateway {} listening on {}:{} (sale {}, {} products, keep 1 in {}, amqp {}, zookeeper {}{}, "
+      "actors {})",
       cfg.name, cfg.http_address, server.port(), cfg.sale.name, cfg.sale.products.size(),
-      cfg.keep_one_in, amqp_params.endpoint(), cfg.zk_hosts, cfg.zk_root);
+      cfg.keep_one_in, amqp_params.endpoint(), cfg.zk_hosts, cfg.zk_root,
+      keeper_opts.actor_endpoint);
 
   int sig = wait_for_stop_signal();
   spdlog::info("signal {}: stopping", sig);

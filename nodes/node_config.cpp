@@ -6,6 +6,7 @@
 
 #include <caf/config_option_adder.hpp>
 #include <caf/config_option_set.hpp>
+#include <caf/io/middleman.hpp>
 #include <caf/settings.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -43,6 +44,10 @@ bool node_config::load(int argc, char** argv) {
   // --help printed the options; the configuration was still checked above (exit 0 means valid).
   help_printed_ = cli_helptext_printed;
   return !help_printed_;
+}
+
+node_config::node_config() {
+  actor_system_config::load<caf::io::middleman>();
 }
 
 void node_config_checks::require_range(std::vector<std::string>& problems, const std::string& key,

@@ -64,6 +64,9 @@ struct db_settings {
 /// Base of every node's configuration: CAF's own options plus the node's opt_groups.
 class node_config : public caf::actor_system_config, protected node_config_checks {
  public:
+  /// Loads CAF's middleman: every node talks to others through it.
+  node_config();
+
   /// Parses command line and INI file (--config-file=...). On any problem - a parse error, an
   /// unknown section or key, or a value check() rejects - prints every problem to stderr and
   /// returns false. Also false after --help (nothing to run; the configuration is still checked).

@@ -1,14 +1,18 @@
 // flashsale-writer: turns queued purchases into orders. Wires the RabbitMQ consumer bridge (the
 // main order queue and one queue per hot product) and the slot writers (a pool per database: the
-// main one and one per hot product) from configuration (config/writer-*.ini).
+// main one and one per hot product) and the result router (purchases' fates back to the gateways
+// that accepted them) from configuration (config/writer-*.ini).
 
 #include <set>
 
 #include <caf/actor_system.hpp>
+#include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/queue_bridge.hpp"
+#include "actors/quota_znodes.hpp"
+#include "actors/result_router.hpp"
 #include "actors/slot_writer.hpp"
 #include "common/sale_definition.hpp"
 #include "nodes/node_config.hpp"
@@ -27,6 +31,9 @@ class writer_config : public node_config {
   int stats_interval_s = 10;
   db_settings db{db::writer_role, db::writer_default_password};
   amqp_settings amqp;
+  std::string zk_hosts = "127.0.0.1:21810";
+  std::string zk_root = "/flashsale";
+  int zk_poll_interval_ms = 1000;
   int prefetch = 800;
   int max_batch = 200;
   sale_definition sale;
@@ -43,6 +50,11 @@ class writer_config : public node_config {
     amqp.add_options(custom_options_)
         .add(prefetch, "prefetch", "unacked deliveries in flight")
         .add(max_batch, "max-batch", "deliveries handed over at once");
+    opt_group{custom_options_, "zookeeper"}
+        .add(zk_hosts, "hosts",
+             "where the gateways register (results go back to them); empty: send none")
+        .add(zk_root, "root", "root znode of the flash-sale tree")
+        .add(zk_poll_interval_ms, "poll-interval-ms", "re-read the gateways' registrations");
   }
 
  protected:
@@ -57,6 +69,10 @@ class writer_config : public node_config {
     amqp.check(problems);
     require_range(problems, "amqp.prefetch", prefetch, 1, 65535);
     require_range(problems, "amqp.max-batch", max_batch, 1, 10000);
+    if (!quota::valid_root(zk_root))
+      problems.push_back("'zookeeper.root' must be an absolute znode path like /flashsale, got '" +
+                         zk_root + "'");
+    require_range(problems, "zookeeper.poll-interval-ms", zk_poll_interval_ms, 50, 600000);
     try {
       const_cast<writer_config*>(this)->sale = load_sale_file(sale_file, db.database);
     } catch (const sale_file_error& e) {
@@ -103,8 +119,14 @@ int main(int argc, char** argv) {
   con_opts.route = route;
   con_opts.prefetch = static_cast<std::uint16_t>(cfg.prefetch);
   con_opts.max_batch = static_cast<std::size_t>(cfg.max_batch);
+  result_router_options router_opts;
+  router_opts.node = cfg.name;
+  router_opts.zk_hosts = cfg.zk_hosts;
+  router_opts.zk_root = cfg.zk_root;
+  router_opts.poll_interval = std::chrono::milliseconds{cfg.zk_poll_interval_ms};
+  auto router = spawn_result_router(sys, router_opts);
   auto consumer = spawn_consumer_bridge(sys, amqp_params, con_opts, routing,
-                                        std::chrono::seconds{cfg.stats_interval_s});
+                                        std::chrono::seconds{cfg.stats_interval_s}, router);
   spdlog::info(
       "writer {} consuming {} queue(s) at {} into {} database(s): {} connection(s) each, "
       "batches of up to {}, linger {} ms, prefetch {}",
@@ -114,6 +136,7 @@ int main(int argc, char** argv) {
   int sig = wait_for_stop_signal();
   spdlog::info("signal {}: stopping", sig);
   caf::anon_send_exit(consumer, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(router, caf::exit_reason::user_shutdown);
   for (auto& pool : pools)
     caf::anon_send_exit(pool, caf::exit_reason::user_shutdown);
   pools.clear();

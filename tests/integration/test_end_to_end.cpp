@@ -70,7 +70,8 @@ class end_to_end : public ::testing::Test {
             "--config-file=config/writer-1.ini", "--writer.sale-file=" + sale_file_,
             "--db.host=" + server.host, "--db.port=" + std::to_string(server.port),
             "--db.database=" + server.dbname, "--amqp.port=" + std::to_string(amqp.port),
-            "--amqp.queue=" + queue_},
+            "--amqp.queue=" + queue_, "--zookeeper.hosts=" + zk_->hosts(),
+            "--zookeeper.root=" + zk_->root(), "--zookeeper.poll-interval-ms=200"},
         (dir_ / "writer.log").string());
     ASSERT_NO_FATAL_FAILURE(start_gateway());
     // The only gateway gets the whole stock at the first split.
@@ -79,20 +80,24 @@ class end_to_end : public ::testing::Test {
           << p.id << gateway_->log_tail();
   }
 
-  /// Starts the gateway (again) and waits until it is ready.
-  void start_gateway() {
+  /// Starts the gateway (again, with `extra` options) and waits until it is ready.
+  void start_gateway(const std::vector<std::string>& extra = {}) {
     const auto& server = database_->admin();
     auto amqp = amqp::connection_params::from_env();
-    gateway_ = std::make_unique<child_process>(
-        FLASHSALE_GATEWAY_BIN,
-        std::vector<std::string>{
-            "--config-file=config/gateway-1.ini", "--gateway.sale-file=" + sale_file_,
-            "--gateway.keep-one-in=1", "--http.port=" + std::to_string(http_port_),
-            "--amqp.port=" + std::to_string(amqp.port), "--amqp.queue=" + queue_,
-            "--zookeeper.hosts=" + zk_->hosts(), "--zookeeper.root=" + zk_->root(),
-            "--db.host=" + server.host, "--db.port=" + std::to_string(server.port),
-            "--db.database=" + server.dbname},
-        (dir_ / "gateway.log").string());
+    std::vector<std::string> args{"--config-file=config/gateway-1.ini",
+                                  "--gateway.sale-file=" + sale_file_,
+                                  "--gateway.keep-one-in=1",
+                                  "--http.port=" + std::to_string(http_port_),
+                                  "--amqp.port=" + std::to_string(amqp.port),
+                                  "--amqp.queue=" + queue_,
+                                  "--zookeeper.hosts=" + zk_->hosts(),
+                                  "--zookeeper.root=" + zk_->root(),
+                                  "--db.host=" + server.host,
+                                  "--db.port=" + std::to_string(server.port),
+                                  "--db.database=" + server.dbname};
+    args.insert(args.end(), extra.begin(), extra.end());
+    gateway_ = std::make_unique<child_process>(FLASHSALE_GATEWAY_BIN, std::move(args),
+                                               (dir_ / "gateway.log").string());
     ASSERT_TRUE(flashsale::testing::wait_until_healthy(http_port_, 20000)) << gateway_->log_tail();
   }
 
@@ -118,6 +123,32 @@ class end_to_end : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds{50});
     }
     return r;
+  }
+
+  /// Polls the writer's log until it says it reached the gateway (the result router found its
+  /// registration in ZooKeeper and connected through CAF), at most 15 s.
+  bool wait_for_writer_to_reach_gateway() {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{15};
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (writer_->log_tail(200).find("connected to gateway gw1") != std::string::npos)
+        return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    }
+    return false;
+  }
+
+  /// Polls GET `target` until its body contains `needle`, at most 15 s; returns the last body.
+  std::string wait_for_body(http_client& client, const std::string& target,
+                            const std::string& needle) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{15};
+    std::string body;
+    while (std::chrono::steady_clock::now() < deadline) {
+      body = client.request("GET", target).body;
+      if (body.find(needle) != std::string::npos)
+        break;
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    }
+    return body;
   }
 
   std::int64_t total_orders() {
@@ -219,6 +250,47 @@ TEST_F(end_to_end, a_ticket_shows_its_order_from_the_database_also_after_a_gatew
   EXPECT_NE(after.body.find("\"product\":\"Phone\""), std::string::npos) << after.body;
   // A ticket no database holds stays unknown.
   EXPECT_EQ(again.request("GET", "/v1/orders/gw1-zzz-1").status, 404);
+}
+
+TEST_F(end_to_end, the_writer_tells_the_gateway_how_each_purchase_ended) {
+  // A gateway that cannot ask the database learns the fate of its purchases from the writer alone
+  // (CAF middleman: the writer finds the gateway's endpoint in ZooKeeper).
+  gateway_.reset();
+  ASSERT_NO_FATAL_FAILURE(start_gateway({"--db.database=flashsale_no_such_database"}));
+  ASSERT_TRUE(wait_for_writer_to_reach_gateway()) << writer_->log_tail();
+  http_client client{http_port_};
+  auto reply = client.request("POST", "/v1/products/Phone/purchase", purchase_body("gina"));
+  ASSERT_EQ(reply.status, 202) << reply.body;
+  auto body = wait_for_body(client, reply.headers["location"], "\"status\":\"confirmed\"");
+  EXPECT_NE(body.find("\"status\":\"confirmed\""), std::string::npos)
+      << body << writer_->log_tail() << gateway_->log_tail();
+  EXPECT_NE(body.find("\"order_id\":"), std::string::npos) << body;
+}
+
+TEST_F(end_to_end, a_product_sold_out_in_the_database_is_refused_by_the_gateway_at_once) {
+  // The database has fewer TV units than the gateway's quota (1 instead of 3): the second buyer's
+  // purchase is refused by the database, the writer tells the gateway, and the gateway stops
+  // admitting TVs although its quota is not used up.
+  ASSERT_TRUE(wait_for_writer_to_reach_gateway()) << writer_->log_tail();
+  admin_->adjust_stock("TV", -2, "test: fewer units in the database than in ZooKeeper");
+  http_client client{http_port_};
+  auto first = client.request("POST", "/v1/products/TV/purchase", purchase_body("v1"));
+  ASSERT_EQ(first.status, 202) << first.body;
+  ASSERT_EQ(wait_for_sold("TV", 1).sold, 1) << writer_->log_tail();
+  auto second = client.request("POST", "/v1/products/TV/purchase", purchase_body("v2"));
+  ASSERT_EQ(second.status, 202) << second.body;  // the gateway still had quota
+
+  auto state = wait_for_body(client, "/v1/products/TV", "\"sold_out\":true");
+  EXPECT_NE(state.find("\"sold_out\":true"), std::string::npos)
+      << state << writer_->log_tail() << gateway_->log_tail();
+  EXPECT_NE(state.find("\"quota_left\":0"), std::string::npos) << state;
+  auto third = client.request("POST", "/v1/products/TV/purchase", purchase_body("v3"));
+  EXPECT_EQ(third.status, 410) << third.body;
+  auto fate = wait_for_body(client, second.headers["location"], "\"status\":\"sold_out\"");
+  EXPECT_NE(fate.find("\"status\":\"sold_out\""), std::string::npos) << fate;
+  auto report = admin_->report("TV").value();
+  EXPECT_EQ(report.sold, 1);
+  EXPECT_TRUE(report.ok());
 }
 
 }  // namespace

@@ -62,6 +62,19 @@ TEST(quota_counter, sold_out_refuses_even_with_quota_left) {
   EXPECT_TRUE(c.sold_out());
 }
 
+TEST(quota_counter, a_larger_grant_after_sold_out_admits_again) {
+  // An operator added stock after the database ran dry: the new grant must be sold.
+  quota_counter c{10};
+  ASSERT_TRUE(c.apply(quota_update{"TV", 10, 1}));
+  c.mark_sold_out();
+  EXPECT_FALSE(c.reserve());
+  ASSERT_TRUE(c.apply(quota_update{"TV", 10, 2}));  // same grant, newer version: still sold out
+  EXPECT_FALSE(c.reserve());
+  ASSERT_TRUE(c.apply(quota_update{"TV", 15, 3}));
+  EXPECT_TRUE(c.reserve());
+  EXPECT_FALSE(c.marked_sold_out());
+}
+
 TEST(lottery, keep_one_in_one_keeps_everything) {
   lottery l{1, 7};
   for (int i = 0; i < 1000; ++i)

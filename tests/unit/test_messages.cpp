@@ -43,11 +43,13 @@ TEST(messages, purchase_survives_binary_round_trip) {
 }
 
 TEST(messages, order_result_survives_binary_round_trip) {
-  order_result r{"req-1", "t-1", "Phone", order_status::duplicate_request, 987654321012LL, 3};
+  order_result r{"req-1",        "t-1", "Phone", "gw7", order_status::duplicate_request,
+                 987654321012LL, 3};
   auto q = round_trip(r);
   EXPECT_EQ(q.request_id, "req-1");
   EXPECT_EQ(q.ticket, "t-1");
   EXPECT_EQ(q.product, "Phone");
+  EXPECT_EQ(q.gateway, "gw7");
   EXPECT_EQ(q.status, order_status::duplicate_request);
   EXPECT_EQ(q.order_id, 987654321012LL);
   EXPECT_EQ(q.slot, 3);
@@ -69,7 +71,7 @@ TEST(messages, registered_types_travel_inside_a_caf_message) {
   cfg.add_message_types<caf::id_block::flashsale>();
   caf::actor_system sys{cfg};
   auto msg = caf::make_message(sample_purchase(),
-                               order_result{"r", "t", "TV", order_status::confirmed, 1, 2});
+                               order_result{"r", "t", "TV", "gw1", order_status::confirmed, 1, 2});
   std::vector<char> buf;
   caf::binary_serializer sink{sys, buf};
   ASSERT_FALSE(sink(msg));
