@@ -1,0 +1,183 @@
+#pragma once
+
+// A sale of the test's own served by a small cluster of real node processes: N flashsale-gateway
+// processes (distinct names, ports, lottery seeds; --zookeeper.expected-gateways=N) and M
+// flashsale-writer processes (distinct names) sharing one sale file, one ZooKeeper root, one order
+// queue and one scratch database. Plus what fault tests need: kill -9 / SIGSTOP / SIGCONT of a
+// node, stopping and starting the shared services through scripts/services (started again in
+// TearDown whatever happened), flashsale-load over every gateway (--ports), and the end-of-sale
+// audit: every 202 has exactly one order, no oversell, I1-I3 in the database.
+// Needs the private services and FLASHSALE_* from build/run/endpoints.env. Test support only.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "actors/quota_znodes.hpp"
+#include "adapters/amqp/amqp_connection.hpp"
+#include "adapters/db/schema_admin.hpp"
+#include "common/sale_definition.hpp"
+#include "tests/support/child_process.hpp"
+#include "tests/support/gateway_fixture.hpp"
+#include "tests/support/scratch_database.hpp"
+#include "tests/support/scratch_zookeeper.hpp"
+
+namespace flashsale::testing {
+
+/// The cluster a test starts.
+struct cluster_setup {
+  cluster_setup(std::string sale) : sale_text(std::move(sale)) {}  // NOLINT: implicit on purpose
+
+  std::string sale_text;                  ///< the sale file (no hot products)
+  int gateways = 2;                       ///< gw1..gwN
+  int writers = 2;                        ///< w1..wM
+  int keep_one_in = 1;                    ///< --gateway.keep-one-in
+  std::vector<std::string> gateway_args;  ///< more --section.key=value overrides
+  std::vector<std::string> writer_args;
+};
+
+/// One node process of the cluster.
+struct cluster_node {
+  std::string name;
+  int port = 0;  ///< HTTP port (gateways)
+  std::unique_ptr<child_process> process;
+  bool killed = false;  ///< killed on purpose: its exit is not a failure
+  bool frozen = false;  ///< SIGSTOPped (TearDown sends SIGCONT)
+  std::string log_path;
+  std::string log_tail(int lines = 40) const;
+};
+
+/// flashsale-load in the background, as background_load, but with its process at hand (to pace
+/// it with SIGSTOP / SIGCONT).
+class signalled_load {
+ public:
+  signalled_load(const std::vector<std::string>& args, std::string log_path);
+  child_process& process() { return *process_; }
+  bool running() { return process_->running(); }
+  /// Sends SIGCONT, waits up to `timeout` for the exit (then kills it) and parses its report.
+  load_result finish(std::chrono::milliseconds timeout);
+  std::string log_tail() const { return process_->log_tail(); }
+
+ private:
+  std::unique_ptr<child_process> process_;
+  std::string log_path_;
+};
+
+/// One flashsale-load run of a sale and its --tickets-out file.
+struct load_run {
+  load_result result;
+  std::string tickets_file;
+};
+
+/// What the end-of-sale audit found.
+struct sale_audit {
+  std::uint64_t requests = 0;
+  std::uint64_t accepted = 0;       ///< 202s the load generator saw
+  std::uint64_t orders = 0;         ///< order rows
+  std::uint64_t lost = 0;           ///< 202s without an order
+  std::uint64_t duplicated = 0;     ///< request ids with more than one order
+  std::uint64_t unconfirmed = 0;    ///< orders without a 202 (the client saw an error or a 503)
+  std::uint64_t wrong_product = 0;  ///< orders of another product than the 202's
+  std::int64_t oversold = 0;        ///< units sold beyond the stock made available
+  std::int64_t unsold = 0;          ///< stock left in the slots
+  bool drained = false;             ///< the queue emptied and every 202 got its order in time
+  std::map<std::string, std::uint64_t> writer_stats;  ///< the writers' last counts, summed
+  std::vector<std::string> lost_ids;  ///< the first lost request ids (with their tickets)
+  /// "requests N, 202s N, orders N, lost 0, duplicated 0, oversold 0, unsold stock N"
+  std::string figures() const;
+};
+
+class cluster_fixture : public ::testing::Test {
+ protected:
+  void TearDown() override;
+
+  /// Creates the sale (file, database with the products, ZooKeeper tree, queue names), starts
+  /// the writers and the gateways and waits until every writer consumes the queue, every gateway
+  /// is healthy and holds its grant of every product. Use with ASSERT_NO_FATAL_FAILURE.
+  void start(const cluster_setup& setup);
+
+  // --- nodes ------------------------------------------------------------------------------------
+  /// kill -9 and reap.
+  void kill_node(cluster_node& node);
+  void freeze_node(cluster_node& node);
+  void thaw_node(cluster_node& node);
+  /// The HTTP ports of every gateway.
+  std::vector<int> gateway_ports() const;
+  /// Sum over the gateways still running of flashsale_purchases_total{outcome="accepted"}
+  /// (an unreachable gateway counts 0).
+  double accepted_so_far();
+  /// Fails the test for every node that exited without being killed on purpose.
+  void expect_nodes_alive();
+  /// The log tails of every node, for failure messages.
+  std::string logs() const;
+  /// Lines of `node`'s log that contain `needle`.
+  static std::size_t count_in_log(const cluster_node& node, const std::string& needle);
+  /// The counts of the last "writer stats" line of every writer's log (killed ones included),
+  /// summed by name (delivered, acked, requeued, confirmed, duplicate_request, sold_out, ...).
+  std::map<std::string, std::uint64_t> writer_stats() const;
+  /// The counts of the last "writer stats" line of one writer's log.
+  static std::map<std::string, std::uint64_t> writer_stats_of(const cluster_node& writer);
+
+  // --- load -------------------------------------------------------------------------------------
+  /// flashsale-load over the gateways `ports` (every gateway when empty) with `args`, in the
+  /// background; its output goes to <name>.log.
+  std::unique_ptr<background_load> start_load(const std::vector<std::string>& args,
+                                              const std::string& name = "load",
+                                              std::vector<int> ports = {});
+  /// As start_load, with the process at hand.
+  std::unique_ptr<signalled_load> start_signalled_load(const std::vector<std::string>& args,
+                                                       const std::string& name = "load");
+  /// The 202 lines of a --tickets-out file.
+  static std::vector<load_ticket> read_tickets(const std::string& path);
+  /// The "error <kind> N" lines of a load report, by kind.
+  static std::map<std::string, std::uint64_t> errors_by_kind(const load_result& result);
+
+  // --- services ---------------------------------------------------------------------------------
+  /// scripts/services <verb> <service> (verb: stop-one, start-one, restart-one); its exit code
+  /// (-1: timeout). A service stopped here is started again in TearDown if the test did not.
+  int services(const std::string& verb, const std::string& service,
+               std::chrono::milliseconds timeout, std::string* output = nullptr);
+
+  // --- RabbitMQ, PostgreSQL
+  // -----------------------------------------------------------------------
+  /// Messages ready in the order queue (-1: no such queue or broker unreachable).
+  std::int64_t queued();
+  /// Every order row as request id -> product, with the number of rows per request id in
+  /// *counts; false (and a message in *error) when the database cannot be read.
+  bool read_orders(std::map<std::string, std::string>& products, std::map<std::string, int>& counts,
+                   std::string* error = nullptr);
+  /// flashsale-admin with `args`; its exit code (-1: no exit within 30 s).
+  int run_admin(const std::vector<std::string>& args, std::string* output = nullptr);
+
+  // --- the audit --------------------------------------------------------------------------------
+  /// Reads the tickets of every run (each file must have result.status(202) lines), waits up to
+  /// `drain_timeout` until the queue is empty and every 202 has its order (and the order count is
+  /// stable), then checks with EXPECTs: no 202 lost, no request id twice, no order of another
+  /// product, no orders without a 202 beyond the requests that got an error or a 503, I1-I3 per
+  /// product (the database's figures and flashsale-admin report), and prints the figures line.
+  sale_audit audit(const std::vector<load_run>& runs, std::chrono::milliseconds drain_timeout);
+
+  std::string path_in_dir(const std::string& name) const { return dir_ + "/" + name; }
+
+  std::string dir_;
+  std::string sale_file_;
+  sale_definition sale_;
+  std::unique_ptr<scratch_database> database_;
+  std::unique_ptr<db::schema_admin> admin_;
+  std::unique_ptr<scratch_zookeeper> zk_;
+  std::unique_ptr<quota::layout> paths_;
+  amqp::connection_params amqp_ = amqp::connection_params::from_env();
+  std::string queue_;
+  std::string dead_letter_queue_;
+  std::vector<cluster_node> gateways_;
+  std::vector<cluster_node> writers_;
+  std::set<std::string> services_down_;  ///< stopped (or restarted without success) by the test
+};
+
+}  // namespace flashsale::testing
