@@ -35,7 +35,7 @@ const char* to_string(sale_state s);
 
 /// Purchase outcomes counted in /metrics: every admission value, then bad_request (a purchase
 /// whose body was refused with 400 before any decision).
-constexpr std::size_t outcome_count = static_cast<std::size_t>(admission::ended) + 2;
+constexpr std::size_t outcome_count = static_cast<std::size_t>(admission::busy) + 2;
 constexpr std::size_t bad_request_outcome = outcome_count - 1;
 
 /// Live figures of one product at this gateway, written by its product counter.

@@ -24,6 +24,10 @@ std::string base36(std::uint64_t n) {
   return s;
 }
 
+/// A reservation refused for want of a claim is retried this often, this many times (1 s).
+constexpr auto throttle_retry = std::chrono::milliseconds{20};
+constexpr int max_throttled = 50;
+
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -88,10 +92,19 @@ gateway_actor::behavior_type gateway_impl(gateway_actor::stateful_pointer<gatewa
         auto counter = product->second.counter;
         self->request(counter, std::chrono::seconds{5}, reserve_atom_v)
             .then(
-                [=](bool reserved) mutable {
-                  if (!reserved) {
+                [=](reservation r) mutable {
+                  if (r == reservation::throttled && call.throttled < max_throttled) {
+                    // Units are left but the keeper is still writing their claim (at most a
+                    // report interval): try again shortly rather than turn the buyer away.
                     release(key);
-                    call.done(purchase_reply{admission::sold_out, {}});
+                    ++call.throttled;
+                    self->delayed_send(self, throttle_retry, std::move(call));
+                    return;
+                  }
+                  if (r != reservation::reserved) {
+                    release(key);
+                    call.done(purchase_reply{
+                        r == reservation::throttled ? admission::busy : admission::sold_out, {}});
                     return;
                   }
                   auto& st = self->state;

@@ -30,6 +30,7 @@ struct purchase_call {
   std::string idempotency_key;  ///< optional client key; scopes the request id with the user
   /// Called exactly once, on an actor thread, with the decision. Must not block.
   std::function<void(const purchase_reply&)> done;
+  int throttled = 0;  ///< reservations refused so far for want of a claim (the actor retries)
 };
 
 /// Looks up a ticket (local only): from memory, then from the databases (see gateway_options).

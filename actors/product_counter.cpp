@@ -30,8 +30,10 @@ counter_actor::behavior_type counter_impl(counter_actor::stateful_pointer<counte
   auto& st = self->state;
   st.product = std::move(product);
   st.quota = quota_counter{opts.initial_grant};
-  if (opts.require_lease)
+  if (opts.require_lease) {
     st.quota.require_lease();
+    st.quota.require_claim();
+  }
   st.started_ms = steady_ms();
   // Tells the gauge what is left whenever that changed.
   auto changed = [self, on_change = opts.on_change] {
@@ -42,11 +44,13 @@ counter_actor::behavior_type counter_impl(counter_actor::stateful_pointer<counte
   };
   changed();
   return {
-      [=](reserve_atom) -> bool {
-        bool ok = self->state.quota.reserve(steady_ms());
-        if (ok)
+      [=](reserve_atom) -> reservation {
+        auto& q = self->state.quota;
+        if (q.reserve(steady_ms())) {
           changed();
-        return ok;
+          return reservation::reserved;
+        }
+        return q.claim_exhausted() ? reservation::throttled : reservation::none_left;
       },
       [=](refund_atom) {
         self->state.quota.refund();
@@ -72,6 +76,7 @@ counter_actor::behavior_type counter_impl(counter_actor::stateful_pointer<counte
         s.idle_ms = q.idle_ms(now, self->state.started_ms);
         s.refused = q.refused();
         s.lease_valid = q.lease_valid(now);
+        s.claim = q.claim();
         return s;
       },
       [=](release_atom) -> quota_release {
@@ -86,6 +91,7 @@ counter_actor::behavior_type counter_impl(counter_actor::stateful_pointer<counte
         else
           self->state.quota.extend_lease(until_ms);
       },
+      [=](claim_atom, std::int64_t claim) { self->state.quota.raise_claim(claim); },
       [=](resume_atom, std::int64_t consumed_floor) {
         self->state.quota.resume(consumed_floor);
         changed();

@@ -14,8 +14,8 @@ namespace flashsale {
 
 struct counter_options {
   std::int64_t initial_grant = 0;  ///< the local quota before any quota_update
-  /// Admit only within a lease the quota keeper keeps extending (live quotas through ZooKeeper):
-  /// no lease yet, or a lease that ran out, means nothing is admitted.
+  /// Admit only within a lease the quota keeper keeps extending and up to the claim it last wrote
+  /// to ZooKeeper (live quotas): no lease or claim yet, or a lease that ran out, admits nothing.
   bool require_lease = false;
   /// Told, on the counter's thread, the units left (grant - consumed, >= 0; 0 once sold out) and
   /// whether a reserve would now be refused as sold out (nothing left here, or the database said

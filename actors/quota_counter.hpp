@@ -24,9 +24,10 @@ class quota_counter {
  public:
   explicit quota_counter(std::int64_t initial_grant = 0) : grant_(initial_grant) {}
 
-  /// Takes one unit: true if one was left and the product is not sold out. No lease check.
+  /// Takes one unit: true if one was left (within the grant and, when claims are required, the
+  /// claim) and the product is not sold out. No lease check.
   bool reserve() {
-    if (sold_out_ || consumed_ >= grant_)
+    if (sold_out_ || consumed_ >= grant_ || (claim_required_ && consumed_ >= claim_))
       return false;
     ++consumed_;
     return true;
@@ -97,6 +98,26 @@ class quota_counter {
     return !lease_required_ || now_ms < lease_until_ms_;
   }
 
+  /// Live quotas: admit only up to a claim the keeper wrote to ZooKeeper before handing it over
+  /// (raise_claim). Until the first claim nothing is admitted.
+  void require_claim() {
+    claim_required_ = true;
+    claim_ = 0;
+  }
+  /// A claim the keeper wrote: admit up to it (never lowered: a lower grant caps it anyway).
+  void raise_claim(std::int64_t claim) {
+    if (claim > claim_)
+      claim_ = claim;
+  }
+  /// The claim in force (meaningless unless required).
+  std::int64_t claim() const { return claim_; }
+  /// The last refusal (or the next one) is only for want of a claim: units are left, the product
+  /// is not sold out and the lease (if any) has not run out at the last attempt.
+  bool claim_exhausted() const {
+    return claim_required_ && consumed_ >= claim_ && consumed_ < grant_ && !sold_out_ &&
+           (!lease_required_ || last_attempt_ms_ < lease_until_ms_);
+  }
+
   /// From now on reserve() fails (the database has no stock left), until a larger grant arrives.
   void mark_sold_out() { sold_out_ = true; }
 
@@ -122,6 +143,8 @@ class quota_counter {
   std::int64_t version_ = 0;
   bool sold_out_ = false;
   bool lease_required_ = false;
+  bool claim_required_ = false;
+  std::int64_t claim_ = 0;
   std::int64_t lease_until_ms_ = std::numeric_limits<std::int64_t>::min();
   bool attempted_ = false;
   std::int64_t last_attempt_ms_ = 0;

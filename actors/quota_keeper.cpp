@@ -52,7 +52,8 @@ struct grant_slot {
   std::optional<quota::consumption_report> reported;
   std::int64_t reported_at = 0;  // steady ms
   bool reported_busy = false;
-  bool releasing = false;  ///< a release (counter cap + versioned write) is in flight
+  bool releasing = false;               ///< a release (counter cap + versioned write) is in flight
+  std::int64_t consumed_last_tick = 0;  ///< for the claim step: sales since the previous tick
   std::map<std::int64_t, std::int64_t> handed_at;  ///< mzxid -> wall ms it went to the counter
 };
 
@@ -181,6 +182,7 @@ void zk_all(keeper* self, std::vector<starter> ops,
 void evaluate(keeper* self);
 void start_registration(keeper* self);
 void read_grant(keeper* self, const std::string& product);
+void tick(keeper* self);
 void registration_failed(keeper* self, const std::string& what);
 void stand_for_leader(keeper* self, std::function<void(bool)> done);
 
@@ -257,6 +259,8 @@ void take_grant(keeper* self, const std::string& product, const quota::grant_zno
   if ((first && value.grant != 0) || (!first && before != value.grant))
     spdlog::info("quota keeper {}: grant of {} is {} (was {}){}", st.opts.node, product,
                  value.grant, first ? 0 : before, value.release ? ", asked to release" : "");
+  if (value.grant > (first ? 0 : before))
+    tick(self);  // claim some of it now rather than at the next interval
 }
 
 void start_release(keeper* self, const std::string& product) {
@@ -374,14 +378,15 @@ void read_settings(keeper* self) {
 /// changed, the node turned busy or idle, buyers keep trying (the leader must keep seeing it
 /// busy), or the report is getting old.
 bool report_due(const keeper_state& st, const grant_slot& slot, const counter_stats& s,
-                std::int64_t now) {
+                std::int64_t claim, std::int64_t now) {
   if (!slot.reported)
     return true;
   const auto& r = *slot.reported;
   bool busy = s.idle_ms < st.opts.idle_release.count();
   auto age = now - slot.reported_at;
-  return r.consumed != s.consumed || r.grant != s.grant || r.version != s.version ||
-         busy != slot.reported_busy || (busy && age >= st.opts.idle_release.count() / 2) ||
+  return r.consumed != s.consumed || r.claimed != claim || r.grant != s.grant ||
+         r.version != s.version || busy != slot.reported_busy ||
+         (busy && age >= st.opts.idle_release.count() / 2) ||
          age >= 10 * st.opts.idle_release.count();
 }
 
@@ -416,10 +421,19 @@ void tick(keeper* self) {
     std::vector<std::pair<std::string, quota::consumption_report>> written;
     for (auto& [product, s] : a->stats) {
       auto& slot = st.grants[product];
-      if (!report_due(st, slot, s, now))
+      // The claim: the counter admits only up to a claim written here first, so the leader can
+      // lower a gone node's grant to its last claim without granting anything it sold again. It
+      // reaches two intervals of sales at the recent rate (an eighth of the grant at least), so
+      // admission rarely waits for a write; it never falls below the counter's claim in force.
+      auto sold = std::max<std::int64_t>(s.consumed - slot.consumed_last_tick, 0);
+      slot.consumed_last_tick = s.consumed;
+      auto step = std::max<std::int64_t>({16, s.grant / 8, 2 * sold});
+      auto claim = std::max({std::min(s.grant, s.consumed + step), s.consumed, s.claim});
+      if (!report_due(st, slot, s, claim, now))
         continue;
       quota::consumption_report rep;
       rep.consumed = s.consumed;
+      rep.claimed = claim;
       rep.grant = s.grant;
       rep.version = s.version;
       if (auto i = slot.handed_at.find(s.version); i != slot.handed_at.end())
@@ -444,6 +458,8 @@ void tick(keeper* self) {
         slot.reported = rep;
         slot.reported_at = sent;
         slot.reported_busy = a->stats[product].idle_ms < st.opts.idle_release.count();
+        // Written: the counter may now sell up to it.
+        self->send(st.counters.at(product), claim_atom_v, rep.claimed);
       }
       auto timeout = st.zk ? st.zk->negotiated_timeout().count() : 0;
       if (timeout > 0)
@@ -632,7 +648,9 @@ void resume_and_read(keeper* self) {
     for (std::size_t i = 0; i < products.size(); ++i) {
       const auto& p = products[i];
       auto prev = quota::decode_report(results[i].data);
-      auto floor = prev ? prev->consumed : 0;
+      // The previous run may have sold up to its last claim: resume from there (what it did not
+      // sell of that claim stays unsold; nothing is sold twice).
+      auto floor = prev ? std::max(prev->consumed, prev->claimed) : 0;
       auto counter = st.counters.at(p);
       self->send(counter, resume_atom_v, floor);
       // Answered after the resume (messages from one sender arrive in order).

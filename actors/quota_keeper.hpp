@@ -30,13 +30,14 @@
 //   left) while others are idle (no attempt for idle-release-ms) with unused quota.
 // Gone nodes. A node whose ephemeral registration vanished (its session expired: kill -9,
 //   freeze, partition) can no longer admit (see the lease), so the leader lowers its grant to its
-//   last reported consumption and re-grants the difference. The write also checks the version of
+//   last claim and re-grants the difference. The write also checks the version of
 //   the node's report: a node coming back first rewrites its report, so the leader either
 //   reclaims before that (and the node then reads the lowered grant) or fails and re-reads.
-//   Residual risk: units a node admitted but had not reported when it died (at most one report
-//   interval of its traffic, and up to the lease for a partitioned node) are granted again. The
-//   database stays the final guard (stock rows cannot go negative): such a purchase ends as
-//   sold_out, a final status the client can read; nothing is oversold.
+//   Claims make this safe: a counter admits only up to the claim its keeper last wrote into the
+//   node's report (claimed >= consumed, raised ahead of sales by several intervals' worth at the
+//   recent rate), so the leader lowers a gone node's grant to max(claimed, consumed) and never
+//   grants again a unit the node may have sold. What it claimed but did not sell stays unsold
+//   (bounded by one claim step), and a restarted node resumes from its last claim.
 // The lease. The counters admit only within a lease the keeper extends after each successful
 //   ZooKeeper round trip: deadline = send time + half the negotiated session timeout. The server
 //   cannot expire the session before send time + timeout, so a node stops admitting before the
@@ -55,7 +56,7 @@
 //   difference is re-granted once the sum is below the new stock. A decrease never takes a
 //   node's grant below what it consumed.
 // Restarts. A gateway that starts under a name with earlier grants resumes from its last report:
-//   its counter's consumed starts at the reported value.
+//   its counter's consumed starts at the reported claim.
 //
 // Threads: the ZooKeeper session delivers results and events on its own threads; they are only
 // forwarded (anon_send) to this actor, which holds all state. Nothing here blocks except the

@@ -95,14 +95,18 @@ product_plan plan_product(const product_view& view, const policy_settings& setti
   };
 
   // 1. A gone node can no longer admit (its session expired and with it the lease of its
-  //    counters): what it had not reported as consumed comes back. Its report version is checked
-  //    by the write, so a node that comes back (and first rewrites its report) makes the write
-  //    fail instead of losing its quota.
+  //    counters): what it had not claimed comes back. It never admitted past its last written
+  //    claim, so nothing it sold is granted again (what it claimed but did not sell stays unsold).
+  //    Its report version is checked by the write, so a node that comes back (and first rewrites
+  //    its report) makes the write fail instead of losing its quota.
   for (const auto* n : nodes) {
-    if (n->live || !n->report || n->grant->grant <= n->report->consumed)
+    if (n->live || !n->report)
       continue;
-    free += n->grant->grant - n->report->consumed;
-    set(*n, grant_znode{n->report->consumed, false}, change_reason::reclaim_dead);
+    auto kept = std::max(n->report->claimed, n->report->consumed);
+    if (n->grant->grant <= kept)
+      continue;
+    free += n->grant->grant - kept;
+    set(*n, grant_znode{kept, false}, change_reason::reclaim_dead);
     plan.reclaimed.push_back(n->node);
   }
 

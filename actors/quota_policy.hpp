@@ -53,7 +53,7 @@ enum class change_reason {
   first_split,   ///< the stock split equally over the registered gateways
   new_stock,     ///< stock an operator added, split equally over the live gateways
   regrant,       ///< free quota (given back or reclaimed) handed to the nodes that want it
-  reclaim_dead,  ///< a gone node's grant lowered to its last reported consumption
+  reclaim_dead,  ///< a gone node's grant lowered to its last claim (>= its consumption)
   ask_release,   ///< a live node asked to give back what it has not used (flag only)
 };
 

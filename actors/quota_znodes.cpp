@@ -128,6 +128,7 @@ std::optional<grant_znode> decode_grant(const std::string& data) {
 
 std::string encode(const consumption_report& x) {
   return json{{"consumed", x.consumed},
+              {"claimed", x.claimed},
               {"grant", x.grant},
               {"version", x.version},
               {"applied_at_ms", x.applied_at_ms},
@@ -146,6 +147,7 @@ std::optional<consumption_report> decode_report(const std::string& data) {
     return std::nullopt;
   consumption_report r;
   r.consumed = *consumed;
+  r.claimed = std::max(int_or(doc, "claimed", 0), r.consumed);
   r.grant = int_or(doc, "grant", 0);
   r.version = int_or(doc, "version", 0);
   r.applied_at_ms = int_or(doc, "applied_at_ms", 0);

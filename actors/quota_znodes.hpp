@@ -82,7 +82,11 @@ std::optional<grant_znode> decode_grant(const std::string& data);
 
 /// consumed/<node>/<p>: what the node's keeper last reported.
 struct consumption_report {
-  std::int64_t consumed = 0;       ///< units admitted (reserved minus refunded), cumulative
+  std::int64_t consumed = 0;  ///< units admitted (reserved minus refunded), cumulative
+  /// Units the node may admit before it writes a higher claim: it never admits past the claim it
+  /// last wrote here, so a gone node's grant can fall to this without selling anything twice.
+  /// Reports without it (older nodes) read as claimed = consumed.
+  std::int64_t claimed = 0;
   std::int64_t grant = 0;          ///< the grant the node's counter enforces
   std::int64_t version = 0;        ///< the grant version (mzxid) the counter applied
   std::int64_t applied_at_ms = 0;  ///< wall clock when the keeper handed that version over

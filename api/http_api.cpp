@@ -133,6 +133,11 @@ http::response purchase_response(const purchase_reply& reply, std::int64_t opens
       return status_body(403, "closed", "the sale is closed");
     case admission::ended:
       return status_body(410, "ended", "the sale has ended");
+    case admission::busy: {
+      auto r = status_body(503, "busy", "units are being claimed for this gateway, retry now");
+      r.headers.emplace_back("Retry-After", "1");
+      return r;
+    }
   }
   return error_response(500, "internal error");
 }

@@ -14,8 +14,9 @@ namespace flashsale {
 
 /// One per product on a gateway: the local quota.
 using counter_actor = caf::typed_actor<
-    /// Takes one unit of the local quota: true if reserved, false if none is left (sold out here).
-    caf::replies_to<reserve_atom>::with<bool>,
+    /// Takes one unit of the local quota: reserved, none_left (sold out here) or throttled (left
+    /// but not claimed yet).
+    caf::replies_to<reserve_atom>::with<reservation>,
     /// Gives back a unit reserved earlier (its publish failed).
     caf::reacts_to<refund_atom>,
     /// A new cumulative grant; older versions are ignored.
@@ -30,7 +31,9 @@ using counter_actor = caf::typed_actor<
     caf::reacts_to<lease_atom, std::int64_t>,
     /// A restarted gateway resumes from its last report: before its first grant, consumed is
     /// raised to at least this much (later, the counter's own figure stands).
-    caf::reacts_to<resume_atom, std::int64_t>>;
+    caf::reacts_to<resume_atom, std::int64_t>,
+    /// Live quotas: the keeper wrote this claim to ZooKeeper; admit up to it (never lowered).
+    caf::reacts_to<claim_atom, std::int64_t>>;
 
 /// The gateway's RabbitMQ publisher.
 using publisher_actor = caf::typed_actor<

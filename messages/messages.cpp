@@ -7,9 +7,9 @@ namespace {
 constexpr const char* order_status_names[] = {"queued",     "confirmed", "duplicate_request",
                                               "user_limit", "sold_out",  "unknown_product"};
 
-constexpr const char* admission_names[] = {"accepted",       "shed",          "sold_out",
-                                           "already_bought", "queue_refused", "unknown_product",
-                                           "not_started",    "closed",        "ended"};
+constexpr const char* admission_names[] = {
+    "accepted",        "shed",        "sold_out", "already_bought", "queue_refused",
+    "unknown_product", "not_started", "closed",   "ended",          "busy"};
 
 constexpr const char* window_mode_names[] = {"scheduled", "open", "closed"};
 

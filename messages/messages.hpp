@@ -69,10 +69,18 @@ enum class admission : std::uint8_t {
   not_started,      ///< 403: the sale window has not opened yet
   closed,           ///< 403: an operator closed the sale
   ended,            ///< 410: the sale window is over
+  busy,             ///< 503: quota is left but not yet claimed in ZooKeeper; retry in a moment
 };
 
 /// Stable lower-case name ("accepted", "shed", ...).
 const char* to_string(admission a);
+
+/// A product counter's answer to a reservation.
+enum class reservation : std::uint8_t {
+  reserved = 0,  ///< one unit is the caller's
+  none_left,     ///< no unit left here (grant used up, sold out, or no quota lease)
+  throttled,     ///< units are left but not yet claimed in ZooKeeper (live quotas): retry soon
+};
 
 /// Answer of the gateway actor to one purchase.
 struct purchase_reply {
@@ -132,12 +140,13 @@ struct counter_stats {
   std::int64_t idle_ms = 0;  ///< since the last purchase attempt (or the counter's start)
   std::int64_t refused = 0;  ///< attempts refused so far (no quota, sold out, no lease)
   bool lease_valid = true;   ///< the counter may admit now (its quota lease has not run out)
+  std::int64_t claim = 0;    ///< admits up to this (live quotas: the claim written to ZooKeeper)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, counter_stats& x) {
   return f(x.product, x.grant, x.consumed, x.sold_out, x.version, x.idle_ms, x.refused,
-           x.lease_valid);
+           x.lease_valid, x.claim);
 }
 
 /// What a counter gave back when asked to release its unused quota (see quota_counter).

@@ -640,38 +640,42 @@ TEST_F(live_quotas, one_busy_gateway_sells_all_the_stock_and_not_one_unit_more) 
 TEST_F(live_quotas, a_killed_gateways_unused_quota_returns_to_the_others) {
   ASSERT_NO_FATAL_FAILURE(start_gateways());
   wait_for_split();
-  // Everyone sells a little; then the victim's buyers stop and its report catches up (units a
-  // gateway admitted but had not reported when it died are the documented residual risk).
+  // Everyone sells a little; then the victim's buyers stop and its report catches up.
   buyers_->set_all(true, 5);
   ASSERT_TRUE(eventually(15000, [&] { return buyers_->accepted(2) >= 30; }));
   buyers_->set_active(2, false);
   auto sold_by_victim = buyers_->accepted(2);
   ASSERT_TRUE(eventually(5000, [&] { return report("gw3")->consumed == sold_by_victim; }));
+  // It sold up to its claim at most: the claim (>= what it sold) is what it keeps when it dies,
+  // so none of its sales can be granted again; what it claimed but did not sell stays unsold.
+  auto kept = report("gw3")->claimed;
+  ASSERT_GE(kept, sold_by_victim);
   auto granted = grant("gw3")->grant;
   ASSERT_GT(granted, sold_by_victim);
 
   auto t0 = clock_type::now();
   gateways_[2].kill();
   bool returned = eventually(session_timeout_ms + server_tick_ms + 5000, [&] {
-    return grant("gw3")->grant == sold_by_victim &&
-           grant("gw1")->grant + grant("gw2")->grant == 1000 - sold_by_victim;
+    return grant("gw3")->grant == kept && grant("gw1")->grant + grant("gw2")->grant == 1000 - kept;
   });
   auto returned_ms = since_ms(t0);
-  ASSERT_TRUE(returned) << "gw3 grant " << grant("gw3")->grant;
-  std::cout << "[measure] kill -9 gw3: its " << granted - sold_by_victim
-            << " unused units were re-granted to gw1 and gw2 " << returned_ms
+  ASSERT_TRUE(returned) << "gw3 grant " << grant("gw3")->grant << ", its claim " << kept;
+  std::cout << "[measure] kill -9 gw3: its " << granted - kept
+            << " unclaimed units were re-granted to gw1 and gw2 (" << kept - sold_by_victim
+            << " claimed but unsold stay unsold) " << returned_ms
             << " ms after the kill (session timeout " << session_timeout_ms << " ms, server tick "
             << server_tick_ms << " ms)\n";
   // Expiry comes between one session timeout and one more server tick after the last ping; the
   // leader then needs a few round trips (more on a loaded machine).
   EXPECT_LE(returned_ms, session_timeout_ms + server_tick_ms + 2000);
 
-  ASSERT_TRUE(sell_until(1000)) << "accepted " << buyers_->accepted() << " of 1000";
+  auto sellable = 1000 - (kept - sold_by_victim);
+  ASSERT_TRUE(sell_until(sellable)) << "accepted " << buyers_->accepted() << " of " << sellable;
   buyers_->set_all(false);
-  EXPECT_EQ(buyers_->accepted(), 1000);
+  EXPECT_EQ(buyers_->accepted(), sellable);
   EXPECT_EQ(extra_accepted_after_sell_out(50, {0, 1}), 0);
-  EXPECT_TRUE(reports_add_up(names, 1000));
-  expect_queue_holds(1000);
+  EXPECT_TRUE(reports_add_up(names, sellable));
+  expect_queue_holds(sellable);
 }
 
 TEST_F(live_quotas, a_frozen_gateway_rebuilds_its_session_and_admits_nothing_twice) {
@@ -682,7 +686,9 @@ TEST_F(live_quotas, a_frozen_gateway_rebuilds_its_session_and_admits_nothing_twi
   buyers_->set_active(1, false);
   auto sold_by_victim = buyers_->accepted(1);
   ASSERT_TRUE(eventually(5000, [&] { return report("gw2")->consumed == sold_by_victim; }));
-  auto unused = grant("gw2")->grant - sold_by_victim;
+  auto kept = report("gw2")->claimed;  // see the test above
+  ASSERT_GE(kept, sold_by_victim);
+  auto unused = grant("gw2")->grant - kept;
   auto member = zk_->session().get(paths_->member("gw2"));
   ASSERT_TRUE(member.ok());
   auto old_session = member.stat.ephemeral_owner;
@@ -695,10 +701,11 @@ TEST_F(live_quotas, a_frozen_gateway_rebuilds_its_session_and_admits_nothing_twi
                          [&] {
                            return zk_->session().exists(paths_->member("gw2")).rc ==
                                       zk::code::no_node &&
-                                  grant("gw2")->grant == sold_by_victim;
+                                  grant("gw2")->grant == kept;
                          }))
-      << "gw2 grant " << grant("gw2")->grant << ", sold there " << sold_by_victim
-      << ", registration " << zk::to_string(zk_->session().exists(paths_->member("gw2")).rc);
+      << "gw2 grant " << grant("gw2")->grant << ", sold there " << sold_by_victim << ", claimed "
+      << kept << ", registration "
+      << zk::to_string(zk_->session().exists(paths_->member("gw2")).rc);
   std::cout << "[measure] SIGSTOP gw2: session expired and its " << unused
             << " unused units re-granted " << since_ms(t0) << " ms after the freeze\n";
 
@@ -714,6 +721,8 @@ TEST_F(live_quotas, a_frozen_gateway_rebuilds_its_session_and_admits_nothing_twi
   std::cout << "[measure] gw2 registered again with a new session " << since_ms(t1)
             << " ms after SIGCONT\n";
 
+  // The thawed process knows what it really sold: it sells what it had claimed but not sold
+  // itself, so the whole stock sells.
   ASSERT_TRUE(sell_until(1000)) << "accepted " << buyers_->accepted() << " of 1000";
   buyers_->set_all(false);
   EXPECT_EQ(buyers_->accepted(), 1000);
@@ -833,14 +842,21 @@ TEST_F(live_quotas, killing_the_leader_moves_leadership_within_the_session_timeo
   // The server expires a session between one timeout and one more tick after the last ping;
   // the successor then needs a watch event and a read.
   EXPECT_LE(failover_ms, session_timeout_ms + server_tick_ms + 1000);
-  // The new leader acts: the dead leader's quota goes to the survivors.
-  EXPECT_TRUE(eventually(3000, [&] {
-    std::int64_t sum = 0;
-    for (const auto& n : names)
-      if (n != leader)
-        sum += grant(n)->grant;
-    return grant(leader)->grant == 0 && sum == 1000;
-  }));
+  // The new leader acts: what the dead leader had not claimed goes to the survivors (it sold
+  // nothing, but it may have claimed units ahead of buyers who never came: those stay unsold).
+  std::int64_t claimed = -1;
+  EXPECT_TRUE(eventually(3000,
+                         [&] {
+                           std::int64_t sum = 0;
+                           for (const auto& n : names)
+                             if (n != leader)
+                               sum += grant(n)->grant;
+                           auto r = report(leader);
+                           claimed = r ? r->claimed : -1;
+                           return r && r->consumed == 0 && grant(leader)->grant == claimed &&
+                                  sum == 1000 - claimed;
+                         }))
+      << "dead leader's grant " << grant(leader)->grant << ", its claim " << claimed;
 }
 
 // -- beyond the list: the live shedding setting ------------------------------------------------

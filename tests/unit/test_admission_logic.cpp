@@ -75,6 +75,23 @@ TEST(quota_counter, a_larger_grant_after_sold_out_admits_again) {
   EXPECT_FALSE(c.marked_sold_out());
 }
 
+TEST(quota_counter, with_claims_required_nothing_is_admitted_past_the_claim) {
+  quota_counter c{100};
+  c.require_claim();
+  EXPECT_FALSE(c.reserve());  // no claim written yet
+  c.raise_claim(2);
+  EXPECT_TRUE(c.reserve());
+  EXPECT_TRUE(c.reserve());
+  EXPECT_FALSE(c.reserve());  // the grant has room, the claim has not
+  EXPECT_EQ(c.remaining(), 98);
+  c.raise_claim(1);  // never lowered
+  EXPECT_EQ(c.claim(), 2);
+  c.raise_claim(500);  // beyond the grant: the grant still caps
+  for (int i = 0; i < 98; ++i)
+    ASSERT_TRUE(c.reserve());
+  EXPECT_FALSE(c.reserve());
+}
+
 TEST(lottery, keep_one_in_one_keeps_everything) {
   lottery l{1, 7};
   for (int i = 0; i < 1000; ++i)

@@ -55,6 +55,9 @@ TEST(http_api, decisions_map_to_documented_status_codes) {
   EXPECT_EQ(api::purchase_response({admission::already_bought, {}}).status, 409);
   EXPECT_EQ(api::purchase_response({admission::queue_refused, {}}).status, 503);
   EXPECT_EQ(api::purchase_response({admission::unknown_product, {}}).status, 404);
+  auto busy = api::purchase_response({admission::busy, {}});
+  EXPECT_EQ(busy.status, 503);
+  EXPECT_NE(busy.body.find(R"("status":"busy")"), std::string::npos) << busy.body;
 }
 
 TEST(http_api, outside_the_window_answers_say_why) {

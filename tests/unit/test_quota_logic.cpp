@@ -222,6 +222,29 @@ TEST(quota_policy, a_gone_node_is_lowered_to_its_reported_consumption) {
   EXPECT_EQ(plan.free_after, 0);
 }
 
+TEST(quota_policy, a_gone_node_keeps_what_it_claimed_so_nothing_it_sold_is_granted_again) {
+  // gw3 reported 120 sold but had claimed 150: it may have sold up to 150 before it died.
+  auto gw3 = node("gw3", false, 333, 120);
+  gw3.report->claimed = 150;
+  product_view v{"TV",
+                 1000,
+                 1000,
+                 {node("gw1", true, 334, 334, true), node("gw2", true, 333, 333, true), gw3}};
+  auto plan = plan_product(v, policy_settings{});
+  EXPECT_EQ(new_grant(plan, "gw3"), 150);
+  EXPECT_EQ(new_grant(plan, "gw1") + new_grant(plan, "gw2"), 1000 - 150);
+}
+
+TEST(quota_znodes, a_report_without_a_claim_reads_as_claiming_its_consumption) {
+  auto r = quota::decode_report(R"({"consumed":42,"grant":100})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->claimed, 42);
+  quota::consumption_report full;
+  full.consumed = 10;
+  full.claimed = 60;
+  EXPECT_EQ(quota::decode_report(quota::encode(full))->claimed, 60);
+}
+
 TEST(quota_policy, a_report_older_than_the_grant_asks_for_nothing) {
   // gw2 just gave back (its grant is newer than its last report, which still shows 100 unused).
   auto gw2 = node("gw2", true, 300, 200, false, 9000);
