@@ -9,30 +9,15 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/admission_front.hpp"
+#include "common/utc_time.hpp"
 
 namespace flashsale {
 
 namespace {
 
-std::string base36(std::uint64_t n) {
-  const char* digits = "0123456789abcdefghijklmnopqrstuvwxyz";
-  std::string s;
-  do {
-    s.insert(s.begin(), digits[n % 36]);
-    n /= 36;
-  } while (n != 0);
-  return s;
-}
-
 /// A reservation refused for want of a claim is retried this often, this many times (1 s).
 constexpr auto throttle_retry = std::chrono::milliseconds{20};
 constexpr int max_throttled = 50;
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 struct product_entry {
   counter_actor counter;
@@ -59,7 +44,7 @@ gateway_actor::behavior_type gateway_impl(gateway_actor::stateful_pointer<gatewa
                                           std::map<std::string, counter_actor> counters,
                                           publisher_actor publisher) {
   auto& st = self->state;
-  st.ticket_prefix = opts.name + "-" + base36(static_cast<std::uint64_t>(now_ms())) + "-";
+  st.ticket_prefix = opts.name + "-" + base36(static_cast<std::uint64_t>(utc_now_ms())) + "-";
   st.opts = std::move(opts);
   st.publisher = std::move(publisher);
   for (const auto& p : sale.products) {
@@ -117,7 +102,7 @@ gateway_actor::behavior_type gateway_impl(gateway_actor::stateful_pointer<gatewa
                   p.user = call.user;
                   p.gateway = st.opts.name;
                   p.ticket = ticket;
-                  p.accepted_at_ms = now_ms();
+                  p.accepted_at_ms = utc_now_ms();
                   auto view =
                       ticket_view{ticket, p.request_id, p.product, p.user, order_status::queued, 0};
                   self->request(st.publisher, st.opts.publish_timeout, publish_atom_v, std::move(p))

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adapters/zookeeper/blocking_session.hpp"
+#include "common/utc_time.hpp"
 
 namespace flashsale::quota {
 
@@ -286,9 +287,7 @@ std::vector<product_init> init_sale_tree(zk::blocking_session& zk, const layout&
 }
 
 std::int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return utc_now_ms();
 }
 
 }  // namespace flashsale::quota

@@ -97,6 +97,12 @@ http::response purchase_response(const purchase_reply& reply, std::int64_t opens
                           "application/json",
                           {}};
   };
+  // Answers a client may retry: with Retry-After.
+  auto retry_later = [&](int status, const char* state, const char* message) {
+    auto r = status_body(status, state, message);
+    r.headers.emplace_back("Retry-After", "1");
+    return r;
+  };
   switch (reply.outcome) {
     case admission::accepted: {
       http::response r{202,
@@ -107,20 +113,17 @@ http::response purchase_response(const purchase_reply& reply, std::int64_t opens
       return r;
     }
     case admission::shed: {
-      auto r =
-          status_body(429, "shed", "too many buyers: this attempt lost the lottery, retry later");
-      r.headers.emplace_back("Retry-After", "1");
-      return r;
+      // Most answers of a sale: built once.
+      static const http::response shed =
+          retry_later(429, "shed", "too many buyers: this attempt lost the lottery, retry later");
+      return shed;
     }
     case admission::sold_out:
       return status_body(410, "sold_out", "sold out");
     case admission::already_bought:
       return status_body(409, "already_bought", "this user already bought this product");
-    case admission::queue_refused: {
-      auto r = status_body(503, "unavailable", "the order queue refused the purchase, retry later");
-      r.headers.emplace_back("Retry-After", "1");
-      return r;
-    }
+    case admission::queue_refused:
+      return retry_later(503, "unavailable", "the order queue refused the purchase, retry later");
     case admission::unknown_product:
       return error_response(404, "unknown product");
     case admission::not_started: {
@@ -133,11 +136,8 @@ http::response purchase_response(const purchase_reply& reply, std::int64_t opens
       return status_body(403, "closed", "the sale is closed");
     case admission::ended:
       return status_body(410, "ended", "the sale has ended");
-    case admission::busy: {
-      auto r = status_body(503, "busy", "units are being claimed for this gateway, retry now");
-      r.headers.emplace_back("Retry-After", "1");
-      return r;
-    }
+    case admission::busy:
+      return retry_later(503, "busy", "units are being claimed for this gateway, retry now");
   }
   return error_response(500, "internal error");
 }

@@ -1,5 +1,6 @@
 #include "common/utc_time.hpp"
 
+#include <chrono>
 #include <cstdio>
 
 namespace flashsale {
@@ -79,6 +80,22 @@ std::string format_utc_time(std::int64_t ms) {
                 static_cast<long long>(y), m, d, static_cast<long long>(rest / 3600),
                 static_cast<long long>(rest / 60 % 60), static_cast<long long>(rest % 60));
   return buf;
+}
+
+std::int64_t utc_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string base36(std::uint64_t n) {
+  const char* digits = "0123456789abcdefghijklmnopqrstuvwxyz";
+  std::string s;
+  do {
+    s.insert(s.begin(), digits[n % 36]);
+    n /= 36;
+  } while (n != 0);
+  return s;
 }
 
 }  // namespace flashsale

@@ -17,4 +17,11 @@ std::optional<std::int64_t> parse_utc_time(const std::string& text);
 /// Formats milliseconds since the epoch as "YYYY-MM-DDTHH:MM:SSZ" (milliseconds dropped).
 std::string format_utc_time(std::int64_t ms);
 
+/// The wall clock now, in milliseconds since the Unix epoch.
+std::int64_t utc_now_ms();
+
+/// `n` in base 36 (digits, then lower-case letters): the compact numbers in tickets and request
+/// ids.
+std::string base36(std::uint64_t n);
+
 }  // namespace flashsale

@@ -23,6 +23,7 @@
 #include "adapters/http/server.hpp"
 #include "api/http_api.hpp"
 #include "common/sale_definition.hpp"
+#include "common/utc_time.hpp"
 #include "nodes/node_config.hpp"
 
 namespace {
@@ -229,10 +230,7 @@ int main(int argc, char** argv) {
               reply->send(api::error_response(400, error));
               return;
             }
-            auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count();
-            if (auto early = front->screen(r.product, now_ms)) {
+            if (auto early = front->screen(r.product, utc_now_ms())) {
               finish(*reply, static_cast<std::size_t>(*early), purchase_reply{*early, {}}, false);
               return;
             }
@@ -253,11 +251,7 @@ int main(int argc, char** argv) {
                                                  }});
             return;
           case api::route_kind::product:
-            reply->send(
-                api::product_response(*front, r.product,
-                                      std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count()));
+            reply->send(api::product_response(*front, r.product, utc_now_ms()));
             return;
           case api::route_kind::metrics:
             reply->send(api::metrics_response(

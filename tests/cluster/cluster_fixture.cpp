@@ -24,19 +24,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-int exit_code_of(int status) {
-  if (status == -1 || !WIFEXITED(status))
-    return -1;
-  return WEXITSTATUS(status);
-}
-
 std::string describe_exit(int status) {
   if (WIFSIGNALED(status))
     return "killed by signal " + std::to_string(WTERMSIG(status));
@@ -44,21 +31,6 @@ std::string describe_exit(int status) {
 }
 
 }  // namespace
-
-std::vector<load_ticket> cluster_fixture::read_tickets(const std::string& path) {
-  std::vector<load_ticket> tickets;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream words(line);
-    load_ticket t;
-    if (words >> t.ticket >> t.product >> t.user >> t.idempotency_key)
-      tickets.push_back(std::move(t));
-    else
-      ADD_FAILURE() << "unreadable ticket line in " << path << ": " << line;
-  }
-  return tickets;
-}
 
 namespace {
 
@@ -332,54 +304,6 @@ std::unique_ptr<background_load> cluster_fixture::start_load(const std::vector<s
   return std::make_unique<background_load>(all, path_in_dir(name + ".log"));
 }
 
-signalled_load::signalled_load(const std::vector<std::string>& args, std::string log_path)
-    : log_path_(std::move(log_path)) {
-  process_ = std::make_unique<child_process>(FLASHSALE_LOAD_BIN, args, log_path_);
-}
-
-load_result signalled_load::finish(std::chrono::milliseconds timeout) {
-  process_->signal(SIGCONT);
-  load_result r;
-  int status = process_->wait(static_cast<int>(timeout.count()));
-  if (status == -1) {
-    process_->signal(SIGKILL);
-    process_->wait(10000);
-  }
-  r.exit_code = exit_code_of(status);
-  r.output = read_file(log_path_);
-  std::istringstream in(r.output);
-  std::string line;
-  while (std::getline(in, line)) {  // the summary lines, as background_load::finish reads them
-    std::istringstream words(line);
-    std::string key;
-    words >> key;
-    if (key == "status") {
-      int code = 0;
-      std::uint64_t n = 0;
-      if (words >> code >> n)
-        r.statuses[code] = n;
-    } else if (key == "requests") {
-      words >> r.requests;
-    } else if (key == "answered") {
-      words >> r.answered;
-    } else if (key == "errors") {
-      words >> r.errors;
-    } else if (key == "tickets") {
-      words >> r.tickets;
-    } else if (key == "key_prefix") {
-      words >> r.key_prefix;
-    }
-  }
-  return r;
-}
-
-std::unique_ptr<signalled_load> cluster_fixture::start_signalled_load(
-    const std::vector<std::string>& args, const std::string& name) {
-  std::vector<std::string> all{"--ports", join(gateway_ports())};
-  all.insert(all.end(), args.begin(), args.end());
-  return std::make_unique<signalled_load>(all, path_in_dir(name + ".log"));
-}
-
 std::map<std::string, std::uint64_t> cluster_fixture::errors_by_kind(const load_result& result) {
   std::map<std::string, std::uint64_t> kinds;
   std::istringstream in(result.output);
@@ -401,17 +325,8 @@ int cluster_fixture::services(const std::string& verb, const std::string& servic
                               std::chrono::milliseconds timeout, std::string* output) {
   if (verb != "start-one")
     services_down_.insert(service);  // until it is known to be up again
-  auto log = path_in_dir("services-" + verb + "-" + service + ".log");
-  child_process script{
-      std::string(FLASHSALE_SOURCE_DIR) + "/scripts/services", {verb, service}, log};
-  int status = script.wait(static_cast<int>(timeout.count()));
-  if (status == -1) {
-    script.signal(SIGKILL);
-    script.wait(10000);
-  }
-  int rc = exit_code_of(status);
-  if (output != nullptr)
-    *output = read_file(log);
+  int rc = run_tool(std::string(FLASHSALE_SOURCE_DIR) + "/scripts/services", {verb, service},
+                    path_in_dir("services-" + verb + "-" + service + ".log"), timeout, output);
   if (rc == 0 && verb != "stop-one")
     services_down_.erase(service);
   return rc;
@@ -459,16 +374,7 @@ bool cluster_fixture::read_orders(std::map<std::string, std::string>& products,
 }
 
 int cluster_fixture::run_admin(const std::vector<std::string>& args, std::string* output) {
-  auto log = path_in_dir("admin.log");
-  child_process admin{FLASHSALE_ADMIN_BIN, args, log};
-  int status = admin.wait(30000);
-  if (status == -1) {
-    admin.signal(SIGKILL);
-    admin.wait(10000);
-  }
-  if (output != nullptr)
-    *output = read_file(log);
-  return exit_code_of(status);
+  return run_tool(FLASHSALE_ADMIN_BIN, args, path_in_dir("admin.log"), 30s, output);
 }
 
 // --- the audit

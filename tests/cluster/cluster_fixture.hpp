@@ -53,22 +53,6 @@ struct cluster_node {
   std::string log_tail(int lines = 40) const;
 };
 
-/// flashsale-load in the background, as background_load, but with its process at hand (to pace
-/// it with SIGSTOP / SIGCONT).
-class signalled_load {
- public:
-  signalled_load(const std::vector<std::string>& args, std::string log_path);
-  child_process& process() { return *process_; }
-  bool running() { return process_->running(); }
-  /// Sends SIGCONT, waits up to `timeout` for the exit (then kills it) and parses its report.
-  load_result finish(std::chrono::milliseconds timeout);
-  std::string log_tail() const { return process_->log_tail(); }
-
- private:
-  std::unique_ptr<child_process> process_;
-  std::string log_path_;
-};
-
 /// One flashsale-load run of a sale and its --tickets-out file.
 struct load_run {
   load_result result;
@@ -130,11 +114,6 @@ class cluster_fixture : public ::testing::Test {
   std::unique_ptr<background_load> start_load(const std::vector<std::string>& args,
                                               const std::string& name = "load",
                                               std::vector<int> ports = {});
-  /// As start_load, with the process at hand.
-  std::unique_ptr<signalled_load> start_signalled_load(const std::vector<std::string>& args,
-                                                       const std::string& name = "load");
-  /// The 202 lines of a --tickets-out file.
-  static std::vector<load_ticket> read_tickets(const std::string& path);
   /// The "error <kind> N" lines of a load report, by kind.
   static std::map<std::string, std::uint64_t> errors_by_kind(const load_result& result);
 

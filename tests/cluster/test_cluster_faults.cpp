@@ -35,6 +35,7 @@ using flashsale::testing::cluster_setup;
 using flashsale::testing::load_result;
 using flashsale::testing::load_run;
 using flashsale::testing::poll_until;
+using flashsale::testing::read_tickets;
 using clock_type = std::chrono::steady_clock;
 
 const char* const sale_text = R"(
@@ -229,9 +230,9 @@ TEST_F(cluster_faults, rabbitmq_stopped_for_5s_mid_sale_refuses_with_503_and_los
   auto t0 = clock_type::now();
   ASSERT_NO_FATAL_FAILURE(start({sale_text}));
   tickets_file_ = path_in_dir("tickets.txt");
-  auto load = start_signalled_load({"--requests", std::to_string(requests), "--users",
-                                    std::to_string(requests), "--connections", "8", "--timeout-ms",
-                                    "20000", "--tickets-out", tickets_file_, "--progress"});
+  auto load = start_load({"--requests", std::to_string(requests), "--users",
+                          std::to_string(requests), "--connections", "8", "--timeout-ms", "20000",
+                          "--tickets-out", tickets_file_, "--progress"});
   ASSERT_TRUE(
       poll_until([&] { return accepted_so_far() >= fault_after || !load->running(); }, 30s, 20ms))
       << load->log_tail() << logs();
@@ -245,7 +246,7 @@ TEST_F(cluster_faults, rabbitmq_stopped_for_5s_mid_sale_refuses_with_503_and_los
   bool broker_gone = false;
   {
     struct resume {  // the load runs free again whatever happens
-      flashsale::testing::signalled_load& load;
+      background_load& load;
       ~resume() { load.process().signal(SIGCONT); }
     } resume_load{*load};
     auto deadline = clock_type::now() + 60s;

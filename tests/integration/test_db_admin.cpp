@@ -19,27 +19,14 @@ namespace {
 
 using namespace flashsale;
 using flashsale::testing::scratch_admin;
+using flashsale::testing::scratch_product;
+using flashsale::testing::scratch_writer;
 namespace fs = std::filesystem;
 
 const auto* const g_environment = ::testing::AddGlobalTestEnvironment(
     new flashsale::testing::scratch_database_environment("flashsale_test"));
 
 class db_admin : public flashsale::testing::scratch_database_test {};
-
-product_definition make_product(const std::string& id, std::int64_t stock, int slots,
-                                int per_user_limit) {
-  product_definition p;
-  p.id = id;
-  p.stock = stock;
-  p.slots = slots;
-  p.per_user_limit = per_user_limit;
-  p.database = scratch_admin().dbname;
-  return p;
-}
-
-db::connection_params writer_params() {
-  return scratch_admin().as_user(db::writer_role, db::writer_default_password);
-}
 
 /// Runs `sql` as `role` and returns the SQLSTATE it failed with ("" if it succeeded).
 std::string sqlstate_as(const db::connection_params& role, const std::string& sql,
@@ -56,13 +43,13 @@ std::string sqlstate_as(const db::connection_params& role, const std::string& sq
 }
 
 std::string writer_sqlstate(const std::string& sql, std::string* message = nullptr) {
-  return sqlstate_as(writer_params(), sql, message);
+  return sqlstate_as(scratch_writer(), sql, message);
 }
 
 // (e) The writer role may execute purchase_one and purchase_batch, nothing else.
 TEST_F(db_admin, writer_role_has_least_privilege) {
   auto admin = db::schema_admin::connect(scratch_admin());
-  ASSERT_EQ(admin->define_product(make_product("priv", 10, 2, 1)), db::define_status::created);
+  ASSERT_EQ(admin->define_product(scratch_product("priv", 10, 2, 1)), db::define_status::created);
 
   std::string message;
   EXPECT_EQ(writer_sqlstate("UPDATE stock_slot SET remaining = 5", &message), "42501");
@@ -89,7 +76,7 @@ TEST_F(db_admin, writer_role_has_least_privilege) {
   EXPECT_EQ(writer_sqlstate("CREATE TABLE mallory (x int)"), "42501");
 
   // ... while its two functions work, and the data stayed intact.
-  auto store = db::order_store::connect(writer_params());
+  auto store = db::order_store::connect(scratch_writer());
   EXPECT_EQ(store->purchase({"priv-1", "priv", "alice", "gw"}).status,
             db::purchase_status::confirmed);
   auto batch = store->purchase_batch(
@@ -111,8 +98,8 @@ TEST_F(db_admin, writer_role_has_least_privilege) {
 // The gateway role may look orders up by request id (GET /v1/orders), nothing else.
 TEST_F(db_admin, gateway_role_may_only_look_orders_up) {
   auto admin = db::schema_admin::connect(scratch_admin());
-  ASSERT_EQ(admin->define_product(make_product("look", 10, 2, 1)), db::define_status::created);
-  auto store = db::order_store::connect(writer_params());
+  ASSERT_EQ(admin->define_product(scratch_product("look", 10, 2, 1)), db::define_status::created);
+  auto store = db::order_store::connect(scratch_writer());
   auto bought = store->purchase({"look-1", "look", "alice", "gw"});
   ASSERT_EQ(bought.status, db::purchase_status::confirmed);
 
@@ -143,7 +130,7 @@ TEST_F(db_admin, gateway_role_may_only_look_orders_up) {
 // I1 holds in the schema itself: even the admin cannot drive a slot below zero.
 TEST_F(db_admin, negative_stock_is_refused_by_the_constraint) {
   auto admin = db::schema_admin::connect(scratch_admin());
-  ASSERT_EQ(admin->define_product(make_product("neg", 4, 2, 1)), db::define_status::created);
+  ASSERT_EQ(admin->define_product(scratch_product("neg", 4, 2, 1)), db::define_status::created);
   try {
     admin->execute("UPDATE stock_slot SET remaining = remaining - 3 WHERE product = 'neg'");
     FAIL() << "a slot went negative";
@@ -216,7 +203,7 @@ TEST_F(db_admin, migrate_applies_new_files_and_refuses_changed_ones) {
 // (f) The same definition twice is fine, a different one is an error.
 TEST_F(db_admin, define_product_is_idempotent_and_refuses_changes) {
   auto admin = db::schema_admin::connect(scratch_admin());
-  auto p = make_product("def", 10, 4, 1);
+  auto p = scratch_product("def", 10, 4, 1);
   EXPECT_EQ(admin->define_product(p), db::define_status::created);
   EXPECT_EQ(admin->define_product(p), db::define_status::exists);
   auto r = admin->report("def");
@@ -226,8 +213,8 @@ TEST_F(db_admin, define_product_is_idempotent_and_refuses_changes) {
   EXPECT_EQ(r->slots, 4);
   EXPECT_TRUE(r->ok());
 
-  for (auto changed : {make_product("def", 11, 4, 1), make_product("def", 10, 5, 1),
-                       make_product("def", 10, 4, 2)}) {
+  for (auto changed : {scratch_product("def", 11, 4, 1), scratch_product("def", 10, 5, 1),
+                       scratch_product("def", 10, 4, 2)}) {
     try {
       admin->define_product(changed);
       ADD_FAILURE() << "a changed definition was accepted";
@@ -244,21 +231,21 @@ TEST_F(db_admin, define_product_is_idempotent_and_refuses_changes) {
 
 TEST_F(db_admin, define_product_spreads_the_stock_over_the_slots) {
   auto admin = db::schema_admin::connect(scratch_admin());
-  ASSERT_EQ(admin->define_product(make_product("spread", 10, 4, 1)), db::define_status::created);
+  ASSERT_EQ(admin->define_product(scratch_product("spread", 10, 4, 1)), db::define_status::created);
   // 10 over 4 slots: 3, 3, 2, 2. Take the remainder slots out and check what is left.
   admin->execute("UPDATE stock_slot SET remaining = remaining - 2 WHERE product = 'spread'");
   admin->execute(
       "UPDATE stock_slot SET remaining = remaining - 1 "
       "WHERE product = 'spread' AND slot IN (1, 2)");
   EXPECT_EQ(admin->report("spread")->remaining, 0);
-  EXPECT_THROW(admin->define_product(make_product("bad id!", 1, 1, 1)), db::db_error);
-  EXPECT_THROW(admin->define_product(make_product("noslots", 1, 0, 1)), db::db_error);
+  EXPECT_THROW(admin->define_product(scratch_product("bad id!", 1, 1, 1)), db::db_error);
+  EXPECT_THROW(admin->define_product(scratch_product("noslots", 1, 0, 1)), db::db_error);
 }
 
 // The report sees what the constraints cannot forbid: orders written around purchase_one.
 TEST_F(db_admin, report_flags_broken_invariants) {
   auto admin = db::schema_admin::connect(scratch_admin());
-  ASSERT_EQ(admin->define_product(make_product("broken", 5, 1, 1)), db::define_status::created);
+  ASSERT_EQ(admin->define_product(scratch_product("broken", 5, 1, 1)), db::define_status::created);
   auto clean = admin->report("broken");
   ASSERT_TRUE(clean);
   EXPECT_TRUE(clean->ok());

@@ -22,33 +22,15 @@
 namespace {
 
 using namespace flashsale;
+using flashsale::testing::define_scratch_product;
 using flashsale::testing::scratch_admin;
+using flashsale::testing::scratch_report;
+using flashsale::testing::scratch_writer;
 
 const auto* const g_environment = ::testing::AddGlobalTestEnvironment(
     new flashsale::testing::scratch_database_environment("flashsale_test"));
 
 class db_purchase : public flashsale::testing::scratch_database_test {};
-
-db::connection_params writer_params() {
-  return scratch_admin().as_user(db::writer_role, db::writer_default_password);
-}
-
-void define(const std::string& id, std::int64_t stock, int slots, int per_user_limit) {
-  product_definition p;
-  p.id = id;
-  p.stock = stock;
-  p.slots = slots;
-  p.per_user_limit = per_user_limit;
-  p.database = scratch_admin().dbname;
-  ASSERT_EQ(db::schema_admin::connect(scratch_admin())->define_product(p),
-            db::define_status::created);
-}
-
-db::product_report report_of(const std::string& id) {
-  auto row = db::schema_admin::connect(scratch_admin())->report(id);
-  EXPECT_TRUE(row.has_value()) << id << " is not defined";
-  return row.value_or(db::product_report{});
-}
 
 /// Runs `work(thread_index, store)` on `threads` threads, each with its own writer connection,
 /// started together once all are connected. Returns the exception messages thrown.
@@ -63,7 +45,7 @@ std::vector<std::string> run_concurrently(int threads, Work work) {
     pool.emplace_back([&, t] {
       std::unique_ptr<db::order_store> store;
       try {
-        store = db::order_store::connect(writer_params());
+        store = db::order_store::connect(scratch_writer());
       } catch (const std::exception& e) {
         std::lock_guard<std::mutex> lock(errors_mutex);
         errors.push_back(e.what());
@@ -91,7 +73,7 @@ std::vector<std::string> run_concurrently(int threads, Work work) {
 
 // (a) 32 writer connections, 5,000 attempts by distinct users on 1,000 units over 4 slots.
 TEST_F(db_purchase, concurrent_buyers_get_exactly_the_stock) {
-  define("conc", 1000, 4, 1);
+  define_scratch_product("conc", 1000, 4, 1);
   constexpr int threads = 32;
   constexpr int attempts = 5000;
   std::atomic<int> next{0};
@@ -124,7 +106,7 @@ TEST_F(db_purchase, concurrent_buyers_get_exactly_the_stock) {
   for (const auto& [slot, sold] : by_slot)
     EXPECT_EQ(sold, 250) << "slot " << slot;  // every slot emptied: the stock was spread evenly
 
-  auto r = report_of("conc");
+  auto r = scratch_report("conc");
   EXPECT_EQ(r.made_available, 1000);
   EXPECT_EQ(r.sold, 1000);
   EXPECT_EQ(r.remaining, 0);
@@ -136,8 +118,8 @@ TEST_F(db_purchase, concurrent_buyers_get_exactly_the_stock) {
 
 // (b) A retried request id gets its first order back.
 TEST_F(db_purchase, duplicate_request_returns_the_first_order) {
-  define("dup", 10, 2, 5);
-  auto store = db::order_store::connect(writer_params());
+  define_scratch_product("dup", 10, 2, 5);
+  auto store = db::order_store::connect(scratch_writer());
   auto first = store->purchase({"dup-1", "dup", "alice", "gw-a"});
   ASSERT_EQ(first.status, db::purchase_status::confirmed);
   EXPECT_GT(first.order_id, 0);
@@ -147,7 +129,7 @@ TEST_F(db_purchase, duplicate_request_returns_the_first_order) {
   EXPECT_EQ(again.status, db::purchase_status::duplicate_request);
   EXPECT_EQ(again.order_id, first.order_id);
   EXPECT_EQ(again.slot, first.slot);
-  auto r = report_of("dup");
+  auto r = scratch_report("dup");
   EXPECT_EQ(r.sold, 1);
   EXPECT_EQ(r.remaining, 9);
   EXPECT_TRUE(r.ok());
@@ -156,7 +138,7 @@ TEST_F(db_purchase, duplicate_request_returns_the_first_order) {
 // (b) The same request id sent concurrently, even under different user ids (a misbehaving
 // client), is written once.
 TEST_F(db_purchase, concurrent_duplicates_write_one_order) {
-  define("dupc", 100, 4, 1);
+  define_scratch_product("dupc", 100, 4, 1);
   constexpr int threads = 8;
   std::mutex m;
   std::vector<db::purchase_outcome> outcomes;
@@ -180,15 +162,15 @@ TEST_F(db_purchase, concurrent_duplicates_write_one_order) {
   EXPECT_EQ(confirmed, 1);
   for (const auto& o : outcomes)
     EXPECT_EQ(o.order_id, order_id);
-  auto r = report_of("dupc");
+  auto r = scratch_report("dupc");
   EXPECT_EQ(r.sold, 1);
   EXPECT_TRUE(r.ok());
 }
 
 // (c) A second request id of the same user is refused at the limit.
 TEST_F(db_purchase, per_user_limit_is_enforced) {
-  define("lim", 100, 4, 2);
-  auto store = db::order_store::connect(writer_params());
+  define_scratch_product("lim", 100, 4, 2);
+  auto store = db::order_store::connect(scratch_writer());
   EXPECT_EQ(store->purchase({"lim-1", "lim", "bob", "gw"}).status, db::purchase_status::confirmed);
   EXPECT_EQ(store->purchase({"lim-2", "lim", "bob", "gw"}).status, db::purchase_status::confirmed);
   auto third = store->purchase({"lim-3", "lim", "bob", "gw"});
@@ -197,7 +179,7 @@ TEST_F(db_purchase, per_user_limit_is_enforced) {
   EXPECT_EQ(third.slot, 0);
   EXPECT_EQ(store->purchase({"lim-4", "lim", "carol", "gw"}).status,
             db::purchase_status::confirmed);
-  auto r = report_of("lim");
+  auto r = scratch_report("lim");
   EXPECT_EQ(r.sold, 3);
   EXPECT_EQ(r.remaining, 97);
   EXPECT_TRUE(r.ok());
@@ -205,7 +187,7 @@ TEST_F(db_purchase, per_user_limit_is_enforced) {
 
 // (c) ... also when the user's requests race on 8 connections.
 TEST_F(db_purchase, per_user_limit_holds_under_concurrency) {
-  define("limc", 1000, 4, 3);
+  define_scratch_product("limc", 1000, 4, 3);
   constexpr int threads = 8;
   constexpr int per_thread = 5;
   std::mutex m;
@@ -221,7 +203,7 @@ TEST_F(db_purchase, per_user_limit_holds_under_concurrency) {
   ASSERT_TRUE(errors.empty()) << errors.front();
   EXPECT_EQ(by_status[db::purchase_status::confirmed], 3);
   EXPECT_EQ(by_status[db::purchase_status::user_limit], threads * per_thread - 3);
-  auto r = report_of("limc");
+  auto r = scratch_report("limc");
   EXPECT_EQ(r.sold, 3);
   EXPECT_EQ(r.users_over_limit, 0);
   EXPECT_TRUE(r.ok());
@@ -233,7 +215,7 @@ TEST_F(db_purchase, unknown_product_writes_nothing) {
   auto sold_before = 0;
   for (const auto& r : admin->report())
     sold_before += static_cast<int>(r.sold);
-  auto store = db::order_store::connect(writer_params());
+  auto store = db::order_store::connect(scratch_writer());
   auto out = store->purchase({"ghost-1", "no-such-product", "erin", "gw"});
   EXPECT_EQ(out.status, db::purchase_status::unknown_product);
   EXPECT_EQ(out.order_id, 0);
@@ -243,23 +225,23 @@ TEST_F(db_purchase, unknown_product_writes_nothing) {
     sold_after += static_cast<int>(r.sold);
   EXPECT_EQ(sold_after, sold_before);
   // The request id was not consumed: it can still buy a real product.
-  define("real", 1, 1, 1);
+  define_scratch_product("real", 1, 1, 1);
   EXPECT_EQ(store->purchase({"ghost-1", "real", "erin", "gw"}).status,
             db::purchase_status::confirmed);
 }
 
 TEST_F(db_purchase, empty_stock_is_sold_out) {
-  define("none", 0, 3, 1);
-  auto store = db::order_store::connect(writer_params());
+  define_scratch_product("none", 0, 3, 1);
+  auto store = db::order_store::connect(scratch_writer());
   auto out = store->purchase({"none-1", "none", "frank", "gw"});
   EXPECT_EQ(out.status, db::purchase_status::sold_out);
   EXPECT_EQ(out.order_id, 0);
-  EXPECT_TRUE(report_of("none").ok());
+  EXPECT_TRUE(scratch_report("none").ok());
 }
 
 TEST_F(db_purchase, invalid_request_is_an_error_not_an_order) {
-  define("inv", 5, 1, 1);
-  auto store = db::order_store::connect(writer_params());
+  define_scratch_product("inv", 5, 1, 1);
+  auto store = db::order_store::connect(scratch_writer());
   try {
     store->purchase({"", "inv", "gina", "gw"});
     FAIL() << "an empty request id was accepted";
@@ -272,8 +254,8 @@ TEST_F(db_purchase, invalid_request_is_an_error_not_an_order) {
 
 // The slot writers' recovery: a lost connection is one db_error, the next call reconnects.
 TEST_F(db_purchase, store_reconnects_after_losing_its_connection) {
-  define("recon", 10, 2, 5);
-  auto store = db::order_store::connect(writer_params());
+  define_scratch_product("recon", 10, 2, 5);
+  auto store = db::order_store::connect(scratch_writer());
   ASSERT_EQ(store->purchase({"recon-1", "recon", "hal", "gw"}).status,
             db::purchase_status::confirmed);
   db::schema_admin::connect(scratch_admin())
@@ -286,12 +268,12 @@ TEST_F(db_purchase, store_reconnects_after_losing_its_connection) {
             db::purchase_status::confirmed);
   EXPECT_EQ(store->purchase({"recon-1", "recon", "hal", "gw"}).status,
             db::purchase_status::duplicate_request);
-  EXPECT_EQ(report_of("recon").sold, 2);
+  EXPECT_EQ(scratch_report("recon").sold, 2);
 }
 
 // Waiting paths under pressure: few slots, users with several requests, limits, duplicates.
 TEST_F(db_purchase, mixed_contention_keeps_every_invariant) {
-  define("mix", 300, 3, 2);
+  define_scratch_product("mix", 300, 3, 2);
   constexpr int threads = 24;
   constexpr int attempts = 1500;
   std::atomic<int> next{0};
@@ -307,7 +289,7 @@ TEST_F(db_purchase, mixed_contention_keeps_every_invariant) {
     }
   });
   ASSERT_TRUE(errors.empty()) << errors.size() << " errors, first: " << errors.front();
-  auto r = report_of("mix");
+  auto r = scratch_report("mix");
   EXPECT_EQ(r.sold, confirmed.load());
   EXPECT_EQ(r.sold, 300);  // demand (250 users x 2) exceeds the stock: all of it sells
   EXPECT_EQ(r.users_over_limit, 0);

@@ -25,6 +25,7 @@ using flashsale::testing::gateway_fixture;
 using flashsale::testing::gateway_setup;
 using flashsale::testing::http_client;
 using flashsale::testing::poll_until;
+using flashsale::testing::read_tickets;
 using clock_type = std::chrono::steady_clock;
 
 class gateway_broker_restart : public gateway_fixture {};

@@ -24,33 +24,15 @@ namespace {
 
 using namespace flashsale;
 using db::purchase_status;
+using flashsale::testing::define_scratch_product;
 using flashsale::testing::scratch_admin;
+using flashsale::testing::scratch_report;
+using flashsale::testing::scratch_writer;
 
 const auto* const g_environment = ::testing::AddGlobalTestEnvironment(
     new flashsale::testing::scratch_database_environment("flashsale_orders"));
 
 class orders_batch : public flashsale::testing::scratch_database_test {};
-
-db::connection_params writer_params() {
-  return scratch_admin().as_user(db::writer_role, db::writer_default_password);
-}
-
-void define(const std::string& id, std::int64_t stock, int slots, int per_user_limit) {
-  product_definition p;
-  p.id = id;
-  p.stock = stock;
-  p.slots = slots;
-  p.per_user_limit = per_user_limit;
-  p.database = scratch_admin().dbname;
-  ASSERT_EQ(db::schema_admin::connect(scratch_admin())->define_product(p),
-            db::define_status::created);
-}
-
-db::product_report report_of(const std::string& id) {
-  auto row = db::schema_admin::connect(scratch_admin())->report(id);
-  EXPECT_TRUE(row.has_value()) << id << " is not defined";
-  return row.value_or(db::product_report{});
-}
 
 db::purchase_request req(const std::string& id, const std::string& user) {
   return db::purchase_request{id, "", user, "gw-test"};
@@ -58,8 +40,8 @@ db::purchase_request req(const std::string& id, const std::string& user) {
 
 // Every answer of purchase_batch, decided in request order, in one call.
 TEST_F(orders_batch, one_call_answers_every_request_in_order) {
-  define("ord", 5, 2, 2);
-  auto store = db::order_store::connect(writer_params());
+  define_scratch_product("ord", 5, 2, 2);
+  auto store = db::order_store::connect(scratch_writer());
   auto first = store->purchase_batch("ord", {req("o-1", "ann")});
   ASSERT_EQ(first.size(), 1u);
   ASSERT_EQ(first[0].status, purchase_status::confirmed);
@@ -101,7 +83,7 @@ TEST_F(orders_batch, one_call_answers_every_request_in_order) {
     EXPECT_EQ(out[i].order_id, 0) << i;
     EXPECT_EQ(out[i].slot, 0) << i;
   }
-  auto r = report_of("ord");
+  auto r = scratch_report("ord");
   EXPECT_EQ(r.sold, 5);
   EXPECT_EQ(r.remaining, 0);
   EXPECT_TRUE(r.ok());
@@ -114,18 +96,18 @@ TEST_F(orders_batch, one_call_answers_every_request_in_order) {
   EXPECT_EQ(again[1].status, purchase_status::duplicate_request);
   EXPECT_EQ(again[1].order_id, out[3].order_id);
   EXPECT_EQ(again[2].status, purchase_status::sold_out);
-  EXPECT_EQ(report_of("ord").sold, 5);
+  EXPECT_EQ(scratch_report("ord").sold, 5);
 }
 
 TEST_F(orders_batch, unknown_product_answers_every_request_and_writes_nothing) {
-  auto store = db::order_store::connect(writer_params());
+  auto store = db::order_store::connect(scratch_writer());
   auto out = store->purchase_batch("no-such", {req("u-1", "ann"), req("u-2", "bob")});
   ASSERT_EQ(out.size(), 2u);
   for (const auto& o : out) {
     EXPECT_EQ(o.status, purchase_status::unknown_product);
     EXPECT_EQ(o.order_id, 0);
   }
-  define("known", 3, 1, 1);
+  define_scratch_product("known", 3, 1, 1);
   EXPECT_EQ(store->purchase_batch("known", {req("u-1", "ann")})[0].status,
             purchase_status::confirmed);  // the request ids were not used up
 }
@@ -133,7 +115,7 @@ TEST_F(orders_batch, unknown_product_answers_every_request_and_writes_nothing) {
 // Ids and users travel as array literals: quotes, backslashes, commas, braces, blanks, "NULL" and
 // non-ASCII text arrive unchanged.
 TEST_F(orders_batch, awkward_ids_and_users_arrive_unchanged) {
-  define("odd", 100, 3, 1);
+  define_scratch_product("odd", 100, 3, 1);
   std::vector<std::string> awkward{
       "a\"b",    "back\\slash",  "com,ma",  "{brace}", "sp ace", "NULL", "  lead",
       "tr ail ", "ünïcødé-秒杀", "'quote'", "\\\"",    "x}",     "{",    ""};
@@ -141,7 +123,7 @@ TEST_F(orders_batch, awkward_ids_and_users_arrive_unchanged) {
   std::vector<db::purchase_request> batch;
   for (std::size_t i = 0; i < awkward.size(); ++i)
     batch.push_back(req("id-" + awkward[i], "user-" + awkward[i]));
-  auto store = db::order_store::connect(writer_params());
+  auto store = db::order_store::connect(scratch_writer());
   auto out = store->purchase_batch("odd", batch);
   ASSERT_EQ(out.size(), batch.size());
   for (std::size_t i = 0; i < out.size(); ++i)
@@ -158,12 +140,12 @@ TEST_F(orders_batch, awkward_ids_and_users_arrive_unchanged) {
     second.push_back(req("again-" + awkward[i], "user-" + awkward[i]));
   for (const auto& o : store->purchase_batch("odd", second))
     EXPECT_EQ(o.status, purchase_status::user_limit);
-  EXPECT_TRUE(report_of("odd").ok());
+  EXPECT_TRUE(scratch_report("odd").ok());
 }
 
 TEST_F(orders_batch, invalid_input_is_an_error_and_writes_nothing) {
-  define("inv", 10, 2, 1);
-  auto store = db::order_store::connect(writer_params());
+  define_scratch_product("inv", 10, 2, 1);
+  auto store = db::order_store::connect(scratch_writer());
   for (const auto& bad : {req("", "ann"), req("inv-1", "")}) {
     try {
       store->purchase_batch("inv", {req("inv-ok", "bob"), bad});
@@ -181,7 +163,7 @@ TEST_F(orders_batch, invalid_input_is_an_error_and_writes_nothing) {
   } catch (const db::db_error& e) {
     EXPECT_EQ(e.sqlstate(), "22023") << e.what();
   }
-  EXPECT_EQ(report_of("inv").sold, 0);
+  EXPECT_EQ(scratch_report("inv").sold, 0);
   EXPECT_TRUE(store->purchase_batch("inv", {}).empty());
   // The connection is still usable after the failed transactions.
   EXPECT_EQ(store->purchase_batch("inv", {req("inv-ok", "bob")})[0].status,
@@ -190,11 +172,11 @@ TEST_F(orders_batch, invalid_input_is_an_error_and_writes_nothing) {
 
 // A batch larger than any slot's stock takes units from several slots, in request order.
 TEST_F(orders_batch, a_batch_spans_slots) {
-  define("span", 10, 4, 1);  // 3, 3, 2, 2
+  define_scratch_product("span", 10, 4, 1);  // 3, 3, 2, 2
   std::vector<db::purchase_request> batch;
   for (int i = 0; i < 12; ++i)
     batch.push_back(req("span-" + std::to_string(i), "user-" + std::to_string(i)));
-  auto out = db::order_store::connect(writer_params())->purchase_batch("span", batch);
+  auto out = db::order_store::connect(scratch_writer())->purchase_batch("span", batch);
   std::map<int, int> by_slot;
   for (int i = 0; i < 10; ++i) {
     ASSERT_EQ(out[i].status, purchase_status::confirmed) << i;
@@ -203,13 +185,13 @@ TEST_F(orders_batch, a_batch_spans_slots) {
   EXPECT_EQ(out[10].status, purchase_status::sold_out);
   EXPECT_EQ(out[11].status, purchase_status::sold_out);
   EXPECT_EQ(by_slot, (std::map<int, int>{{1, 3}, {2, 3}, {3, 2}, {4, 2}}));
-  EXPECT_TRUE(report_of("span").ok());
+  EXPECT_TRUE(scratch_report("span").ok());
 }
 
 TEST_F(orders_batch, adjust_stock_adds_removes_and_records_every_change) {
-  define("adj", 10, 3, 1);
+  define_scratch_product("adj", 10, 3, 1);
   auto admin = db::schema_admin::connect(scratch_admin());
-  auto store = db::order_store::connect(writer_params());
+  auto store = db::order_store::connect(scratch_writer());
   std::vector<db::purchase_request> buy;
   for (int i = 0; i < 4; ++i)
     buy.push_back(req("adj-" + std::to_string(i), "u" + std::to_string(i)));
@@ -220,7 +202,7 @@ TEST_F(orders_batch, adjust_stock_adds_removes_and_records_every_change) {
   EXPECT_EQ(added.applied, 5);
   EXPECT_EQ(added.remaining, 11);
   EXPECT_TRUE(added.complete());
-  auto r = report_of("adj");
+  auto r = scratch_report("adj");
   EXPECT_EQ(r.made_available, 15);
   EXPECT_EQ(r.remaining, 11);
   EXPECT_EQ(r.sold, 4);
@@ -237,7 +219,7 @@ TEST_F(orders_batch, adjust_stock_adds_removes_and_records_every_change) {
   EXPECT_FALSE(capped.complete());
   auto nothing = admin->adjust_stock("adj", -1, "again");
   EXPECT_EQ(nothing.applied, 0);
-  r = report_of("adj");
+  r = scratch_report("adj");
   EXPECT_EQ(r.made_available, 4);  // 10 + 5 - 7 - 4: the ledger holds every change
   EXPECT_EQ(r.remaining, 0);
   EXPECT_EQ(r.negative_slots, 0);
@@ -258,11 +240,11 @@ TEST_F(orders_batch, adjust_stock_adds_removes_and_records_every_change) {
   }
   EXPECT_EQ(sold[8].status, purchase_status::sold_out);
   EXPECT_EQ(by_slot, (std::map<int, int>{{1, 3}, {2, 3}, {3, 2}}));
-  EXPECT_TRUE(report_of("adj").ok());
+  EXPECT_TRUE(scratch_report("adj").ok());
 }
 
 TEST_F(orders_batch, adjust_stock_refuses_bad_requests) {
-  define("adjbad", 5, 2, 1);
+  define_scratch_product("adjbad", 5, 2, 1);
   auto admin = db::schema_admin::connect(scratch_admin());
   try {
     admin->adjust_stock("no-such-product", 5, "restock");
@@ -285,7 +267,7 @@ TEST_F(orders_batch, adjust_stock_refuses_bad_requests) {
   } catch (const db::db_error& e) {
     EXPECT_EQ(e.sqlstate(), "22003") << e.what();
   }
-  auto r = report_of("adjbad");
+  auto r = scratch_report("adjbad");
   EXPECT_TRUE(r.ok());
 }
 
@@ -294,7 +276,7 @@ TEST_F(orders_batch, adjust_stock_refuses_bad_requests) {
 // adding and removing stock. Everything that was made available sells, nobody exceeds the
 // limit, no request id is written twice, no transaction deadlocks, and the ledger balances.
 TEST_F(orders_batch, concurrent_batches_and_stock_changes_keep_every_invariant) {
-  define("conc", 1000, 4, 2);
+  define_scratch_product("conc", 1000, 4, 2);
   constexpr int threads = 8;
   constexpr int batches_per_thread = 40;
   constexpr int batch_size = 40;
@@ -325,7 +307,7 @@ TEST_F(orders_batch, concurrent_batches_and_stock_changes_keep_every_invariant) 
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
       try {
-        auto store = db::order_store::connect(writer_params());
+        auto store = db::order_store::connect(scratch_writer());
         for (int b = 0; b < batches_per_thread; ++b) {
           std::vector<db::purchase_request> batch;
           for (int k = 0; k < batch_size; ++k) {
@@ -356,17 +338,17 @@ TEST_F(orders_batch, concurrent_batches_and_stock_changes_keep_every_invariant) 
   ASSERT_TRUE(errors.empty()) << errors.size() << " errors, first: " << errors.front();
 
   // What the operator added after the last batch goes to new buyers; then nothing is left.
-  auto left = report_of("conc").remaining;
+  auto left = scratch_report("conc").remaining;
   std::vector<db::purchase_request> sweep;
   for (std::int64_t i = 0; i < left + 10; ++i)
     sweep.push_back(req("sweep-" + std::to_string(i), "sweeper-" + std::to_string(i)));
-  for (const auto& o : db::order_store::connect(writer_params())->purchase_batch("conc", sweep)) {
+  for (const auto& o : db::order_store::connect(scratch_writer())->purchase_batch("conc", sweep)) {
     ++by_status[o.status];
     if (o.status == purchase_status::confirmed)
       confirmed_orders.insert(o.order_id);
   }
 
-  auto r = report_of("conc");
+  auto r = scratch_report("conc");
   EXPECT_EQ(r.made_available, 1000 + adjusted.load());
   EXPECT_EQ(r.sold, static_cast<std::int64_t>(confirmed_orders.size()));
   EXPECT_EQ(r.sold, by_status[purchase_status::confirmed]);

@@ -18,6 +18,8 @@
 
 namespace flashsale::testing {
 
+using namespace std::chrono_literals;
+
 namespace {
 
 using clock_type = std::chrono::steady_clock;
@@ -171,6 +173,7 @@ background_load::background_load(std::vector<std::string> args, std::string log_
 }
 
 load_result background_load::finish(std::chrono::milliseconds timeout) {
+  process_->signal(SIGCONT);
   load_result r;
   int status = process_->wait(static_cast<int>(timeout.count()));
   if (status == -1) {
@@ -203,6 +206,19 @@ load_result background_load::finish(std::chrono::milliseconds timeout) {
     }
   }
   return r;
+}
+
+int run_tool(const std::string& binary, const std::vector<std::string>& args,
+             const std::string& log, std::chrono::milliseconds timeout, std::string* output) {
+  child_process tool{binary, args, log};
+  int status = tool.wait(static_cast<int>(timeout.count()));
+  if (status == -1) {
+    tool.signal(SIGKILL);
+    tool.wait(10000);
+  }
+  if (output != nullptr)
+    *output = read_file(log);
+  return exit_code_of(status);
 }
 
 bool poll_until(const std::function<bool()>& done, std::chrono::milliseconds timeout,
@@ -394,12 +410,7 @@ bool gateway_fixture::wait_for_state(const std::string& product, const std::stri
 }
 
 int gateway_fixture::run_admin(const std::vector<std::string>& args, std::string* output) {
-  auto log = path_in_dir("admin.log");
-  child_process admin{FLASHSALE_ADMIN_BIN, args, log};
-  int status = admin.wait(30000);
-  if (output != nullptr)
-    *output = read_file(log);
-  return exit_code_of(status);
+  return run_tool(FLASHSALE_ADMIN_BIN, args, path_in_dir("admin.log"), 30s, output);
 }
 
 int gateway_fixture::sale_window(const std::string& verb, std::string* output) {
@@ -419,7 +430,7 @@ std::unique_ptr<background_load> gateway_fixture::start_load(const std::vector<s
   return std::make_unique<background_load>(all, path_in_dir(name + ".log"));
 }
 
-std::vector<load_ticket> gateway_fixture::read_tickets(const std::string& path) {
+std::vector<load_ticket> read_tickets(const std::string& path) {
   std::vector<load_ticket> tickets;
   std::ifstream in(path);
   std::string line;
@@ -435,13 +446,8 @@ std::vector<load_ticket> gateway_fixture::read_tickets(const std::string& path) 
 }
 
 int gateway_fixture::restart_rabbitmq(std::chrono::milliseconds timeout, std::string* output) {
-  auto log = path_in_dir("restart-rabbit.log");
-  child_process script{
-      std::string(FLASHSALE_SOURCE_DIR) + "/scripts/services", {"restart-one", "rabbit"}, log};
-  int status = script.wait(static_cast<int>(timeout.count()));
-  if (output != nullptr)
-    *output = read_file(log);
-  return exit_code_of(status);
+  return run_tool(std::string(FLASHSALE_SOURCE_DIR) + "/scripts/services",
+                  {"restart-one", "rabbit"}, path_in_dir("restart-rabbit.log"), timeout, output);
 }
 
 std::int64_t gateway_fixture::queued() {

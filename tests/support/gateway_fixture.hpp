@@ -106,8 +106,11 @@ struct load_ticket {
 class background_load {
  public:
   background_load(std::vector<std::string> args, std::string log_path);
-  /// Waits up to `timeout` for the exit (then kills it) and parses its report.
+  /// Lets it run on if it was stopped (SIGCONT), waits up to `timeout` for the exit (then kills
+  /// it) and parses its report.
   load_result finish(std::chrono::milliseconds timeout);
+  /// The process, e.g. to hold it back with SIGSTOP / SIGCONT.
+  child_process& process() { return *process_; }
   bool running() { return process_->running(); }
   std::string log_tail() const { return process_->log_tail(); }
 
@@ -115,6 +118,15 @@ class background_load {
   std::unique_ptr<child_process> process_;
   std::string log_path_;
 };
+
+/// Runs `binary` with `args` (output to `log`), waits up to `timeout`, then kills it. Returns its
+/// exit code, -1 when it did not exit in time or died of a signal; its output in *output if given.
+int run_tool(const std::string& binary, const std::vector<std::string>& args,
+             const std::string& log, std::chrono::milliseconds timeout,
+             std::string* output = nullptr);
+
+/// The 202 lines of a flashsale-load --tickets-out file; an unreadable line fails the test.
+std::vector<load_ticket> read_tickets(const std::string& path);
 
 /// Polls `done` every `period` until it returns true or `timeout` passes; returns its last answer.
 bool poll_until(const std::function<bool()>& done, std::chrono::milliseconds timeout,
@@ -164,8 +176,6 @@ class gateway_fixture : public ::testing::Test {
   /// Starts flashsale-load against this gateway in the background (--port is added).
   std::unique_ptr<background_load> start_load(const std::vector<std::string>& args,
                                               const std::string& name);
-  /// Reads a --tickets-out file.
-  static std::vector<load_ticket> read_tickets(const std::string& path);
   /// Runs `<source tree>/scripts/services restart-one rabbit`; its exit code (-1: timeout).
   int restart_rabbitmq(std::chrono::milliseconds timeout, std::string* output = nullptr);
 

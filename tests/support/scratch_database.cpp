@@ -66,4 +66,32 @@ const db::connection_params& scratch_database_environment::admin() {
   return g_database->admin();
 }
 
+db::connection_params scratch_writer() {
+  return scratch_admin().as_user(db::writer_role, db::writer_default_password);
+}
+
+product_definition scratch_product(const std::string& id, std::int64_t stock, int slots,
+                                   int per_user_limit) {
+  product_definition p;
+  p.id = id;
+  p.stock = stock;
+  p.slots = slots;
+  p.per_user_limit = per_user_limit;
+  p.database = scratch_admin().dbname;
+  return p;
+}
+
+void define_scratch_product(const std::string& id, std::int64_t stock, int slots,
+                            int per_user_limit) {
+  ASSERT_EQ(db::schema_admin::connect(scratch_admin())
+                ->define_product(scratch_product(id, stock, slots, per_user_limit)),
+            db::define_status::created);
+}
+
+db::product_report scratch_report(const std::string& id) {
+  auto row = db::schema_admin::connect(scratch_admin())->report(id);
+  EXPECT_TRUE(row.has_value()) << id << " is not defined";
+  return row.value_or(db::product_report{});
+}
+
 }  // namespace flashsale::testing

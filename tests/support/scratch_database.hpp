@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 
 #include "adapters/db/connection.hpp"
+#include "adapters/db/product_report.hpp"
+#include "common/sale_definition.hpp"
 
 namespace flashsale::testing {
 
@@ -70,5 +72,19 @@ class scratch_database_test : public ::testing::Test {
 inline const db::connection_params& scratch_admin() {
   return scratch_database_environment::admin();
 }
+
+/// The writer role on the binary's scratch database.
+db::connection_params scratch_writer();
+
+/// A product of the binary's scratch database with these figures (not defined yet).
+product_definition scratch_product(const std::string& id, std::int64_t stock, int slots,
+                                   int per_user_limit);
+
+/// Defines scratch_product(...) there; anything but a fresh definition fails the test.
+void define_scratch_product(const std::string& id, std::int64_t stock, int slots,
+                            int per_user_limit);
+
+/// The figures of `id` there; a product that is not defined fails the test (and reads as zeros).
+db::product_report scratch_report(const std::string& id);
 
 }  // namespace flashsale::testing

@@ -20,6 +20,7 @@
 #include "common/parse_integer.hpp"
 #include "common/sale_definition.hpp"
 #include "messages/codec.hpp"
+#include "common/utc_time.hpp"
 
 namespace {
 
@@ -57,23 +58,6 @@ options:
 exit status: 0 every message confirmed, 1 some refused (queue full) or lost, 2 bad usage,
 3 the broker did not confirm in time
 )";
-
-/// `n` in base 36 (digits, then lower-case letters), as the gateway writes its tickets.
-std::string base36(std::uint64_t n) {
-  const char* digits = "0123456789abcdefghijklmnopqrstuvwxyz";
-  std::string s;
-  do {
-    s.insert(s.begin(), digits[n % 36]);
-    n /= 36;
-  } while (n > 0);
-  return s;
-}
-
-std::uint64_t now_ms() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
-}
 
 struct usage_error : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -171,7 +155,7 @@ options parse_options(int argc, char** argv) {
   if (o.gateway.empty() || o.user_prefix.empty())
     throw usage_error("--gateway and --user-prefix must not be empty");
   if (o.request_prefix.empty())
-    o.request_prefix = o.gateway + "-" + base36(now_ms()) + "-";
+    o.request_prefix = o.gateway + "-" + base36(static_cast<std::uint64_t>(utc_now_ms())) + "-";
   if (o.hot)
     o.route.hot_products.push_back(o.product);
   return o;
@@ -244,7 +228,7 @@ int run(const options& o) {
       p.user = o.user_prefix + std::to_string(o.users > 0 ? i % o.users : i);
       p.gateway = o.gateway;
       p.ticket = p.request_id;
-      p.accepted_at_ms = static_cast<std::int64_t>(now_ms());
+      p.accepted_at_ms = utc_now_ms();
       body = encode_purchase(p);
     } else {
       body = "not a purchase #" + std::to_string(n);
