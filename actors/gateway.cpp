@@ -2,7 +2,6 @@
 
 #include <memory>
 #include <unordered_map>
-#include <unordered_set>
 
 #include <caf/actor_system.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -34,7 +33,6 @@ struct gateway_state {
   std::unordered_map<std::string, std::string> database_of;  // product -> database
   std::unordered_map<std::string, int> holdings;  // product '/' user -> admitted or in flight
   std::unordered_map<std::string, ticket_view> tickets;
-  std::unordered_set<std::string> sold_out_products;  // told by a writer
   publisher_actor publisher;
   static inline const char* name = "gateway";
 };
@@ -214,11 +212,8 @@ gateway_actor::behavior_type gateway_impl(gateway_actor::stateful_pointer<gatewa
       [=](const sold_out& s) {
         auto& st = self->state;
         auto product = st.products.find(s.product);
-        if (product == st.products.end() || !st.sold_out_products.insert(s.product).second)
-          return;  // unknown here, or already known
-        spdlog::info("gateway {}: the database has no {} left: admitting no more of it",
-                     st.opts.name, s.product);
-        self->send(product->second.counter, s);
+        if (product != st.products.end())
+          self->send(product->second.counter, s);  // it marks (and logs) only once per grant
       },
       [=](const shedding_update& u) {
         auto& st = self->state;

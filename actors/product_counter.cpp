@@ -4,6 +4,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/typed_event_based_actor.hpp>
+#include <spdlog/spdlog.h>
 
 #include "actors/quota_counter.hpp"
 
@@ -61,7 +62,11 @@ counter_actor::behavior_type counter_impl(counter_actor::stateful_pointer<counte
         changed();
       },
       [=](const sold_out&) {
-        self->state.quota.mark_sold_out();
+        auto& q = self->state.quota;
+        if (!q.marked_sold_out())
+          spdlog::info("{}: the database has none left: admitting no more until a larger grant",
+                       self->state.product);
+        q.mark_sold_out();
         changed();
       },
       [=](stats_atom) -> counter_stats {
