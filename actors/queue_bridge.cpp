@@ -1,5 +1,6 @@
 #include "actors/queue_bridge.hpp"
 
+#include <algorithm>
 #include <memory>
 #include <unordered_map>
 
@@ -19,21 +20,36 @@ namespace {
 
 // -- publisher bridge ------------------------------------------------------------------------
 
+struct gathered {
+  std::vector<purchase> purchases;
+  std::vector<caf::typed_response_promise<bool>> promises;
+};
+
 struct publisher_state {
   std::unique_ptr<amqp::publisher> adapter;
   amqp::topology route;
+  std::size_t per_message = 1;
+  std::map<std::string, gathered> gathering;  // by queue, until the flush
+  bool flush_sent = false;
   std::uint64_t next_id = 1;
-  std::unordered_map<std::uint64_t, caf::typed_response_promise<bool>> waiting;
-  std::uint64_t confirmed = 0;
-  std::uint64_t refused = 0;
+  std::unordered_map<std::uint64_t, std::vector<caf::typed_response_promise<bool>>> waiting;
   static inline const char* name = "publisher_bridge";
 };
 
+void publish_gathered(publisher_state& st, const std::string& queue, gathered& g) {
+  auto id = st.next_id++;
+  auto body = encode_purchases(g.purchases);
+  st.waiting.emplace(id, std::move(g.promises));
+  g = gathered{};
+  st.adapter->publish(id, std::move(body), queue);
+}
+
 publisher_actor::behavior_type publisher_impl(
     publisher_actor::stateful_pointer<publisher_state> self, amqp::connection_params params,
-    amqp::publisher::options opts) {
+    amqp::publisher::options opts, std::size_t per_message) {
   caf::weak_actor_ptr weak{self->ctrl()};
   self->state.route = opts.route;
+  self->state.per_message = per_message;
   self->state.adapter = std::make_unique<amqp::publisher>(
       std::move(params), std::move(opts), [weak](std::vector<std::uint64_t> ids, bool ack) {
         if (auto strong = weak.lock())
@@ -41,12 +57,28 @@ publisher_actor::behavior_type publisher_impl(
                          ack);
       });
   return {
-      [=](publish_atom, const purchase& p) -> caf::typed_response_promise<bool> {
+      [=](publish_atom, purchase& p) -> caf::typed_response_promise<bool> {
+        auto& st = self->state;
         auto rp = self->make_response_promise<bool>();
-        auto id = self->state.next_id++;
-        self->state.waiting.emplace(id, rp);
-        self->state.adapter->publish(id, encode_purchase(p), self->state.route.queue_of(p.product));
+        auto queue = st.route.queue_of(p.product);
+        auto& g = st.gathering[queue];
+        g.purchases.push_back(std::move(p));
+        g.promises.push_back(rp);
+        if (g.purchases.size() >= st.per_message) {
+          publish_gathered(st, queue, g);
+        } else if (!st.flush_sent) {
+          // Behind whatever is in the mailbox now: those purchases join this message.
+          self->send(self, publish_atom_v);
+          st.flush_sent = true;
+        }
         return rp;
+      },
+      [=](publish_atom) {
+        auto& st = self->state;
+        st.flush_sent = false;
+        for (auto& [queue, g] : st.gathering)
+          if (!g.purchases.empty())
+            publish_gathered(st, queue, g);
       },
       [=](confirm_atom, const std::vector<std::uint64_t>& ids, bool ack) {
         auto& st = self->state;
@@ -54,10 +86,10 @@ publisher_actor::behavior_type publisher_impl(
           auto i = st.waiting.find(id);
           if (i == st.waiting.end())
             continue;
-          i->second.deliver(ack);
+          for (auto& rp : i->second)
+            rp.deliver(ack);
           st.waiting.erase(i);
         }
-        (ack ? st.confirmed : st.refused) += ids.size();
       },
   };
 }
@@ -113,13 +145,21 @@ bool storable(const purchase& p) {
          storable(p.ticket);
 }
 
+/// A delivery whose purchases are being written. It is settled once, when the last one is done.
+struct open_delivery {
+  std::size_t remaining = 0;  // purchases not written yet
+  bool failed = false;        // a database failed one of them: requeue the whole message
+  bool unstorable = false;    // one of them can never be written: dead-letter the message
+};
+
 struct consumer_state {
   std::unique_ptr<amqp::consumer> adapter;
   writer_routing routing;
+  std::unordered_map<std::uint64_t, open_delivery> open;  // by delivery tag
   std::chrono::seconds stats_interval{0};
   caf::actor results_sink;        // where the results go after a commit (may be null)
-  std::uint64_t undecodable = 0;  // dead-lettered
-  std::uint64_t requeued = 0;
+  std::uint64_t undecodable = 0;  // messages dead-lettered
+  std::uint64_t requeued = 0;     // messages put back
   std::map<order_status, std::uint64_t> results;
   std::string last_stats;
   static inline const char* name = "consumer_bridge";
@@ -138,6 +178,34 @@ std::string render_stats(const consumer_state& st) {
       count(order_status::confirmed), count(order_status::duplicate_request),
       count(order_status::user_limit), count(order_status::sold_out),
       count(order_status::unknown_product));
+}
+
+/// Counts purchases of open deliveries as done (`failed`: not written); acks each delivery whose
+/// purchases are all written, requeues one of which any failed, dead-letters one that held an
+/// unstorable purchase.
+void settle(consumer_state& st, const std::vector<std::uint64_t>& tags, bool failed) {
+  std::vector<std::uint64_t> acks;
+  for (auto tag : tags) {
+    auto i = st.open.find(tag);
+    if (i == st.open.end())
+      continue;  // settled already (cannot happen: each purchase is reported once)
+    auto& entry = i->second;
+    entry.failed = entry.failed || failed;
+    if (--entry.remaining > 0)
+      continue;
+    if (entry.failed) {
+      ++st.requeued;
+      st.adapter->reject(tag, true);
+    } else if (entry.unstorable) {
+      ++st.undecodable;
+      st.adapter->reject(tag, false);
+    } else {
+      acks.push_back(tag);
+    }
+    st.open.erase(i);
+  }
+  if (!acks.empty())
+    st.adapter->ack(acks);
 }
 
 caf::behavior consumer_impl(caf::stateful_actor<consumer_state>* self,
@@ -166,21 +234,42 @@ caf::behavior consumer_impl(caf::stateful_actor<consumer_state>* self,
   return {
       [=](deliver_atom, std::vector<amqp::delivery>& batch) {
         auto& st = self->state;
-        // Dead-letter what cannot be a purchase; group the rest by database.
+        // Dead-letter what cannot be purchases; group the rest by database.
         std::map<std::string, std::vector<queued_purchase>> groups;
         for (auto& d : batch) {
-          auto p = decode_purchase(d.body.data(), d.body.size());
-          if (!p || !storable(*p)) {
+          auto purchases = decode_purchases(d.body.data(), d.body.size());
+          if (!purchases) {
             ++st.undecodable;
-            spdlog::error("writer: {} message ({} bytes) sent to the dead-letter queue",
-                          p ? "unstorable" : "undecodable", d.body.size());
+            spdlog::error("writer: undecodable message ({} bytes) sent to the dead-letter queue",
+                          d.body.size());
             st.adapter->reject(d.tag, false);
             continue;
           }
-          auto db = st.routing.database_of_product.find(p->product);
-          auto& g = groups[db == st.routing.database_of_product.end() ? st.routing.default_database
-                                                                      : db->second];
-          g.push_back(queued_purchase{std::move(*p), d.tag});
+          open_delivery entry;
+          for (auto& p : *purchases) {
+            if (!storable(p)) {
+              // The others are written; then the whole message goes to the dead-letter queue,
+              // where the operator finds this one (a replay of the others is absorbed, I3).
+              entry.unstorable = true;
+              spdlog::error(
+                  "writer: purchase {:.64} is not storable (field too long or not "
+                  "UTF-8); its message goes to the dead-letter queue",
+                  p.request_id);
+              continue;
+            }
+            auto db = st.routing.database_of_product.find(p.product);
+            auto& g =
+                groups[db == st.routing.database_of_product.end() ? st.routing.default_database
+                                                                  : db->second];
+            g.push_back(queued_purchase{std::move(p), d.tag});
+            ++entry.remaining;
+          }
+          if (entry.remaining == 0) {
+            ++st.undecodable;
+            st.adapter->reject(d.tag, false);
+            continue;
+          }
+          st.open[d.tag] = entry;
         }
         for (auto& [database, purchases] : groups)
           self->send(st.routing.pools_by_database.at(database), std::move(purchases));
@@ -189,16 +278,11 @@ caf::behavior consumer_impl(caf::stateful_actor<consumer_state>* self,
         auto& st = self->state;
         for (const auto& r : w.results)
           ++st.results[r.status];
-        st.adapter->ack(w.tokens);
+        settle(st, w.tokens, false);
         if (st.results_sink)
           self->send(st.results_sink, std::move(w.results));
       },
-      [=](failed_purchases& f) {
-        auto& st = self->state;
-        st.requeued += f.tokens.size();
-        for (auto tag : f.tokens)
-          st.adapter->reject(tag, true);
-      },
+      [=](failed_purchases& f) { settle(self->state, f.tokens, true); },
       [=](tick_atom) {
         auto& st = self->state;
         auto stats = render_stats(st);
@@ -213,8 +297,11 @@ caf::behavior consumer_impl(caf::stateful_actor<consumer_state>* self,
 }  // namespace
 
 publisher_actor spawn_publisher_bridge(caf::actor_system& sys, amqp::connection_params params,
-                                       amqp::publisher::options opts) {
-  return sys.spawn(publisher_impl, std::move(params), std::move(opts));
+                                       amqp::publisher::options opts,
+                                       std::size_t purchases_per_message) {
+  purchases_per_message =
+      std::clamp<std::size_t>(purchases_per_message, 1, max_purchases_per_message);
+  return sys.spawn(publisher_impl, std::move(params), std::move(opts), purchases_per_message);
 }
 
 caf::actor spawn_consumer_bridge(caf::actor_system& sys, amqp::connection_params params,

@@ -1,11 +1,11 @@
 #pragma once
 
 // The actors in front of RabbitMQ. The publisher bridge turns publish requests into persistent
-// messages, each on its product's queue (a hot product has its own, see amqp::topology), and
-// answers each once the broker confirmed it. The consumer bridge (writer node) consumes every
-// order queue, hands the purchases to the slot writer pool of their product's database, acks each
-// delivery only after its database commit, requeues on database failure and dead-letters (and
-// counts) undecodable messages.
+// messages, each on its product's queue (a hot product has its own, see amqp::topology), several
+// purchases per message when they come together, and answers each once the broker confirmed it.
+// The consumer bridge (writer node) consumes every order queue, hands the purchases to the slot
+// writer pool of their product's database, acks a delivery only after every purchase in it was
+// committed, requeues it on database failure and dead-letters (and counts) undecodable messages.
 
 #include <chrono>
 #include <cstdint>
@@ -21,8 +21,14 @@ namespace flashsale {
 
 /// Spawns the gateway's publisher bridge; it owns an amqp::publisher (its own connection and
 /// thread). opts.route.hot_products decides which purchases go to a queue of their own.
+/// Purchases for one queue that arrive together travel as one message of up to
+/// `purchases_per_message` (1..max_purchases_per_message): the bridge gathers what is in its
+/// mailbox and publishes when it has seen it all (it sends itself a flush behind the purchases),
+/// so a lone purchase waits for nothing and a burst costs the broker one message per batch. Every
+/// purchase of a message gets the message's fate.
 publisher_actor spawn_publisher_bridge(caf::actor_system& sys, amqp::connection_params params,
-                                       amqp::publisher::options opts);
+                                       amqp::publisher::options opts,
+                                       std::size_t purchases_per_message);
 
 /// Slot writer pools of a writer node (spawn_slot_writer_pool), by database name, and the database
 /// of each product.

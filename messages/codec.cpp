@@ -1,35 +1,60 @@
 #include "messages/codec.hpp"
 
-#include <vector>
-
 #include <caf/binary_deserializer.hpp>
 #include <caf/binary_serializer.hpp>
 
 namespace flashsale {
 
-std::string encode_purchase(const purchase& p) {
+namespace {
+
+constexpr char single_purchase_version = 1;
+
+bool complete(const purchase& p) {
+  return !p.request_id.empty() && !p.product.empty() && !p.user.empty() && !p.gateway.empty();
+}
+
+}  // namespace
+
+std::string encode_purchases(const std::vector<purchase>& purchases) {
   std::vector<char> buf;
-  buf.reserve(128);
+  buf.reserve(16 + 96 * purchases.size());
   buf.push_back(purchase_codec_version);
   caf::binary_serializer sink{nullptr, buf};
-  auto copy = p;  // inspect() takes a mutable reference
+  auto copy = purchases;  // inspect() takes a mutable reference
   if (auto err = sink(copy))
     return {};  // unreachable for in-memory strings and integers
   return std::string(buf.begin(), buf.end());
 }
 
-std::optional<purchase> decode_purchase(const char* data, std::size_t size) {
-  if (size < 1 || data[0] != purchase_codec_version)
+std::optional<std::vector<purchase>> decode_purchases(const char* data, std::size_t size) {
+  if (size < 1 || (data[0] != purchase_codec_version && data[0] != single_purchase_version))
     return std::nullopt;
-  purchase p;
   caf::binary_deserializer source{static_cast<caf::execution_unit*>(nullptr), data + 1, size - 1};
-  if (auto err = source(p))
-    return std::nullopt;
+  std::vector<purchase> result;
+  if (data[0] == single_purchase_version) {
+    result.resize(1);
+    if (auto err = source(result.front()))
+      return std::nullopt;
+  } else {
+    // The count comes first: refuse a huge one before anything is allocated for it.
+    std::size_t count = 0;
+    if (auto err = source.begin_sequence(count))
+      return std::nullopt;
+    if (count == 0 || count > max_purchases_per_message)
+      return std::nullopt;
+    result.resize(count);
+    for (auto& p : result)
+      if (auto err = source(p))
+        return std::nullopt;
+    if (auto err = source.end_sequence())
+      return std::nullopt;
+  }
   if (source.remaining() != 0)
     return std::nullopt;
-  if (p.request_id.empty() || p.product.empty() || p.user.empty() || p.gateway.empty())
-    return std::nullopt;
-  return p;
+  for (const auto& p : result)
+    if (!complete(p))
+      return std::nullopt;
+  return result;
 }
 
 }  // namespace flashsale

@@ -1,23 +1,31 @@
 #pragma once
 
-// Wire format of a purchase inside a RabbitMQ message body: a version byte followed by CAF's binary
-// serialization of flashsale::purchase. Free of CAF headers.
+// Wire format of the purchases inside a RabbitMQ message body: a version byte followed by CAF's
+// binary serialization. Version 2 (written) carries a list of purchases, the ones a gateway
+// admitted for one queue at about the same time; version 1 (read only, from gateways before the
+// change) carries one purchase. Free of CAF headers.
 
+#include <cstddef>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "messages/messages.hpp"
 
 namespace flashsale {
 
-/// Current body format version (first byte of every body).
-constexpr char purchase_codec_version = 1;
+/// Body format version written by encode_purchases (first byte of every body).
+constexpr char purchase_codec_version = 2;
 
-/// Encodes `p` for the queue. Never fails.
-std::string encode_purchase(const purchase& p);
+/// Most purchases a body may carry; the decoder refuses more (a bug or an attack).
+constexpr std::size_t max_purchases_per_message = 1000;
 
-/// Decodes a body made by encode_purchase. Returns nullopt for anything else (wrong version,
-/// truncated, trailing bytes, empty required fields): such messages go to the dead-letter queue.
-std::optional<purchase> decode_purchase(const char* data, std::size_t size);
+/// Encodes 1..max_purchases_per_message purchases as one body. Never fails.
+std::string encode_purchases(const std::vector<purchase>& purchases);
+
+/// Decodes a body made by encode_purchases (or a version 1 body of one purchase). Returns nullopt
+/// for anything else (unknown version, truncated, trailing bytes, no purchase or too many, any
+/// purchase with an empty required field): such messages go to the dead-letter queue whole.
+std::optional<std::vector<purchase>> decode_purchases(const char* data, std::size_t size);
 
 }  // namespace flashsale

@@ -41,6 +41,8 @@ using publisher_actor = caf::typed_actor<
     /// refused publish (queue full), an error when the broker is unreachable or does not confirm in
     /// time.
     caf::replies_to<publish_atom, purchase>::with<bool>,
+    /// Publishes what was gathered so far (the bridge sends this to itself; see queue_bridge.hpp).
+    caf::reacts_to<publish_atom>,
     /// From the adapter's thread: confirms (true) or nacks (false) for publish ids.
     caf::reacts_to<confirm_atom, std::vector<std::uint64_t>, bool>>;
 

@@ -24,6 +24,7 @@
 #include "api/http_api.hpp"
 #include "common/sale_definition.hpp"
 #include "common/utc_time.hpp"
+#include "messages/codec.hpp"
 #include "nodes/node_config.hpp"
 
 namespace {
@@ -46,6 +47,7 @@ class gateway_config : public node_config {
   int max_connections = 10000;
   amqp_settings amqp;
   int confirm_timeout_ms = 5000;
+  int purchases_per_message = 100;
   db_settings db{db::gateway_role, db::gateway_default_password};
   std::string cluster_address = "127.0.0.1";
   int cluster_port = 0;
@@ -75,7 +77,9 @@ class gateway_config : public node_config {
         .add(idle_timeout_ms, "idle-timeout-ms", "idle keep-alive connections close after")
         .add(max_connections, "max-connections", "open connections cap (503 beyond)");
     amqp.add_options(custom_options_)
-        .add(confirm_timeout_ms, "confirm-timeout-ms", "broker confirm deadline");
+        .add(confirm_timeout_ms, "confirm-timeout-ms", "broker confirm deadline")
+        .add(purchases_per_message, "purchases-per-message",
+             "purchases admitted together travel as one message of at most this many");
     db.add_options(custom_options_,
                    "database role for order look-ups (may only EXECUTE find_order)");
     opt_group{custom_options_, "cluster"}
@@ -109,6 +113,8 @@ class gateway_config : public node_config {
     require_range(problems, "http.max-connections", max_connections, 1, 1000000);
     amqp.check(problems);
     require_range(problems, "amqp.confirm-timeout-ms", confirm_timeout_ms, 100, 600000);
+    require_range(problems, "amqp.purchases-per-message", purchases_per_message, 1,
+                  static_cast<int>(max_purchases_per_message));
     db.check(problems);
     require_range(problems, "cluster.port", cluster_port, 0, 65535);
     if (cluster_address.empty())
@@ -157,7 +163,8 @@ int main(int argc, char** argv) {
       pub_opts.route.hot_products.push_back(p.id);  // a queue of their own
   pub_opts.confirm_timeout = std::chrono::milliseconds{cfg.confirm_timeout_ms};
   auto broker_up = pub_opts.connected;
-  auto publisher = spawn_publisher_bridge(sys, amqp_params, pub_opts);
+  auto publisher = spawn_publisher_bridge(sys, amqp_params, pub_opts,
+                                          static_cast<std::size_t>(cfg.purchases_per_message));
 
   auto front = std::make_shared<admission_front>(
       cfg.sale, static_cast<std::uint32_t>(cfg.keep_one_in), static_cast<std::uint64_t>(cfg.seed));

@@ -84,7 +84,7 @@ TEST_F(gateway_api, an_accepted_purchase_is_202_with_a_ticket_the_buyer_can_look
   EXPECT_EQ(request("GET", "/v1/orders/no-such-ticket").status, 404);
 
   // Confirmed before the 202: the purchase is in the queue, the unit is reserved.
-  EXPECT_EQ(queued(), 1);
+  EXPECT_EQ(queued_purchases(), 1);
   EXPECT_EQ(quota_left("Phone"), 999);
   EXPECT_EQ(quota_left("TV"), 2);
   EXPECT_EQ(request("GET", "/v1/products/Toaster").status, 404);
@@ -113,7 +113,7 @@ TEST_F(gateway_api, a_lost_lottery_is_429_shed_and_costs_nothing) {
   EXPECT_EQ(product_state("Phone").value("keep_one_in", -1), 2);
   // Only the winners took a unit and reached the queue.
   EXPECT_EQ(quota_left("Phone"), 1000 - accepted);
-  EXPECT_EQ(queued(), accepted);
+  EXPECT_EQ(queued_purchases(), accepted);
 }
 
 TEST_F(gateway_api, the_last_unit_sells_once_then_410_sold_out_and_a_repeat_buyer_gets_409) {
@@ -135,7 +135,7 @@ TEST_F(gateway_api, the_last_unit_sells_once_then_410_sold_out_and_a_repeat_buye
   EXPECT_EQ(tv.value("state", ""), "open") << tv.dump();
   // The same user may still buy another product.
   EXPECT_EQ(purchase("Phone", "u1").status, 202);
-  EXPECT_EQ(queued(), 3);
+  EXPECT_EQ(queued_purchases(), 3);
 }
 
 TEST_F(gateway_api, malformed_requests_are_400_and_unknown_products_404_and_cost_nothing) {
@@ -152,7 +152,7 @@ TEST_F(gateway_api, malformed_requests_are_400_and_unknown_products_404_and_cost
     EXPECT_EQ(reply.status, 404) << reply.body;
   }
   EXPECT_EQ(quota_left("Phone"), 1000);
-  EXPECT_EQ(queued(), 0);
+  EXPECT_EQ(queued_purchases(), 0);
 }
 
 TEST_F(gateway_api, an_oversized_body_is_413_and_an_oversized_header_431) {
@@ -172,7 +172,7 @@ TEST_F(gateway_api, an_oversized_body_is_413_and_an_oversized_header_431) {
                             {{"X-Pad", std::string(2000, 'p')}});
   EXPECT_EQ(big_header.status, 431) << big_header.body;
   EXPECT_EQ(quota_left("Phone"), 999);
-  EXPECT_EQ(queued(), 1);
+  EXPECT_EQ(queued_purchases(), 1);
 }
 
 TEST_F(gateway_api, a_header_that_does_not_arrive_in_time_is_408) {
@@ -201,7 +201,7 @@ TEST_F(gateway_api, a_queue_that_refuses_is_503_unavailable_and_the_unit_is_refu
   EXPECT_EQ(refused.status, 503) << refused.body << gateway_log();
   EXPECT_EQ(status_of(refused), "unavailable") << refused.body;
   EXPECT_EQ(quota_left("Phone"), 999);  // the refused unit is back
-  EXPECT_EQ(queued(), 1);
+  EXPECT_EQ(queued_purchases(), 1);
   auto m = scrape();
   EXPECT_GE(m.value("flashsale_publish_nacks_total"), 1) << m.text();
   EXPECT_EQ(outcome(m, "queue_refused"), 1) << m.text();
@@ -235,7 +235,7 @@ slots = 2
     EXPECT_EQ(body.value("opens_at", ""), "2030-01-01T00:00:00Z") << reply.body;
   }
   EXPECT_EQ(quota_left("TV"), 50);
-  EXPECT_EQ(queued(), 0);
+  EXPECT_EQ(queued_purchases(), 0);
   auto m = scrape();
   EXPECT_EQ(outcome(m, "not_started"), 20) << m.text();
   EXPECT_EQ(m.value("flashsale_publish_confirms_total"), 0) << m.text();
@@ -263,7 +263,7 @@ slots = 2
     EXPECT_EQ(status_of(reply), "ended") << reply.body;
   }
   EXPECT_EQ(quota_left("TV"), 50);
-  EXPECT_EQ(queued(), 0);
+  EXPECT_EQ(queued_purchases(), 0);
   auto m = scrape();
   EXPECT_EQ(outcome(m, "ended"), 20) << m.text();
   EXPECT_EQ(m.value("flashsale_publish_confirms_total"), 0) << m.text();
@@ -314,7 +314,7 @@ TEST_F(gateway_api, an_operator_close_stops_purchases_within_2_s_at_no_cost_and_
     EXPECT_EQ(status_of(reply), "closed") << reply.body;
   }
   EXPECT_EQ(quota_left("Phone"), 999);
-  EXPECT_EQ(queued(), 1);
+  EXPECT_EQ(queued_purchases(), 1);
 
   auto opened_at = clock_type::now();
   ASSERT_EQ(sale_window("open", &out), 0) << out;
@@ -354,7 +354,7 @@ slots = 2
   EXPECT_EQ(reply.status, 403) << reply.body;
   EXPECT_EQ(status_of(reply), "not_started") << reply.body;
   EXPECT_EQ(quota_left("TV"), 49);
-  EXPECT_EQ(queued(), 1);
+  EXPECT_EQ(queued_purchases(), 1);
 }
 
 // --- /metrics ---------------------------------------------------------------------------------
@@ -503,7 +503,7 @@ slots = 8
   EXPECT_EQ(outcome(m, "accepted"), load.status(202)) << m.text();
   EXPECT_EQ(m.value("flashsale_purchase_duration_seconds_count"), requests) << m.text();
   EXPECT_EQ(quota_left("TV"), 1000000 - static_cast<std::int64_t>(load.status(202)));
-  EXPECT_EQ(queued(), static_cast<std::int64_t>(load.status(202)));
+  EXPECT_EQ(queued_purchases(), static_cast<std::int64_t>(load.status(202)));
 }
 
 }  // namespace

@@ -567,9 +567,9 @@ class live_quotas : public ::testing::Test {
   /// Every accepted purchase is in the queue; more only where the broker may have stored a
   /// publish the gateway reported as failed (503, unit refunded: the database absorbs those).
   void expect_queue_holds(long accepted) {
-    auto messages = flashsale::testing::queue_messages(amqp_, queue_);
-    EXPECT_GE(messages, accepted);
-    EXPECT_LE(messages, accepted + buyers_->in_doubt());
+    auto purchases = flashsale::testing::queued_purchases(amqp_, queue_);
+    EXPECT_GE(purchases, accepted);
+    EXPECT_LE(purchases, accepted + buyers_->in_doubt());
   }
 
   /// Waits until the reports of `nodes` add up to `consumed`.

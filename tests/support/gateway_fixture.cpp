@@ -454,6 +454,10 @@ std::int64_t gateway_fixture::queued() {
   return queue_messages(amqp_, queue_);
 }
 
+std::int64_t gateway_fixture::queued_purchases() {
+  return flashsale::testing::queued_purchases(amqp_, queue_);
+}
+
 std::vector<std::string> gateway_fixture::order_request_ids(const std::string& product) {
   std::vector<std::string> ids;
   if (database_ == nullptr) {

@@ -182,6 +182,9 @@ class gateway_fixture : public ::testing::Test {
   // --- RabbitMQ, ZooKeeper, PostgreSQL -------------------------------------------------------
   /// Messages ready in the order queue (-1: no such queue or broker unreachable).
   std::int64_t queued();
+  /// Purchases in the messages ready in the order queue (-1: as queued(), or one did not
+  /// decode); reads them without taking them. Only while no writer consumes the queue.
+  std::int64_t queued_purchases();
   /// The request id of every order row of `product` (the scratch database; needs a writer).
   std::vector<std::string> order_request_ids(const std::string& product);
   /// The data of the sale's settings znode, nothing when it does not exist.

@@ -84,30 +84,61 @@ TEST(messages, registered_types_travel_inside_a_caf_message) {
 }
 
 TEST(codec, decodes_what_it_encodes) {
-  auto body = encode_purchase(sample_purchase());
-  auto p = decode_purchase(body.data(), body.size());
-  ASSERT_TRUE(p.has_value());
-  EXPECT_EQ(p->request_id, "gw1-k3x9-17");
-  EXPECT_EQ(p->user, "user-42");
+  auto second = sample_purchase();
+  second.request_id = "gw1-k3x9-18";
+  second.user = "user-43";
+  auto body = encode_purchases({sample_purchase(), second});
+  auto decoded = decode_purchases(body.data(), body.size());
+  ASSERT_TRUE(decoded.has_value());
+  ASSERT_EQ(decoded->size(), 2u);
+  EXPECT_EQ((*decoded)[0].request_id, "gw1-k3x9-17");
+  EXPECT_EQ((*decoded)[0].user, "user-42");
+  EXPECT_EQ((*decoded)[1].request_id, "gw1-k3x9-18");
+  EXPECT_EQ((*decoded)[1].user, "user-43");
+  EXPECT_EQ((*decoded)[1].accepted_at_ms, sample_purchase().accepted_at_ms);
+}
+
+TEST(codec, reads_single_purchase_bodies_of_the_previous_version) {
+  // What gateways before version 2 published: version byte 1, then one purchase. Such messages
+  // may still wait in a queue when the writers are upgraded.
+  std::vector<char> buf{1};
+  caf::binary_serializer sink{nullptr, buf};
+  auto p = sample_purchase();
+  ASSERT_FALSE(sink(p));
+  auto decoded = decode_purchases(buf.data(), buf.size());
+  ASSERT_TRUE(decoded.has_value());
+  ASSERT_EQ(decoded->size(), 1u);
+  EXPECT_EQ(decoded->front().request_id, "gw1-k3x9-17");
 }
 
 TEST(codec, rejects_garbage_truncation_and_trailing_bytes) {
-  auto body = encode_purchase(sample_purchase());
-  EXPECT_FALSE(decode_purchase("", 0).has_value());
-  EXPECT_FALSE(decode_purchase("{\"user\":\"x\"}", 12).has_value());
-  EXPECT_FALSE(decode_purchase(body.data(), body.size() - 1).has_value());
+  auto body = encode_purchases({sample_purchase(), sample_purchase()});
+  EXPECT_FALSE(decode_purchases("", 0).has_value());
+  EXPECT_FALSE(decode_purchases("{\"user\":\"x\"}", 12).has_value());
+  EXPECT_FALSE(decode_purchases(body.data(), body.size() - 1).has_value());
   auto longer = body + "x";
-  EXPECT_FALSE(decode_purchase(longer.data(), longer.size()).has_value());
+  EXPECT_FALSE(decode_purchases(longer.data(), longer.size()).has_value());
   auto wrong_version = body;
   wrong_version[0] = 9;
-  EXPECT_FALSE(decode_purchase(wrong_version.data(), wrong_version.size()).has_value());
+  EXPECT_FALSE(decode_purchases(wrong_version.data(), wrong_version.size()).has_value());
 }
 
-TEST(codec, rejects_purchases_missing_required_fields) {
-  auto p = sample_purchase();
-  p.user.clear();
-  auto body = encode_purchase(p);
-  EXPECT_FALSE(decode_purchase(body.data(), body.size()).has_value());
+TEST(codec, rejects_an_empty_list_and_one_longer_than_the_limit) {
+  auto empty = encode_purchases({});
+  EXPECT_FALSE(decode_purchases(empty.data(), empty.size()).has_value());
+  std::vector<purchase> many(max_purchases_per_message + 1, sample_purchase());
+  auto too_many = encode_purchases(many);
+  EXPECT_FALSE(decode_purchases(too_many.data(), too_many.size()).has_value());
+  many.pop_back();
+  auto most = encode_purchases(many);
+  EXPECT_TRUE(decode_purchases(most.data(), most.size()).has_value());
+}
+
+TEST(codec, rejects_a_list_with_any_purchase_missing_required_fields) {
+  auto incomplete = sample_purchase();
+  incomplete.user.clear();
+  auto body = encode_purchases({sample_purchase(), incomplete});
+  EXPECT_FALSE(decode_purchases(body.data(), body.size()).has_value());
 }
 
 TEST(order_status, names_round_trip) {

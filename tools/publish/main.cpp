@@ -32,11 +32,12 @@ constexpr const char* usage_text = R"(usage: flashsale-publish --product P [opti
 Publishes N purchases of product P as persistent messages with publisher confirms, and waits for
 every confirm. Purchase i looks like one a gateway admitted: request id and ticket PREFIX<i in base
 36> (PREFIX defaults to the gateway's ticket prefix, GATEWAY-<ms since the epoch in base 36>-), user
-USER<i mod M>.
+USER<i mod M>. Like a gateway under load, it puts up to --per-message purchases in one message.
 
 options:
   --product P          product id (required)
   --count N            purchases to publish (10000)
+  --per-message B      purchases per message, at most (100, a gateway's default; 1..1000)
   --first I            index of the first purchase (0)
   --hot                P is hot: publish to its own queue, QUEUE.P
   --fresh              first delete the queues (QUEUE, QUEUE.P, the dead-letter queue) and what
@@ -75,6 +76,7 @@ std::int64_t parse_number(const std::string& name, const std::string& value, std
 struct options {
   std::string product;
   std::int64_t count = 10000;
+  std::int64_t per_message = 100;
   std::int64_t first = 0;
   bool hot = false;
   bool fresh = false;
@@ -115,6 +117,9 @@ options parse_options(int argc, char** argv) {
       o.product = value;
     else if (name == "--count")
       o.count = parse_number(name, value, 0, 100000000);
+    else if (name == "--per-message")
+      o.per_message =
+          parse_number(name, value, 1, static_cast<std::int64_t>(max_purchases_per_message));
     else if (name == "--first")
       o.first = parse_number(name, value, 0, 9999999999);
     else if (name == "--request-prefix")
@@ -206,30 +211,38 @@ int run(const options& o) {
     std::this_thread::sleep_for(std::chrono::milliseconds{20});
   }
   auto queue = o.route.queue_of(o.product);
-  auto total = static_cast<std::uint64_t>(o.count + o.garbage);
+  auto count = static_cast<std::uint64_t>(o.count);
+  auto per_message = static_cast<std::uint64_t>(o.per_message);
+  // Messages: the purchases in groups of per_message, then the garbage, one message each.
+  auto total = (count + per_message - 1) / per_message + static_cast<std::uint64_t>(o.garbage);
   auto settled = [&] { return t.acked + t.refused; };
   std::uint64_t body_bytes = 0;
+  std::uint64_t next_purchase = 0;
   for (std::uint64_t n = 0; n < total; ++n) {
     {
       std::unique_lock<std::mutex> lock{t.mtx};
       if (!t.cv.wait_until(lock, deadline,
                            [&] { return n - settled() < static_cast<std::uint64_t>(o.window); })) {
         std::cerr << "flashsale-publish: confirms stopped after " << settled() << " of " << n
-                  << " published (deadline " << o.timeout_s << " s)\n";
+                  << " messages published (deadline " << o.timeout_s << " s)\n";
         return 3;
       }
     }
     std::string body;
-    if (n < static_cast<std::uint64_t>(o.count)) {
-      auto i = o.first + static_cast<std::int64_t>(n);
-      purchase p;
-      p.request_id = o.request_prefix + base36(static_cast<std::uint64_t>(i));
-      p.product = o.product;
-      p.user = o.user_prefix + std::to_string(o.users > 0 ? i % o.users : i);
-      p.gateway = o.gateway;
-      p.ticket = p.request_id;
-      p.accepted_at_ms = utc_now_ms();
-      body = encode_purchase(p);
+    if (next_purchase < count) {
+      std::vector<purchase> batch;
+      for (; next_purchase < count && batch.size() < per_message; ++next_purchase) {
+        auto i = o.first + static_cast<std::int64_t>(next_purchase);
+        purchase p;
+        p.request_id = o.request_prefix + base36(static_cast<std::uint64_t>(i));
+        p.product = o.product;
+        p.user = o.user_prefix + std::to_string(o.users > 0 ? i % o.users : i);
+        p.gateway = o.gateway;
+        p.ticket = p.request_id;
+        p.accepted_at_ms = utc_now_ms();
+        batch.push_back(std::move(p));
+      }
+      body = encode_purchases(batch);
     } else {
       body = "not a purchase #" + std::to_string(n);
     }
@@ -246,11 +259,13 @@ int run(const options& o) {
   }
   auto seconds = std::chrono::duration<double>(clock_type::now() - started).count();
   std::printf(
-      "published %lld purchases of %s (+%lld undecodable) to %s: %llu confirmed, %llu "
-      "refused, in %.2f s (%.0f/s; message bodies of %.0f bytes on average)\n",
-      static_cast<long long>(o.count), o.product.c_str(), static_cast<long long>(o.garbage),
-      queue.c_str(), static_cast<unsigned long long>(t.acked),
-      static_cast<unsigned long long>(t.refused), seconds, static_cast<double>(total) / seconds,
+      "published %lld purchases of %s in messages of up to %lld (+%lld undecodable) to %s: %llu "
+      "of %llu messages confirmed, %llu refused, in %.2f s (%.0f purchases/s; message bodies of "
+      "%.0f bytes on average)\n",
+      static_cast<long long>(o.count), o.product.c_str(), static_cast<long long>(o.per_message),
+      static_cast<long long>(o.garbage), queue.c_str(), static_cast<unsigned long long>(t.acked),
+      static_cast<unsigned long long>(total), static_cast<unsigned long long>(t.refused), seconds,
+      static_cast<double>(o.count) / seconds,
       total > 0 ? static_cast<double>(body_bytes) / static_cast<double>(total) : 0.0);
   return t.refused == 0 ? 0 : 1;
 }
