@@ -4,6 +4,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include <caf/actor_system.hpp>
@@ -32,6 +33,12 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 using pool_messages::writer_rested;
+
+/// Batches handed to one slot writer at a time: the next one waits in its mailbox, so its
+/// connection goes from one commit straight to the next transaction instead of waiting for the
+/// pool to hear of the commit and answer (two thread wake-ups per batch, measured with
+/// bench/orders: writer/direct 0.73x with one in flight).
+constexpr int batches_in_flight_per_writer = 2;
 
 order_status to_order_status(db::purchase_status s) {
   switch (s) {
@@ -123,8 +130,8 @@ struct pending_purchase {
 struct pool_state {
   slot_writer_pool_options opts;
   std::vector<slot_writer_actor> writers;
-  std::vector<caf::actor_addr> writer_addresses;               // every writer spawned (links)
-  std::vector<std::size_t> idle;                               // indices into writers
+  std::vector<caf::actor_addr> writer_addresses;  // every writer spawned (links)
+  std::vector<int> free;  // per writer: how many more batches it may take now
   std::map<std::string, std::deque<pending_purchase>> queues;  // by product, arrival order
   std::string last_served;                                     // round robin over products
   bool timer_armed = false;
@@ -173,7 +180,14 @@ void report(pool_actor self, const std::vector<caf::strong_actor_ptr>& senders, 
 void dispatch(pool_actor self) {
   auto& st = self->state;
   auto now = clock::now();
-  while (!st.idle.empty()) {
+  // The writer with the most room (an idle one before a busy one), if any has room.
+  auto pick_writer = [&]() -> std::optional<std::size_t> {
+    auto best = std::max_element(st.free.begin(), st.free.end());
+    if (best == st.free.end() || *best <= 0)
+      return std::nullopt;
+    return static_cast<std::size_t>(best - st.free.begin());
+  };
+  while (pick_writer()) {
     auto it = pick(st, now);
     if (it == st.queues.end())
       break;
@@ -195,9 +209,10 @@ void dispatch(pool_actor self) {
     st.last_served = it->first;
     if (queue.empty())
       st.queues.erase(it);
-    auto index = st.idle.back();
-    st.idle.pop_back();
-    self->request(st.writers[index], caf::infinite, write_atom_v, std::move(batch))
+    auto index = *pick_writer();
+    --st.free[index];
+    auto target = st.writers[index];
+    self->request(target, caf::infinite, write_atom_v, std::move(batch))
         .then(
             [=](std::vector<order_result>& results) {
               auto& s = self->state;
@@ -212,14 +227,15 @@ void dispatch(pool_actor self) {
                 return w;
               });
               s.backoff = std::chrono::milliseconds{100};
-              s.idle.push_back(index);
+              ++s.free[index];
               dispatch(self);
             },
             [=](caf::error& err) {
               // The writer logged the failure; the sender requeues the purchases.
               auto& s = self->state;
-              if (err == caf::sec::request_receiver_down) {
-                // The writer itself is gone (not a database error): start a new one.
+              if (err == caf::sec::request_receiver_down && s.writers[index] == target) {
+                // The writer itself is gone (not a database error): start a new one (once, though
+                // each batch it held fails).
                 spdlog::error("slot writer pool ({}): a slot writer stopped ({}); starting another",
                               s.opts.params.dbname, self->system().render(err));
                 s.writers[index] = spawn_slot_writer(self->system(), s.opts.params);
@@ -238,7 +254,7 @@ void dispatch(pool_actor self) {
             });
   }
   // A partial batch waits for its linger time, as long as a writer could take it.
-  if (st.timer_armed || st.idle.empty() || st.queues.empty())
+  if (st.timer_armed || !pick_writer() || st.queues.empty())
     return;
   auto due = clock::time_point::max();
   for (const auto& [product, queue] : st.queues)
@@ -256,7 +272,7 @@ caf::behavior pool_impl(pool_actor self, slot_writer_pool_options opts) {
     st.writers.push_back(spawn_slot_writer(self->system(), st.opts.params));
     self->link_to(st.writers.back());
     st.writer_addresses.push_back(caf::actor_cast<caf::actor_addr>(st.writers.back()));
-    st.idle.push_back(static_cast<std::size_t>(i));
+    st.free.push_back(batches_in_flight_per_writer);
   }
   self->set_exit_handler([=](caf::exit_msg& msg) {
     const auto& known = self->state.writer_addresses;
@@ -279,7 +295,7 @@ caf::behavior pool_impl(pool_actor self, slot_writer_pool_options opts) {
         dispatch(self);
       },
       [=](writer_rested rested) {
-        self->state.idle.push_back(rested.index);
+        ++self->state.free[rested.index];
         dispatch(self);
       },
   };

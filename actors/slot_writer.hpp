@@ -58,7 +58,8 @@ slot_writer_actor spawn_slot_writer(caf::actor_system& sys, db::connection_param
 /// this database) from any actor and answers that sender, in completion order, with
 /// written_purchases or failed_purchases for every purchase. Purchases of one product are written
 /// in arrival order, each batch by one writer; batches of one product may run concurrently on
-/// several writers. A writer whose batch failed gets no work for a growing backoff.
+/// several writers. Each writer holds up to two batches (the next one waits in its mailbox while
+/// it commits). A writer whose batch failed gets no more work for a growing backoff.
 caf::actor spawn_slot_writer_pool(caf::actor_system& sys, slot_writer_pool_options opts);
 
 }  // namespace flashsale

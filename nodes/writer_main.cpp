@@ -34,7 +34,7 @@ class writer_config : public node_config {
   std::string zk_hosts = "127.0.0.1:21810";
   std::string zk_root = "/flashsale";
   int zk_poll_interval_ms = 1000;
-  int prefetch = 800;
+  int prefetch = 200;
   int max_batch = 200;
   sale_definition sale;
 
@@ -48,7 +48,7 @@ class writer_config : public node_config {
         .add(stats_interval_s, "stats-interval-s", "log the counts this often (0: only at exit)");
     db.add_options(custom_options_, "database role (may only EXECUTE the purchase functions)");
     amqp.add_options(custom_options_)
-        .add(prefetch, "prefetch", "unacked deliveries in flight")
+        .add(prefetch, "prefetch", "unacked messages in flight, per queue")
         .add(max_batch, "max-batch", "deliveries handed over at once");
     opt_group{custom_options_, "zookeeper"}
         .add(zk_hosts, "hosts",
