@@ -96,6 +96,8 @@ void cluster_fixture::start(const cluster_setup& setup) {
                                   "--writer.name=" + w.name,
                                   "--writer.sale-file=" + sale_file_,
                                   "--writer.stats-interval-s=1",
+                                  "--zookeeper.hosts=" + zk_->hosts(),
+                                  "--zookeeper.root=" + zk_->root(),
                                   "--amqp.host=" + amqp_.host,
                                   "--amqp.port=" + amqp_port,
                                   "--amqp.queue=" + queue_,

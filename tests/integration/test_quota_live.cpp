@@ -743,7 +743,8 @@ TEST_F(live_quotas, stock_added_and_removed_during_a_sale_reaches_every_gateway_
                                "--writer.sale-file=" + sale_file_, "--db.host=" + db.host,
                                "--db.port=" + std::to_string(db.port), "--db.database=" + db.dbname,
                                "--amqp.port=" + std::to_string(amqp_.port),
-                               "--amqp.queue=" + queue_},
+                               "--amqp.queue=" + queue_, "--zookeeper.hosts=" + zk_->hosts(),
+                               "--zookeeper.root=" + zk_->root()},
       (dir_ / "writer.log").string());
   ASSERT_NO_FATAL_FAILURE(start_gateways());
   wait_for_split();

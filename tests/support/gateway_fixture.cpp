@@ -276,7 +276,8 @@ void gateway_fixture::start(const gateway_setup& setup) {
             "--writer.stats-interval-s=1", "--db.host=" + server.host,
             "--db.port=" + std::to_string(server.port), "--db.database=" + server.dbname,
             "--amqp.host=" + amqp_.host, "--amqp.port=" + amqp_port, "--amqp.queue=" + queue_,
-            "--amqp.dead-letter-queue=" + dead_letter_queue_},
+            "--amqp.dead-letter-queue=" + dead_letter_queue_, "--zookeeper.hosts=" + zk_->hosts(),
+            "--zookeeper.root=" + zk_->root()},
         path_in_dir("writer.log"));
   }
   http_port_ = free_port();
