@@ -1,5 +1,6 @@
 #include "actors/gateway.hpp"
 
+#include <chrono>
 #include <memory>
 #include <unordered_map>
 
@@ -8,6 +9,8 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/admission_front.hpp"
+#include "actors/peer_links.hpp"
+#include "common/metrics.hpp"
 #include "common/utc_time.hpp"
 
 namespace flashsale {
@@ -34,8 +37,15 @@ struct gateway_state {
   std::unordered_map<std::string, int> holdings;  // product '/' user -> admitted or in flight
   std::unordered_map<std::string, ticket_view> tickets;
   publisher_actor publisher;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  metrics::rate_meter accepted_rate;  // sampled at each confirm and each stats request
   static inline const char* name = "gateway";
 };
+
+std::int64_t accepted_total(const admission_front& front) {
+  return static_cast<std::int64_t>(
+      front.outcome_total(static_cast<std::size_t>(admission::accepted)));
+}
 
 gateway_actor::behavior_type gateway_impl(gateway_actor::stateful_pointer<gateway_state> self,
                                           gateway_options opts, sale_definition sale,
@@ -107,7 +117,10 @@ gateway_actor::behavior_type gateway_impl(gateway_actor::stateful_pointer<gatewa
                       .then(
                           [=](bool confirmed) mutable {
                             if (confirmed) {
-                              self->state.opts.front->publish_confirmed();
+                              auto& front = *self->state.opts.front;
+                              front.publish_confirmed();
+                              self->state.accepted_rate.sample(std::chrono::steady_clock::now(),
+                                                               accepted_total(front));
                               self->state.tickets.emplace(view.ticket, view);
                               call.done(purchase_reply{admission::accepted, view.ticket});
                               return;
@@ -214,6 +227,29 @@ gateway_actor::behavior_type gateway_impl(gateway_actor::stateful_pointer<gatewa
         auto product = st.products.find(s.product);
         if (product != st.products.end())
           self->send(product->second.counter, s);  // it marks (and logs) only once per grant
+      },
+      [=](stats_atom) -> node_stats {
+        auto& st = self->state;
+        const auto& front = *st.opts.front;
+        auto now = std::chrono::steady_clock::now();
+        node_stats out;
+        out.node = st.opts.name;
+        out.role = "gateway";
+        out.uptime_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(now - st.started).count();
+        for (std::size_t i = 0; i + 1 < outcome_count; ++i)
+          out.counts[to_string(static_cast<admission>(i))] =
+              static_cast<std::int64_t>(front.outcome_total(i));
+        out.counts["bad_request"] =
+            static_cast<std::int64_t>(front.outcome_total(bad_request_outcome));
+        for (const auto& [product, entry] : st.products)
+          if (const auto* g = front.gauges(product))
+            out.quota_left[product] = g->quota_left.value();
+        out.queue_lag = front.in_flight();
+        out.per_second = st.accepted_rate.per_second(now, accepted_total(front));
+        if (st.opts.writers)
+          out.peers = st.opts.writers->names();
+        return out;
       },
       [=](const shedding_update& u) {
         auto& st = self->state;

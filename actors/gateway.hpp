@@ -19,7 +19,8 @@
 
 namespace flashsale {
 class admission_front;
-}
+class peer_roster;
+}  // namespace flashsale
 
 namespace flashsale {
 
@@ -45,6 +46,8 @@ using gateway_actor = caf::typed_actor<caf::reacts_to<purchase_call>, caf::react
                                        caf::reacts_to<std::vector<order_result>>,
                                        /// From writers: the database has none of a product left.
                                        caf::reacts_to<sold_out>,
+                                       /// flashsale-admin status (gateway_peer_actor).
+                                       caf::replies_to<stats_atom>::with<node_stats>,
                                        /// A new lottery ratio (live setting); older versions are
                                        /// ignored.
                                        caf::reacts_to<shedding_update>,
@@ -60,6 +63,7 @@ struct gateway_options {
   /// them when the gateway has no final result for a ticket. Empty: answer from memory only.
   std::map<std::string, order_finder_actor> finders;
   std::chrono::milliseconds lookup_timeout{2000};  ///< per database lookup
+  std::shared_ptr<peer_roster> writers;  ///< the writers connected now (stats), may be null
 };
 
 /// Spawns the gateway actor over one counter per product of the sale and the publisher.

@@ -11,7 +11,9 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/peer_links.hpp"
 #include "actors/slot_writer.hpp"
+#include "common/metrics.hpp"
 #include "messages/codec.hpp"
 
 namespace flashsale {
@@ -154,10 +156,16 @@ struct open_delivery {
 
 struct consumer_state {
   std::unique_ptr<amqp::consumer> adapter;
+  std::string node;
   writer_routing routing;
   std::unordered_map<std::uint64_t, open_delivery> open;  // by delivery tag
+  std::int64_t in_progress = 0;  // purchases handed to the pools, not yet committed or failed
+  std::int64_t batches = 0;      // commits reported by the pools
   std::chrono::seconds stats_interval{0};
-  caf::actor results_sink;        // where the results go after a commit (may be null)
+  caf::actor results_sink;  // where the results go after a commit (may be null)
+  std::shared_ptr<peer_roster> gateways;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  metrics::rate_meter confirmed_rate;
   std::uint64_t undecodable = 0;  // messages dead-lettered
   std::uint64_t requeued = 0;     // messages put back
   std::map<order_status, std::uint64_t> results;
@@ -165,12 +173,14 @@ struct consumer_state {
   static inline const char* name = "consumer_bridge";
 };
 
+std::int64_t count_of(const consumer_state& st, order_status s) {
+  auto i = st.results.find(s);
+  return i == st.results.end() ? 0 : static_cast<std::int64_t>(i->second);
+}
+
 std::string render_stats(const consumer_state& st) {
   auto c = st.adapter->counters();
-  auto count = [&](order_status s) {
-    auto i = st.results.find(s);
-    return i == st.results.end() ? std::uint64_t{0} : i->second;
-  };
+  auto count = [&](order_status s) { return count_of(st, s); };
   return fmt::format(
       "delivered={} acked={} ack_frames={} dead_lettered={} requeued={} confirmed={} "
       "duplicate_request={} user_limit={} sold_out={} unknown_product={}",
@@ -209,11 +219,13 @@ void settle(consumer_state& st, const std::vector<std::uint64_t>& tags, bool fai
 }
 
 caf::behavior consumer_impl(caf::stateful_actor<consumer_state>* self,
-                            amqp::connection_params params, amqp::consumer::options opts,
-                            writer_routing routing, std::chrono::seconds stats_interval,
-                            caf::actor results) {
-  self->state.routing = std::move(routing);
-  self->state.results_sink = std::move(results);
+                            amqp::connection_params params, consumer_bridge_options options) {
+  auto opts = std::move(options.consumer);
+  auto stats_interval = options.stats_interval;
+  self->state.node = std::move(options.node);
+  self->state.routing = std::move(options.routing);
+  self->state.results_sink = std::move(options.results);
+  self->state.gateways = std::move(options.gateways);
   self->state.stats_interval = stats_interval;
   caf::weak_actor_ptr weak{self->ctrl()};
   self->state.adapter = std::make_unique<amqp::consumer>(
@@ -263,6 +275,7 @@ caf::behavior consumer_impl(caf::stateful_actor<consumer_state>* self,
                                                                   : db->second];
             g.push_back(queued_purchase{std::move(p), d.tag});
             ++entry.remaining;
+            ++st.in_progress;
           }
           if (entry.remaining == 0) {
             ++st.undecodable;
@@ -278,11 +291,39 @@ caf::behavior consumer_impl(caf::stateful_actor<consumer_state>* self,
         auto& st = self->state;
         for (const auto& r : w.results)
           ++st.results[r.status];
+        st.in_progress -= static_cast<std::int64_t>(w.tokens.size());
+        ++st.batches;
+        st.confirmed_rate.sample(std::chrono::steady_clock::now(),
+                                 count_of(st, order_status::confirmed));
         settle(st, w.tokens, false);
         if (st.results_sink)
           self->send(st.results_sink, std::move(w.results));
       },
-      [=](failed_purchases& f) { settle(self->state, f.tokens, true); },
+      [=](failed_purchases& f) {
+        self->state.in_progress -= static_cast<std::int64_t>(f.tokens.size());
+        settle(self->state, f.tokens, true);
+      },
+      [=](stats_atom) -> node_stats {
+        auto& st = self->state;
+        auto now = std::chrono::steady_clock::now();
+        node_stats out;
+        out.node = st.node;
+        out.role = "writer";
+        out.uptime_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(now - st.started).count();
+        for (auto s :
+             {order_status::confirmed, order_status::duplicate_request, order_status::user_limit,
+              order_status::sold_out, order_status::unknown_product})
+          out.counts[to_string(s)] = count_of(st, s);
+        out.counts["dead_lettered"] = static_cast<std::int64_t>(st.undecodable);
+        out.counts["requeued"] = static_cast<std::int64_t>(st.requeued);
+        out.queue_lag = st.in_progress;
+        out.batches = st.batches;
+        out.per_second = st.confirmed_rate.per_second(now, count_of(st, order_status::confirmed));
+        if (st.gateways)
+          out.peers = st.gateways->names();
+        return out;
+      },
       [=](tick_atom) {
         auto& st = self->state;
         auto stats = render_stats(st);
@@ -305,10 +346,24 @@ publisher_actor spawn_publisher_bridge(caf::actor_system& sys, amqp::connection_
 }
 
 caf::actor spawn_consumer_bridge(caf::actor_system& sys, amqp::connection_params params,
-                                 amqp::consumer::options opts, writer_routing routing,
-                                 std::chrono::seconds stats_interval, caf::actor results) {
-  return sys.spawn(consumer_impl, std::move(params), std::move(opts), std::move(routing),
-                   stats_interval, std::move(results));
+                                 consumer_bridge_options opts) {
+  return sys.spawn(consumer_impl, std::move(params), std::move(opts));
+}
+
+writer_peer_actor spawn_writer_peer(caf::actor_system& sys, caf::actor consumer_bridge) {
+  auto impl = [consumer_bridge](
+                  writer_peer_actor::pointer self) -> writer_peer_actor::behavior_type {
+    return {
+        [=](stats_atom) -> caf::typed_response_promise<node_stats> {
+          auto rp = self->make_response_promise<node_stats>();
+          self->request(consumer_bridge, std::chrono::seconds{3}, stats_atom_v)
+              .then([rp](node_stats& s) mutable { rp.deliver(std::move(s)); },
+                    [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+          return rp;
+        },
+    };
+  };
+  return sys.spawn(impl);
 }
 
 }  // namespace flashsale

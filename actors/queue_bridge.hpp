@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,8 @@
 #include "messages/interfaces.hpp"
 
 namespace flashsale {
+
+class peer_roster;
 
 /// Spawns the gateway's publisher bridge; it owns an amqp::publisher (its own connection and
 /// thread). opts.route.hot_products decides which purchases go to a queue of their own.
@@ -38,13 +41,26 @@ struct writer_routing {
   std::string default_database;  ///< for products the sale file does not name
 };
 
+struct consumer_bridge_options {
+  std::string node;                  ///< the writer's name (stats)
+  amqp::consumer::options consumer;  ///< queues, prefetch
+  writer_routing routing;            ///< the pools, by database
+  std::chrono::seconds stats_interval{
+      10};             ///< log the counts this often when they changed (0: never)
+  caf::actor results;  ///< gets std::vector<order_result> after each commit (may be null)
+  std::shared_ptr<peer_roster> gateways;  ///< the gateways connected now (stats), may be null
+};
+
 /// Spawns the writer node's consumer bridge; it owns an amqp::consumer (its own connection and
 /// thread). It logs its counts (deliveries, acks, dead-lettered, requeued, outcomes by status)
-/// every `stats_interval` when they changed (zero: never) and when it stops. After each commit it
-/// sends the results (std::vector<order_result>) to `results` (see result_router.hpp), if set.
+/// every `stats_interval` when they changed and when it stops. After each commit it sends the
+/// results to `results` (see result_router.hpp). It answers stats_atom with node_stats.
 caf::actor spawn_consumer_bridge(caf::actor_system& sys, amqp::connection_params params,
-                                 amqp::consumer::options opts, writer_routing routing,
-                                 std::chrono::seconds stats_interval, caf::actor results = {});
+                                 consumer_bridge_options opts);
+
+/// Spawns what a writer node publishes for the cluster (writer_peer_actor): it passes stats
+/// requests on to the consumer bridge.
+writer_peer_actor spawn_writer_peer(caf::actor_system& sys, caf::actor consumer_bridge);
 
 }  // namespace flashsale
 

@@ -22,6 +22,12 @@ std::string layout::members() const {
 std::string layout::member(const std::string& node) const {
   return members() + "/" + node;
 }
+std::string layout::writers() const {
+  return root_ + "/nodes/writers";
+}
+std::string layout::writer(const std::string& node) const {
+  return writers() + "/" + node;
+}
 std::string layout::sale() const {
   return root_ + "/sales/" + sale_;
 }

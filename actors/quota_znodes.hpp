@@ -6,6 +6,8 @@
 //
 //   <root>/nodes/gateways/<node>            ephemeral  {"http":"127.0.0.1:8080","session":"0x..",
 //                                                       "actors":"127.0.0.1:4242"}
+//   <root>/nodes/writers/<node>             ephemeral  {"http":"","session":"0x..",
+//                                                       "actors":"127.0.0.1:4243"}
 //   <root>/sales/<sale>/products/<p>        persistent {"stock":1000}  stock made available
 //                                                      (a bare number "1000" is accepted too)
 //   <root>/sales/<sale>/grants              persistent the leader's fence (see quota_keeper.hpp)
@@ -42,6 +44,8 @@ class layout {
 
   std::string members() const;  ///< parent of the gateways' ephemeral registrations
   std::string member(const std::string& node) const;
+  std::string writers() const;  ///< parent of the writers' ephemeral registrations
+  std::string writer(const std::string& node) const;
   std::string sale() const;
   std::string products() const;
   std::string product(const std::string& p) const;
@@ -129,7 +133,7 @@ struct leader_announcement {
 std::string encode(const leader_announcement& x);
 std::optional<leader_announcement> decode_leader(const std::string& data);
 
-/// nodes/gateways/<node>: where the node serves.
+/// nodes/gateways/<node> and nodes/writers/<node>: where the node serves (a writer has no http).
 struct member_znode {
   std::string http;  ///< host:port of the HTTP listener
   std::int64_t session = 0;

@@ -82,4 +82,18 @@ void exposition::histogram(const std::string& name, const std::string& labels,
   sample(name + "_count", labels, cumulative);
 }
 
+void rate_meter::sample(clock::time_point now, std::int64_t total) {
+  while (!samples_.empty() && now - samples_.front().first > window_)
+    samples_.pop_front();
+  if (samples_.empty() || now - samples_.back().first >= window_ / 10)
+    samples_.emplace_back(now, total);
+}
+
+double rate_meter::per_second(clock::time_point now, std::int64_t total) {
+  sample(now, total);
+  const auto& [since, base] = samples_.front();
+  auto seconds = std::chrono::duration<double>(now - since).count();
+  return seconds > 0 ? static_cast<double>(total - base) / seconds : 0.0;
+}
+
 }  // namespace flashsale::metrics

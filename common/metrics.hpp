@@ -8,7 +8,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <string>
+#include <utility>
 
 namespace flashsale::metrics {
 
@@ -29,6 +31,23 @@ class gauge {
 
  private:
   std::atomic<std::int64_t> value_{0};
+};
+
+/// Events per second over a sliding window, from a cumulative total the owner samples now and
+/// then (each call keeps at most one sample per tenth of the window). Not thread-safe: one owner.
+class rate_meter {
+ public:
+  using clock = std::chrono::steady_clock;
+  explicit rate_meter(std::chrono::milliseconds window = std::chrono::seconds{10})
+      : window_(window) {}
+  /// Records that the total was `total` at `now`.
+  void sample(clock::time_point now, std::int64_t total);
+  /// The rate from the oldest sample within the window to (now, total); 0 without one.
+  double per_second(clock::time_point now, std::int64_t total);
+
+ private:
+  std::chrono::milliseconds window_;
+  std::deque<std::pair<clock::time_point, std::int64_t>> samples_;  // oldest first
 };
 
 /// A latency histogram with fixed buckets from 100 us to 10 s (upper bounds in bucket_bounds),

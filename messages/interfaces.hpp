@@ -59,13 +59,20 @@ using order_finder_actor = caf::typed_actor<
     /// error when the database cannot be asked.
     caf::replies_to<find_atom, std::string>::with<ticket_view>>;
 
-/// What a gateway publishes for writer nodes (CAF middleman): its purchases' fates and sold-out
-/// products. Fire-and-forget: a lost message only delays GET /v1/orders (the database fallback
-/// stays the truth) or lets the database refuse what a gateway still admits.
+/// What a gateway publishes for writer nodes and flashsale-admin (CAF middleman): its purchases'
+/// fates and sold-out products, and its stats. The first two are fire-and-forget: a lost message
+/// only delays GET /v1/orders (the database fallback stays the truth) or lets the database refuse
+/// what a gateway still admits.
 using gateway_peer_actor = caf::typed_actor<
     /// Results of purchases this gateway accepted (writers send them after each commit).
     caf::reacts_to<std::vector<order_result>>,
     /// The database has no unit of the product left: admit no more of it.
-    caf::reacts_to<sold_out>>;
+    caf::reacts_to<sold_out>,
+    /// What the gateway says about itself (flashsale-admin status).
+    caf::replies_to<stats_atom>::with<node_stats>>;
+
+/// What a writer node publishes (CAF middleman; registered as nodes/writers/<node> in ZooKeeper):
+/// gateways connect to it and monitor it, flashsale-admin asks it for stats.
+using writer_peer_actor = caf::typed_actor<caf::replies_to<stats_atom>::with<node_stats>>;
 
 }  // namespace flashsale

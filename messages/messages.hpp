@@ -6,6 +6,7 @@
 // registers the types with CAF.
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -192,6 +193,30 @@ struct window_update {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, window_update& x) {
   return f(x.mode, x.version);
+}
+
+/// What a node says about itself when asked (`stats_atom`; flashsale-admin status prints them).
+struct node_stats {
+  std::string node;
+  std::string role;  ///< "gateway" or "writer"
+  std::int64_t uptime_ms = 0;
+  /// Gateway: purchase requests by outcome (the names of /metrics). Writer: purchases written,
+  /// by result (confirmed, duplicate_request, user_limit, sold_out, unknown_product).
+  std::map<std::string, std::int64_t> counts;
+  std::map<std::string, std::int64_t> quota_left;  ///< gateway: grant - consumed, per product
+  /// Gateway: purchases published and not yet confirmed by the broker. Writer: purchases taken
+  /// from the queue and not yet committed.
+  std::int64_t queue_lag = 0;
+  std::int64_t batches = 0;  ///< writer: database transactions committed
+  /// Gateway: purchases accepted per second; writer: orders confirmed per second (the last 10 s).
+  double per_second = 0;
+  std::vector<std::string> peers;  ///< the other side's nodes this one is connected to now
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_stats& x) {
+  return f(x.node, x.role, x.uptime_ms, x.counts, x.quota_left, x.queue_lag, x.batches,
+           x.per_second, x.peers);
 }
 
 }  // namespace flashsale

@@ -27,6 +27,7 @@ CAF_ADD_TYPE_ID(flashsale, (flashsale::ticket_view))
 CAF_ADD_TYPE_ID(flashsale, (flashsale::reservation))
 CAF_ADD_TYPE_ID(flashsale, (std::vector<flashsale::purchase>))
 CAF_ADD_TYPE_ID(flashsale, (std::vector<flashsale::order_result>))
+CAF_ADD_TYPE_ID(flashsale, (flashsale::node_stats))
 
 CAF_ADD_ATOM(flashsale, flashsale, reserve_atom, "reserve")
 CAF_ADD_ATOM(flashsale, flashsale, refund_atom, "refund")

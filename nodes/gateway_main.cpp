@@ -16,10 +16,12 @@
 #include "actors/admission_front.hpp"
 #include "actors/gateway.hpp"
 #include "actors/order_finder.hpp"
+#include "actors/peer_links.hpp"
 #include "actors/product_counter.hpp"
 #include "actors/queue_bridge.hpp"
 #include "actors/quota_keeper.hpp"
 #include "actors/quota_znodes.hpp"
+#include "actors/writer_watch.hpp"
 #include "adapters/http/server.hpp"
 #include "api/http_api.hpp"
 #include "common/sale_definition.hpp"
@@ -192,6 +194,8 @@ int main(int argc, char** argv) {
   for (const auto& database : databases)
     gw_opts.finders.emplace(database, spawn_order_finder(sys, cfg.db.params(database)));
   gw_opts.publish_timeout = std::chrono::milliseconds{cfg.confirm_timeout_ms + 3000};
+  auto writers = std::make_shared<peer_roster>();
+  gw_opts.writers = writers;
   auto gateway = spawn_gateway(sys, gw_opts, cfg.sale, counters, publisher);
 
   http::server_options http_opts;
@@ -318,6 +322,13 @@ int main(int argc, char** argv) {
   keeper_opts.split_wait = std::chrono::milliseconds{cfg.zk_split_wait_ms};
   keeper_opts.ready = quota_ready;
   auto keeper = spawn_quota_keeper(sys, keeper_opts, cfg.sale, counters, gateway);
+  writer_watch_options watch_opts;
+  watch_opts.node = cfg.name;
+  watch_opts.zk_hosts = cfg.zk_hosts;
+  watch_opts.zk_root = cfg.zk_root;
+  watch_opts.op_timeout = std::chrono::milliseconds{cfg.zk_op_timeout_ms};
+  watch_opts.roster = writers;
+  auto watch = spawn_writer_watch(sys, watch_opts);
   spdlog::info(
       "gateway {} listening on {}:{} (sale {}, {} products, keep 1 in {}, amqp {}, zookeeper {}{}, "
       "actors {})",
@@ -329,6 +340,7 @@ int main(int argc, char** argv) {
   spdlog::info("signal {}: stopping", sig);
   server.stop();
   caf::anon_send_exit(keeper, caf::exit_reason::user_shutdown);  // closes the session
+  caf::anon_send_exit(watch, caf::exit_reason::user_shutdown);
   stop_actors();
   return 0;
 }

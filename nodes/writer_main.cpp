@@ -1,8 +1,10 @@
 // flashsale-writer: turns queued purchases into orders. Wires the RabbitMQ consumer bridge (the
 // main order queue and one queue per hot product) and the slot writers (a pool per database: the
-// main one and one per hot product) and the result router (purchases' fates back to the gateways
-// that accepted them) from configuration (config/writer-*.ini).
+// main one and one per hot product), the result router (purchases' fates back to the gateways that
+// accepted them; the writer's registration in ZooKeeper) and the writer's published actor (stats,
+// liveness) from configuration (config/writer-*.ini).
 
+#include <memory>
 #include <set>
 
 #include <caf/actor_system.hpp>
@@ -10,6 +12,7 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/peer_links.hpp"
 #include "actors/queue_bridge.hpp"
 #include "actors/quota_znodes.hpp"
 #include "actors/result_router.hpp"
@@ -34,6 +37,8 @@ class writer_config : public node_config {
   std::string zk_hosts = "127.0.0.1:21810";
   std::string zk_root = "/flashsale";
   int zk_poll_interval_ms = 1000;
+  std::string cluster_address = "127.0.0.1";
+  int cluster_port = 0;
   int prefetch = 200;
   int max_batch = 200;
   sale_definition sale;
@@ -55,6 +60,10 @@ class writer_config : public node_config {
              "where the gateways register (results go back to them); empty: send none")
         .add(zk_root, "root", "root znode of the flash-sale tree")
         .add(zk_poll_interval_ms, "poll-interval-ms", "re-read the gateways' registrations");
+    opt_group{custom_options_, "cluster"}
+        .add(cluster_address, "address",
+             "where gateways and flashsale-admin reach this writer (CAF)")
+        .add(cluster_port, "port", "port for them (0: any free port; registered in ZooKeeper)");
   }
 
  protected:
@@ -73,6 +82,9 @@ class writer_config : public node_config {
       problems.push_back("'zookeeper.root' must be an absolute znode path like /flashsale, got '" +
                          zk_root + "'");
     require_range(problems, "zookeeper.poll-interval-ms", zk_poll_interval_ms, 50, 600000);
+    require_range(problems, "cluster.port", cluster_port, 0, 65535);
+    if (cluster_address.empty())
+      problems.push_back("'cluster.address' must not be empty");
     try {
       const_cast<writer_config*>(this)->sale = load_sale_file(sale_file, db.database);
     } catch (const sale_file_error& e) {
@@ -119,22 +131,48 @@ int main(int argc, char** argv) {
   con_opts.route = route;
   con_opts.prefetch = static_cast<std::uint16_t>(cfg.prefetch);
   con_opts.max_batch = static_cast<std::size_t>(cfg.max_batch);
+  auto gateways = std::make_shared<peer_roster>();
   result_router_options router_opts;
   router_opts.node = cfg.name;
   router_opts.zk_hosts = cfg.zk_hosts;
   router_opts.zk_root = cfg.zk_root;
   router_opts.poll_interval = std::chrono::milliseconds{cfg.zk_poll_interval_ms};
+  router_opts.roster = gateways;
   auto router = spawn_result_router(sys, router_opts);
-  auto consumer = spawn_consumer_bridge(sys, amqp_params, con_opts, routing,
-                                        std::chrono::seconds{cfg.stats_interval_s}, router);
+  consumer_bridge_options bridge_opts;
+  bridge_opts.node = cfg.name;
+  bridge_opts.consumer = con_opts;
+  bridge_opts.routing = routing;
+  bridge_opts.stats_interval = std::chrono::seconds{cfg.stats_interval_s};
+  bridge_opts.results = router;
+  bridge_opts.gateways = gateways;
+  auto consumer = spawn_consumer_bridge(sys, amqp_params, std::move(bridge_opts));
+  // Gateways (which monitor writers) and flashsale-admin (stats) reach this actor through CAF's
+  // middleman; the router registers its endpoint in ZooKeeper.
+  auto peer = spawn_writer_peer(sys, consumer);
+  auto published = sys.middleman().publish(peer, static_cast<std::uint16_t>(cfg.cluster_port),
+                                           cfg.cluster_address.c_str(), true);
+  std::string endpoint;
+  if (published) {
+    endpoint = cfg.cluster_address + ":" + std::to_string(*published);
+    caf::anon_send(router, register_atom_v, endpoint);
+  } else {
+    // Orders are still written; only the cluster's view of this writer is missing.
+    spdlog::error(
+        "cannot publish the writer's actors on {}:{}: {}; gateways and flashsale-admin "
+        "will not see this writer",
+        cfg.cluster_address, cfg.cluster_port, sys.render(published.error()));
+  }
   spdlog::info(
       "writer {} consuming {} queue(s) at {} into {} database(s): {} connection(s) each, "
-      "batches of up to {}, linger {} ms, prefetch {}",
+      "batches of up to {}, linger {} ms, prefetch {}; actors {}",
       cfg.name, route.queues().size(), amqp_params.endpoint(), databases.size(),
-      cfg.connections_per_database, cfg.batch_size, cfg.linger_ms, cfg.prefetch);
+      cfg.connections_per_database, cfg.batch_size, cfg.linger_ms, cfg.prefetch,
+      endpoint.empty() ? "not published" : endpoint);
 
   int sig = wait_for_stop_signal();
   spdlog::info("signal {}: stopping", sig);
+  caf::anon_send_exit(peer, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(consumer, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(router, caf::exit_reason::user_shutdown);
   for (auto& pool : pools)

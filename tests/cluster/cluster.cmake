@@ -32,3 +32,12 @@ add_dependencies(test_cluster_faults flashsale-gateway flashsale-writer flashsal
   flashsale-load)
 gtest_discover_tests(test_cluster_faults PROPERTIES LABELS cluster RUN_SERIAL TRUE TIMEOUT 300
   DISCOVERY_TIMEOUT 30 WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+
+add_executable(test_cluster_sale ${CMAKE_CURRENT_LIST_DIR}/test_cluster_sale.cpp)
+target_link_libraries(test_cluster_sale PRIVATE flashsale_cluster_test_support
+  GTest::gtest GTest::gtest_main)
+target_include_directories(test_cluster_sale PRIVATE ${PROJECT_SOURCE_DIR})
+add_dependencies(test_cluster_sale flashsale-gateway flashsale-writer flashsale-admin
+  flashsale-load)
+gtest_discover_tests(test_cluster_sale PROPERTIES LABELS cluster RUN_SERIAL TRUE TIMEOUT 300
+  DISCOVERY_TIMEOUT 30 WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})

@@ -340,16 +340,49 @@ TEST_F(cluster_faults, postgresql_restarted_mid_sale_writers_reconnect_and_write
   std::cout << "[          ] run time " << seconds_since(t0) << " s\n";
 }
 
-// (e) A writer is frozen (SIGSTOP) while the stock is selling; the other one keeps draining the
-// queue. The gateways do not watch writers (no cross-node messaging yet): nothing is asserted
-// about them.
-TEST_F(cluster_faults, a_frozen_writer_does_not_stop_the_other_from_draining_the_queue) {
+// (e) A writer is frozen (SIGSTOP) while the stock is selling: every gateway sees it gone within
+// the middleman's connection timeout and connects again once it is thawed, and the other writer
+// keeps draining the queue.
+TEST_F(cluster_faults, a_frozen_writer_is_seen_gone_and_the_other_drains_the_queue) {
   auto t0 = clock_type::now();
   ASSERT_NO_FATAL_FAILURE(start({sale_text}));
   auto load = start_sale_load();
   ASSERT_NO_FATAL_FAILURE(wait_for_accepted(*load, fault_after));
+  // Both gateways are connected to both writers before the fault.
+  ASSERT_TRUE(poll_until(
+      [&] {
+        for (const auto& g : gateways_)
+          if (count_in_log(g, "connected to writer w2") == 0)
+            return false;
+        return true;
+      },
+      10s, 100ms))
+      << logs();
   freeze_node(writers_[1]);
   auto frozen_at = clock_type::now();
+
+  // The gateways see the frozen writer as gone once the middleman's heartbeats stop arriving
+  // (config: heartbeat-interval 1 s, connection-timeout 5 s).
+  std::vector<double> noticed_after(gateways_.size(), -1);
+  poll_until(
+      [&] {
+        bool all = true;
+        for (std::size_t i = 0; i < gateways_.size(); ++i) {
+          if (noticed_after[i] < 0 && count_in_log(gateways_[i], "lost writer w2") > 0)
+            noticed_after[i] = seconds_since(frozen_at);
+          all = all && noticed_after[i] >= 0;
+        }
+        return all;
+      },
+      20s, 100ms);
+  for (std::size_t i = 0; i < gateways_.size(); ++i) {
+    std::cout << "[          ] " << gateways_[i].name << " saw w2 gone " << noticed_after[i]
+              << " s after SIGSTOP\n";
+    EXPECT_GE(noticed_after[i], 0) << gateways_[i].name << " never noticed\n"
+                                   << gateways_[i].log_tail();
+    // The connection timeout, plus a heartbeat interval and this test's polling.
+    EXPECT_LE(noticed_after[i], 7.0) << gateways_[i].name;
+  }
 
   load_run first{load->finish(60s), tickets_file_};
   EXPECT_EQ(first.result.exit_code, 0) << "a request got no answer\n" << first.result.output;
@@ -377,6 +410,16 @@ TEST_F(cluster_faults, a_frozen_writer_does_not_stop_the_other_from_draining_the
             << " 202s without an order (held by the frozen writer)\n";
   EXPECT_TRUE(writers_[1].process->running());
   thaw_node(writers_[1]);
+  // Thawed, it is found and connected again (it is still registered, or registers anew).
+  EXPECT_TRUE(poll_until(
+      [&] {
+        for (const auto& g : gateways_)
+          if (count_in_log(g, "connected to writer w2") < 2)
+            return false;
+        return true;
+      },
+      30s, 200ms))
+      << logs();
 
   auto a = audit({first}, 45s);
   std::cout << "[          ] run time " << seconds_since(t0) << " s\n";

@@ -115,7 +115,8 @@ class orders_pipeline : public ::testing::Test {
             "--db.host=" + server_.host, "--db.port=" + std::to_string(server_.port),
             "--db.database=" + main_db_, "--amqp.host=" + amqp_.host,
             "--amqp.port=" + std::to_string(amqp_.port), "--amqp.queue=" + route_.queue,
-            "--amqp.dead-letter-queue=" + route_.dead_letter_queue},
+            "--amqp.dead-letter-queue=" + route_.dead_letter_queue,
+            "--zookeeper.hosts=\"\""},  // no gateways here: nothing to send back, no registration
         log);
     return *writers_[n];
   }

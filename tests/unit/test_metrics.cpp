@@ -76,3 +76,16 @@ TEST(metrics, the_gateway_page_has_every_outcome_and_family) {
 }
 
 }  // namespace
+
+TEST(metrics, rate_meter_measures_over_the_last_window_only) {
+  using namespace std::chrono_literals;
+  flashsale::metrics::rate_meter meter{10s};
+  auto t0 = flashsale::metrics::rate_meter::clock::time_point{} + 100s;
+  EXPECT_EQ(meter.per_second(t0, 0), 0.0);  // nothing to compare with yet
+  meter.sample(t0 + 1s, 100);
+  EXPECT_DOUBLE_EQ(meter.per_second(t0 + 2s, 300), 150.0);  // since t0
+  // Twelve seconds in, t0 and t0 + 1 s have left the window: from t0 + 2 s (total 300) on.
+  EXPECT_DOUBLE_EQ(meter.per_second(t0 + 12s, 1300), 100.0);
+  // A quiet minute later nothing is left in the window but the sample taken now.
+  EXPECT_EQ(meter.per_second(t0 + 80s, 1300), 0.0);
+}

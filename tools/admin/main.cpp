@@ -1,5 +1,6 @@
 // flashsale-admin: database side of a sale (migrate, define the products, check the invariants),
 // its ZooKeeper tree (live quotas) and live stock changes (database and ZooKeeper together).
+#include <chrono>
 #include <algorithm>
 #include <cstdlib>
 #include <iomanip>
@@ -20,6 +21,7 @@
 #include "adapters/zookeeper/blocking_session.hpp"
 #include "common/parse_integer.hpp"
 #include "common/sale_definition.hpp"
+#include "tools/admin/cluster_status.hpp"
 
 namespace {
 
@@ -31,6 +33,7 @@ constexpr int exit_invariant_failed = 1;
 constexpr int exit_usage = 2;
 constexpr int exit_database = 3;
 constexpr int exit_zookeeper = 4;
+constexpr int exit_node_unreachable = 5;
 
 constexpr const char* usage_text = R"(usage: flashsale-admin [options] <command>
 
@@ -60,6 +63,9 @@ commands:
                         change the stock made available to N / by +N / by -N: in the database
                         (stock ledger; a removal takes at most what is left) and, with --zk, in
                         the product's znode, which every gateway of the live sale follows
+  status --zk HOSTS     ask every gateway and writer registered in ZooKeeper for its stats (CAF,
+                        3 s per node) and print one table: role, uptime, queue lag, batches,
+                        rate, connected peers, quota left, requests by outcome / orders by result
 
 options (also FLASHSALE_PG_* from build/run/endpoints.env, then the defaults):
   --db-host HOST        PostgreSQL host            (FLASHSALE_PG_HOST, 127.0.0.1)
@@ -76,7 +82,7 @@ options (also FLASHSALE_PG_* from build/run/endpoints.env, then the defaults):
   -h, --help            this text
 
 exit status: 0 success, 1 an invariant FAILed (report), 2 bad usage or sale file, 3 database error,
-             4 ZooKeeper error
+             4 ZooKeeper error, 5 a registered node did not answer (status)
 )";
 
 struct usage_error : std::runtime_error {
@@ -516,7 +522,22 @@ int run(int argc, char** argv) {
     return exit_usage;
   };
   if (words.empty())
-    return fail_usage("no command given (migrate, sale create, report, zk init, stock)");
+    return fail_usage("no command given (migrate, sale create, report, zk init, stock, status)");
+  if (words[0] == "status") {
+    // Needs no sale file: it shows whatever nodes are registered.
+    if (words.size() > 1)
+      return fail_usage("unexpected argument '" + words[1] + "' after status");
+    if (!o.zk_hosts)
+      return fail_usage("status needs --zk HOSTS");
+    try {
+      auto rc =
+          admin::print_cluster_status(*o.zk_hosts, o.zk_root, std::chrono::seconds{3}, std::cout);
+      return rc == 0 ? exit_ok : exit_node_unreachable;
+    } catch (const std::exception& e) {
+      std::cerr << "flashsale-admin: " << e.what() << '\n';
+      return exit_zookeeper;
+    }
+  }
   if (words[0] == "migrate" || words[0] == "report") {
     cmd = words[0] == "migrate" ? command::migrate : command::report;
     if (words.size() > 1)
@@ -584,7 +605,7 @@ int run(int argc, char** argv) {
     sale_file = *o.sale_file;
   } else {
     return fail_usage("unknown command '" + words[0] +
-                      "' (migrate, sale create, report, zk init, stock)");
+                      "' (migrate, sale create, report, zk init, stock, status)");
   }
 
   sale_definition sale;

@@ -1,0 +1,114 @@
+#pragma once
+
+// The links from one node to the nodes of the other role (a writer's to the gateways, a gateway's
+// to the writers). Peers register ephemerally in ZooKeeper with the endpoint of their published
+// actor (quota_znodes.hpp, member_znode::actors); peer_links re-reads those registrations when
+// polled, connects to new peers through CAF's middleman without blocking (a connect request with a
+// deadline), monitors each connected peer, and reconnects with a backoff while the peer stays
+// registered. A peer that is frozen is noticed by the middleman's heartbeats ([middleman]
+// heartbeat-interval, connection-timeout) and reported as down like a dead one. It can also keep
+// this node's own registration in place (re-created after a session loss).
+//
+// Used from inside one detached actor (its ZooKeeper calls block for up to op_timeout each).
+// Include only in actor code (CAF headers).
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <caf/actor_addr.hpp>
+#include <caf/actor_control_block.hpp>
+#include <caf/fwd.hpp>
+
+namespace flashsale {
+
+namespace zk {
+class blocking_session;
+}
+
+/// The names of the peers connected now. Written by one peer_links, read by anyone (thread-safe).
+class peer_roster {
+ public:
+  void set(std::vector<std::string> names);
+  std::vector<std::string> names() const;
+
+ private:
+  mutable std::mutex mtx_;
+  std::vector<std::string> names_;
+};
+
+struct peer_links_options {
+  std::string node;          ///< this node's name (logs)
+  std::string peer_role;     ///< what the peers are, for logs: "gateway" or "writer"
+  std::string zk_hosts;      ///< ZooKeeper connect string
+  std::string members_path;  ///< parent of the peers' ephemeral registrations
+  /// This node's own ephemeral registration (empty: none) and the endpoint it announces.
+  std::string own_path;
+  std::string own_endpoint;
+  std::chrono::milliseconds op_timeout{3000};       ///< per ZooKeeper operation
+  std::chrono::milliseconds connect_timeout{3000};  ///< per connection attempt
+  std::chrono::milliseconds max_backoff{8000};      ///< between failed attempts to one peer
+};
+
+class peer_links {
+ public:
+  /// Called (on the owner's thread) each time a peer is connected, with its published actor.
+  using connected_fn = std::function<void(const std::string& name, const caf::strong_actor_ptr&)>;
+
+  /// `self` owns this object (in its state) and must outlive it. `roster` (optional) mirrors the
+  /// connected peers.
+  peer_links(caf::event_based_actor* self, peer_links_options opts, connected_fn on_connected,
+             std::shared_ptr<peer_roster> roster = nullptr);
+  ~peer_links();
+  peer_links(const peer_links&) = delete;
+  peer_links& operator=(const peer_links&) = delete;
+
+  /// Re-reads the peers' registrations (new ones are connected, vanished ones forgotten) and puts
+  /// this node's own registration back if it is missing. Blocks for up to a few op_timeouts.
+  void poll();
+
+  /// For the owner's down handler: true when `source` was a connected peer (logged once; it is
+  /// reconnected on a later poll while registered).
+  bool handle_down(const caf::actor_addr& source, const caf::error& reason);
+
+  /// The connected peer `name`, or null.
+  caf::strong_actor_ptr find(const std::string& name) const;
+
+  /// Every connected peer, by name.
+  std::vector<std::pair<std::string, caf::strong_actor_ptr>> connected() const;
+
+  /// From the next poll on, keeps this node registered (ephemeral) at `path` with `endpoint`.
+  void register_as(std::string path, std::string endpoint);
+
+  /// Closes the ZooKeeper session (the own registration goes with it).
+  void close();
+
+ private:
+  struct peer {
+    std::string endpoint;          // host:port of its published actor
+    caf::strong_actor_ptr handle;  // set while connected
+    bool connecting = false;
+    std::chrono::steady_clock::time_point next_attempt{};
+    std::chrono::milliseconds backoff{0};
+    bool failure_logged = false;
+  };
+
+  void connect(const std::string& name);
+  void publish_roster();
+  void keep_registered();
+
+  caf::event_based_actor* self_;
+  peer_links_options opts_;
+  connected_fn on_connected_;
+  std::shared_ptr<peer_roster> roster_;
+  std::unique_ptr<zk::blocking_session> zk_;
+  bool zk_failure_logged_ = false;
+  std::map<std::string, peer> peers_;
+};
+
+}  // namespace flashsale

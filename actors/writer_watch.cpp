@@ -1,0 +1,56 @@
+#include "actors/writer_watch.hpp"
+
+#include <memory>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/peer_links.hpp"
+#include "actors/quota_znodes.hpp"
+#include "messages/type_ids.hpp"
+
+namespace flashsale {
+
+namespace {
+
+struct watch_state {
+  writer_watch_options opts;
+  std::unique_ptr<peer_links> writers;
+  static inline const char* name = "writer_watch";
+};
+
+caf::behavior watch_impl(caf::stateful_actor<watch_state>* self, writer_watch_options opts) {
+  auto& st = self->state;
+  st.opts = std::move(opts);
+  peer_links_options links;
+  links.node = "gateway " + st.opts.node;
+  links.peer_role = "writer";
+  links.zk_hosts = st.opts.zk_hosts;
+  links.members_path = quota::layout{st.opts.zk_root, ""}.writers();
+  links.op_timeout = st.opts.op_timeout;
+  links.connect_timeout = st.opts.connect_timeout;
+  links.max_backoff = st.opts.max_backoff;
+  st.writers = std::make_unique<peer_links>(self, std::move(links), nullptr, st.opts.roster);
+  self->set_down_handler(
+      [=](caf::down_msg& msg) { self->state.writers->handle_down(msg.source, msg.reason); });
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    self->state.writers->close();
+    self->quit(msg.reason);
+  });
+  self->send(self, tick_atom_v);
+  return {
+      [=](tick_atom) {
+        self->state.writers->poll();
+        self->delayed_send(self, self->state.opts.poll_interval, tick_atom_v);
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_writer_watch(caf::actor_system& sys, writer_watch_options opts) {
+  return sys.spawn<caf::detached>(watch_impl, std::move(opts));
+}
+
+}  // namespace flashsale

@@ -1,0 +1,36 @@
+#pragma once
+
+// A gateway's links to the writer nodes: it connects to every writer registered in ZooKeeper
+// (nodes/writers/<node>) and monitors it through CAF's middleman (see peer_links.hpp), so that a
+// writer that dies or freezes (SIGSTOP, a hung machine) is noticed within the middleman's
+// connection-timeout: logged once, and gone from the roster (flashsale-admin status, /metrics)
+// until it answers again. The gateway sends writers nothing; purchases reach them through
+// RabbitMQ, which hands a lost writer's unacked messages to the others.
+//
+// Detached: its ZooKeeper reads block it for up to op_timeout each.
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <caf/fwd.hpp>
+
+namespace flashsale {
+
+class peer_roster;
+
+struct writer_watch_options {
+  std::string node;                                 ///< the gateway's name (logs)
+  std::string zk_hosts;                             ///< ZooKeeper connect string
+  std::string zk_root = "/flashsale";               ///< root of the flash-sale tree
+  std::chrono::milliseconds poll_interval{1000};    ///< re-read the writers' registrations
+  std::chrono::milliseconds op_timeout{3000};       ///< per ZooKeeper operation
+  std::chrono::milliseconds connect_timeout{3000};  ///< per connection attempt to a writer
+  std::chrono::milliseconds max_backoff{8000};      ///< between failed attempts to one writer
+  std::shared_ptr<peer_roster> roster;              ///< required: the writers connected now
+};
+
+/// Spawns the watch; it runs until it receives an exit message.
+caf::actor spawn_writer_watch(caf::actor_system& sys, writer_watch_options opts);
+
+}  // namespace flashsale

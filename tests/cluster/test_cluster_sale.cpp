@@ -1,0 +1,144 @@
+// The seed scenario on the larger cluster of config/ (4 gateways, 2 writers): 3 products x 1,000
+// units, buyers spread over every gateway with the sale's lottery (keep 1 in 10), and afterwards
+// the operator's view of the cluster (flashsale-admin status). What must hold: every 202 is
+// exactly one order, nothing oversold, the whole stock sold (the load is long enough), and every
+// node answers status with its role and the nodes of the other role it is connected to, the
+// writers' orders adding up to the stock. Prints the figures line like the fault tests. Runs alone
+// (RUN_SERIAL): it measures a sale end to end.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <iostream>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/cluster/cluster_fixture.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using flashsale::testing::cluster_fixture;
+using flashsale::testing::cluster_setup;
+using flashsale::testing::load_run;
+using flashsale::testing::poll_until;
+using clock_type = std::chrono::steady_clock;
+
+const char* const sale_text = R"(
+[sale]
+name = seed
+[product.TV]
+stock = 1000
+slots = 4
+[product.Phone]
+stock = 1000
+slots = 4
+[product.Clothes]
+stock = 1000
+slots = 4
+)";
+
+/// One row of flashsale-admin status.
+struct status_row {
+  std::string role;
+  bool reachable = false;
+  std::string peers;                           ///< "a,b" or "-"
+  std::map<std::string, std::int64_t> counts;  ///< the last column, k=v,k=v
+};
+
+/// The rows of the table by node: "node role uptime lag batches per_s peers quota counts", or
+/// "node role unreachable: why".
+std::map<std::string, status_row> parse_status(const std::string& text) {
+  std::map<std::string, status_row> rows;
+  std::istringstream in(text);
+  std::string line;
+  static const std::regex pair("([a-z_]+)=(-?[0-9]+)");
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string node, role, uptime, lag, batches, per_s, peers, quota, counts;
+    if (!(words >> node >> role >> uptime) || node == "node" || node == "lag:")
+      continue;
+    status_row r;
+    r.role = role;
+    if (uptime != "unreachable:" &&
+        (words >> lag >> batches >> per_s >> peers >> quota >> counts)) {
+      r.reachable = true;
+      r.peers = peers;
+      for (std::sregex_iterator it(counts.begin(), counts.end(), pair), end; it != end; ++it)
+        r.counts[(*it)[1].str()] = std::stoll((*it)[2].str());
+    }
+    rows[node] = r;
+  }
+  return rows;
+}
+
+class cluster_sale : public cluster_fixture {};
+
+TEST_F(cluster_sale, four_gateways_and_two_writers_sell_exactly_the_stock) {
+  auto t0 = clock_type::now();
+  cluster_setup setup{sale_text};
+  setup.gateways = 4;
+  setup.writers = 2;
+  setup.keep_one_in = 10;
+  ASSERT_NO_FATAL_FAILURE(start(setup));
+
+  constexpr std::uint64_t requests = 200000;
+  auto tickets = path_in_dir("tickets.txt");
+  auto load = start_load({"--requests", std::to_string(requests), "--users",
+                          std::to_string(requests), "--connections", "32", "--timeout-ms", "20000",
+                          "--tickets-out", tickets, "--progress"});
+  load_run run{load->finish(120s), tickets};
+  ASSERT_EQ(run.result.exit_code, 0) << run.result.output;
+  EXPECT_EQ(run.result.errors, 0u) << run.result.output;
+  EXPECT_EQ(run.result.statuses_total(), requests) << run.result.output;
+  for (const auto& [code, n] : run.result.statuses)
+    EXPECT_TRUE(code == 202 || code == 410 || code == 429 || code == 503)
+        << n << " answers with status " << code << "\n"
+        << run.result.output;
+  EXPECT_EQ(run.result.status(202), 3000u) << run.result.output;
+
+  auto a = audit({run}, 60s);
+  EXPECT_EQ(a.unsold, 0);
+  expect_nodes_alive();
+
+  // The operator's view: every node answers, each sees every node of the other role, and the
+  // writers' confirmed orders add up to the stock (each order written once, by one writer).
+  std::string out;
+  std::map<std::string, status_row> rows;
+  auto complete = [&] {
+    out.clear();
+    if (run_admin({"status", "--zk", zk_->hosts(), "--zk-root", zk_->root()}, &out) != 0)
+      return false;
+    rows = parse_status(out);
+    std::int64_t confirmed = 0;
+    for (const auto& [node, r] : rows)
+      confirmed += r.role == "writer" && r.counts.count("confirmed") ? r.counts.at("confirmed") : 0;
+    bool all_reachable = true;
+    for (const auto& [node, r] : rows)
+      all_reachable = all_reachable && r.reachable;
+    return rows.size() == 6 && all_reachable && confirmed == 3000;
+  };
+  EXPECT_TRUE(poll_until(complete, 15s, 500ms)) << out;
+  std::cout << out;
+  for (const auto& g : gateways_) {
+    ASSERT_EQ(rows.count(g.name), 1u) << out;
+    EXPECT_EQ(rows[g.name].role, "gateway");
+    EXPECT_EQ(rows[g.name].peers, "w1,w2") << out;
+  }
+  for (const auto& w : writers_) {
+    ASSERT_EQ(rows.count(w.name), 1u) << out;
+    EXPECT_EQ(rows[w.name].role, "writer");
+    EXPECT_EQ(rows[w.name].peers, "gw1,gw2,gw3,gw4") << out;
+  }
+  std::int64_t accepted = 0;
+  for (const auto& g : gateways_)
+    accepted += rows[g.name].counts["accepted"];
+  EXPECT_EQ(accepted, 3000) << out;
+  std::cout << "[          ] run time "
+            << std::chrono::duration<double>(clock_type::now() - t0).count() << " s\n";
+}
+
+}  // namespace
