@@ -196,9 +196,10 @@ void consumer::run() {
         continue;
     }
 
-    // Collect a batch: wait up to 2 ms for the first delivery, then take what is already there.
+    // Collect a batch: wait up to 10 ms for the first delivery, then take what is already there.
+    // (Acks queued meanwhile wait at most that long; each wake-up costs a context switch.)
     amqp_maybe_release_buffers(state);
-    timeval wait{0, 2000};
+    timeval wait{0, 10000};
     while (batch.size() < opts_.max_batch) {
       amqp_envelope_t env;
       auto r = amqp_consume_message(state, &env, &wait, 0);
