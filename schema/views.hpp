@@ -84,6 +84,15 @@ struct product_figures {
   std::int64_t users_over_limit = 0;    ///< users holding more than per_user_limit orders
 };
 
+/// Orders per product of the purchases one gateway accepted (a condition on purchase_order o, e.g.
+/// o.gateway = ...).
+#pragma db view query("SELECT o.product, count(*) FROM purchase_order o WHERE (?) " \
+  "GROUP BY o.product ORDER BY o.product")
+struct gateway_sales {
+  std::string product;
+  std::int64_t sold = 0;
+};
+
 /// Number of databases matching a condition on pg_database (e.g. datname = ...).
 #pragma db view query("SELECT count(*) FROM pg_database WHERE (?)")
 struct database_count {

@@ -117,6 +117,10 @@ define_status schema_admin::define_product(const product_definition& product) {
   throw db_error("define_product answered an unknown status '" + status + "'");
 }
 
+std::map<std::string, std::int64_t> schema_admin::sold_by_gateway(const std::string& gateway) {
+  return session_->sold_by_gateway(gateway);
+}
+
 std::vector<product_report> schema_admin::report() {
   return session_->report(nullptr);
 }

@@ -5,6 +5,7 @@
 // C++17, no ODB include.
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -73,6 +74,10 @@ class schema_admin {
 
   /// The figures of one product, or nothing if it is not defined here.
   std::optional<product_report> report(const std::string& product);
+
+  /// Orders per product (products without one left out) of the purchases `gateway` accepted, as
+  /// the database holds them now. Throws db_error.
+  std::map<std::string, std::int64_t> sold_by_gateway(const std::string& gateway);
 
   /// Adds (delta > 0) or removes (delta < 0) units of `product` in one transaction
   /// (adjust_stock): the product's stock is spread evenly over its slots afterwards, a removal

@@ -114,44 +114,59 @@ std::optional<node_stats> ask(caf::actor_system& sys, const registered_node& nod
 
 }  // namespace
 
-int print_cluster_status(const std::string& zk_hosts, const std::string& zk_root,
-                         std::chrono::milliseconds timeout, std::ostream& out) {
+std::vector<node_answer> ask_every_node(const std::string& zk_hosts, const std::string& zk_root,
+                                        std::chrono::milliseconds timeout) {
   auto nodes = registered_nodes(zk_hosts, zk_root, timeout);
-  if (nodes.empty()) {
-    out << "no node registered under " << zk_root << "/nodes on " << zk_hosts << '\n';
-    return 0;
-  }
+  std::vector<node_answer> answers;
+  if (nodes.empty())
+    return answers;
   caf::actor_system_config cfg;
   cfg.load<caf::io::middleman>();
   cfg.add_message_types<caf::id_block::flashsale>();
   cfg.set("scheduler.max-threads", 2);
   cfg.set("logger.console", caf::atom("none"));
   caf::actor_system sys{cfg};
+  for (const auto& node : nodes) {
+    node_answer a;
+    a.name = node.name;
+    a.role = node.role;
+    a.stats = ask(sys, node, timeout, a.why);
+    answers.push_back(std::move(a));
+  }
+  return answers;
+}
+
+int print_cluster_status(const std::string& zk_hosts, const std::string& zk_root,
+                         std::chrono::milliseconds timeout, std::ostream& out) {
+  auto answers = ask_every_node(zk_hosts, zk_root, timeout);
+  if (answers.empty()) {
+    out << "no node registered under " << zk_root << "/nodes on " << zk_hosts << '\n';
+    return 0;
+  }
   char line[512];
   std::snprintf(line, sizeof(line), "%-12s %-8s %-8s %8s %8s %10s  %-24s %-40s %s\n", "node",
                 "role", "uptime", "lag", "batches", "per_s", "peers", "quota_left", "counts");
   out << line;
   int rc = 0;
-  for (const auto& node : nodes) {
-    std::string why;
-    auto stats = ask(sys, node, timeout, why);
-    if (!stats) {
-      std::snprintf(line, sizeof(line), "%-12s %-8s unreachable: %s\n", node.name.c_str(),
-                    node.role.c_str(), why.c_str());
+  for (const auto& a : answers) {
+    if (!a.stats) {
+      std::snprintf(line, sizeof(line), "%-12s %-8s unreachable: %s\n", a.name.c_str(),
+                    a.role.c_str(), a.why.c_str());
       out << line;
       rc = 5;
       continue;
     }
+    const auto& stats = *a.stats;
     std::string peers;
-    for (const auto& p : stats->peers)
+    for (const auto& p : stats.peers)
       peers += (peers.empty() ? "" : ",") + p;
     std::snprintf(line, sizeof(line), "%-12s %-8s %-8s %8lld %8s %10.1f  %-24s %-40s ",
-                  stats->node.c_str(), stats->role.c_str(), duration_text(stats->uptime_ms).c_str(),
-                  static_cast<long long>(stats->queue_lag),
-                  stats->role == "writer" ? std::to_string(stats->batches).c_str() : "-",
-                  stats->per_second, peers.empty() ? "-" : peers.c_str(),
-                  stats->quota_left.empty() ? "-" : pairs_text(stats->quota_left, false).c_str());
-    out << line << pairs_text(stats->counts, true) << '\n';
+                  stats.node.c_str(), stats.role.c_str(), duration_text(stats.uptime_ms).c_str(),
+                  static_cast<long long>(stats.queue_lag),
+                  stats.role == "writer" ? std::to_string(stats.batches).c_str() : "-",
+                  stats.per_second, peers.empty() ? "-" : peers.c_str(),
+                  stats.quota_left.empty() ? "-" : pairs_text(stats.quota_left, false).c_str());
+    out << line << pairs_text(stats.counts, true) << '\n';
   }
   out << "lag: gateway = purchases awaiting the broker's confirm, writer = purchases taken from "
          "the "

@@ -17,11 +17,13 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/quota_znodes.hpp"
+#include "adapters/amqp/amqp_connection.hpp"
 #include "adapters/db/schema_admin.hpp"
 #include "adapters/zookeeper/blocking_session.hpp"
 #include "common/parse_integer.hpp"
 #include "common/sale_definition.hpp"
 #include "tools/admin/cluster_status.hpp"
+#include "tools/admin/reconcile.hpp"
 
 namespace {
 
@@ -34,6 +36,7 @@ constexpr int exit_usage = 2;
 constexpr int exit_database = 3;
 constexpr int exit_zookeeper = 4;
 constexpr int exit_node_unreachable = 5;
+constexpr int exit_not_idle = 6;
 
 constexpr const char* usage_text = R"(usage: flashsale-admin [options] <command>
 
@@ -56,6 +59,12 @@ commands:
   zk status --sale FILE --zk HOSTS
                         per product: stock, and per gateway its grant, reported consumption and
                         whether it is registered; the quota leader
+  zk reconcile --sale FILE --zk HOSTS [--amqp-queue Q] [--settle-s S]
+                        give the live gateways what a gateway that died mid-sale had claimed but
+                        not sold: once no message is queued and every writer is idle (checked
+                        twice, S seconds apart, default 3), lower each gone gateway's grant to
+                        its orders in the database; the quota leader re-grants the rest. Only for
+                        gateways whose process is gone (not frozen). Exit 6: not idle, try later
   zk drop --sale FILE --zk HOSTS
                         delete the sale's tree (grants, reports, stock) to start over; stop the
                         sale's gateways first
@@ -78,11 +87,16 @@ options (also FLASHSALE_PG_* from build/run/endpoints.env, then the defaults):
   --zk HOSTS            ZooKeeper connect string, e.g. 127.0.0.1:21810 (no default: without it
                         `stock` changes the database only)
   --zk-root ROOT        root znode of the flash-sale tree (/flashsale)
+  --amqp-host H --amqp-port P --amqp-user U --amqp-password W
+                        RabbitMQ, for zk reconcile (FLASHSALE_AMQP_*, then 127.0.0.1:56729)
+  --amqp-queue Q        the sale's order queue (flashsale.orders; hot products: Q.<product>)
+  --settle-s S          zk reconcile: seconds between its two checks (3)
   -v, --verbose         log what is done (to stderr)
   -h, --help            this text
 
 exit status: 0 success, 1 an invariant FAILed (report), 2 bad usage or sale file, 3 database error,
-             4 ZooKeeper error, 5 a registered node did not answer (status)
+             4 ZooKeeper error, 5 a registered node did not answer (status), 6 the sale is not
+             idle (zk reconcile; nothing changed)
 )";
 
 struct usage_error : std::runtime_error {
@@ -96,6 +110,9 @@ struct options {
   std::optional<std::string> sale_file;
   std::optional<std::string> zk_hosts;
   std::string zk_root = "/flashsale";
+  amqp::connection_params amqp = amqp::connection_params::from_env();
+  std::string amqp_queue = "flashsale.orders";
+  int settle_s = 3;
   bool verbose = false;
   bool help = false;
 };
@@ -140,8 +157,12 @@ options parse_options(int argc, char** argv) {
       value = arg.substr(eq + 1);
     }
     static const std::set<std::string> with_value{
-        "--db-host", "--db-port", "--db-user", "--db-password", "--db-name", "--db-connect-timeout",
-        "--sql-dir", "--sale",    "--zk",      "--zk-root"};
+        "--db-host",     "--db-port",       "--db-user",
+        "--db-password", "--db-name",       "--db-connect-timeout",
+        "--sql-dir",     "--sale",          "--zk",
+        "--zk-root",     "--amqp-host",     "--amqp-port",
+        "--amqp-user",   "--amqp-password", "--amqp-queue",
+        "--settle-s"};
     if (with_value.count(name) == 0)
       throw usage_error("unknown option '" + name + "'");
     if (!value) {
@@ -169,7 +190,21 @@ options parse_options(int argc, char** argv) {
       o.zk_hosts = *value;
     else if (name == "--zk-root")
       o.zk_root = *value;
+    else if (name == "--amqp-host")
+      o.amqp.host = *value;
+    else if (name == "--amqp-port")
+      o.amqp.port = parse_int_option(name, *value, 1, 65535);
+    else if (name == "--amqp-user")
+      o.amqp.user = *value;
+    else if (name == "--amqp-password")
+      o.amqp.password = *value;
+    else if (name == "--amqp-queue")
+      o.amqp_queue = *value;
+    else if (name == "--settle-s")
+      o.settle_s = parse_int_option(name, *value, 1, 600);
   }
+  if (o.amqp.host.empty() || o.amqp_queue.empty())
+    throw usage_error("--amqp-host and --amqp-queue must not be empty");
   if (o.db.host.empty() || o.db.dbname.empty() || o.db.user.empty())
     throw usage_error("--db-host, --db-user and --db-name must not be empty");
   if (o.zk_hosts && o.zk_hosts->empty())
@@ -508,6 +543,7 @@ int run(int argc, char** argv) {
     report,
     zk_init,
     zk_status,
+    zk_reconcile,
     zk_drop,
     stock
   } cmd;
@@ -581,13 +617,15 @@ int run(int argc, char** argv) {
     else
       return fail_usage("sale create needs a sale FILE");
   } else if (words[0] == "zk") {
-    if (words.size() != 2 || (words[1] != "init" && words[1] != "status" && words[1] != "drop"))
-      return fail_usage("expected: zk init|status|drop --sale FILE --zk HOSTS");
+    if (words.size() != 2 || (words[1] != "init" && words[1] != "status" && words[1] != "drop" &&
+                              words[1] != "reconcile"))
+      return fail_usage("expected: zk init|status|reconcile|drop --sale FILE --zk HOSTS");
     if (!o.sale_file || !o.zk_hosts)
       return fail_usage("zk " + words[1] + " needs --sale FILE and --zk HOSTS");
-    cmd = words[1] == "init"     ? command::zk_init
-          : words[1] == "status" ? command::zk_status
-                                 : command::zk_drop;
+    cmd = words[1] == "init"        ? command::zk_init
+          : words[1] == "status"    ? command::zk_status
+          : words[1] == "reconcile" ? command::zk_reconcile
+                                    : command::zk_drop;
     sale_file = *o.sale_file;
   } else if (words[0] == "stock") {
     if (words.size() != 4 || (words[1] != "set" && words[1] != "add" && words[1] != "remove"))
@@ -630,6 +668,26 @@ int run(int argc, char** argv) {
         return run_zk_init(o, sale);
       case command::zk_status:
         return run_zk_status(o, sale);
+      case command::zk_reconcile: {
+        admin::reconcile_options r;
+        r.zk_hosts = *o.zk_hosts;
+        r.zk_root = o.zk_root;
+        r.db = o.db;
+        r.amqp = o.amqp;
+        r.route.queue = o.amqp_queue;
+        for (const auto& p : sale.products)
+          if (p.hot)
+            r.route.hot_products.push_back(p.id);
+        r.settle = std::chrono::seconds{o.settle_s};
+        try {
+          auto rc = admin::reconcile_gone_gateways(r, sale, std::cout);
+          return rc == 0 ? exit_ok : exit_not_idle;
+        } catch (const db::db_error&) {
+          throw;
+        } catch (const std::exception& e) {
+          throw zookeeper_failure(e.what());  // ZooKeeper or RabbitMQ: the cluster, not the data
+        }
+      }
       case command::zk_drop:
         return run_zk_drop(o, sale);
       case command::stock:

@@ -1,6 +1,7 @@
 // The ODB side of schema_admin (C++14: includes ODB and the generated schema code).
 #include "adapters/db/detail/admin_session.hpp"
 
+#include <map>
 #include <utility>
 
 #include <odb/pgsql/database.hxx>
@@ -147,6 +148,19 @@ class odb_admin_session final : public admin_session {
       change.applied = result.applied;
       change.remaining = result.remaining;
       return change;
+    });
+  }
+
+  std::map<std::string, std::int64_t> sold_by_gateway(const std::string& gateway) override {
+    using query = odb::query<schema::gateway_sales>;
+    return guarded("orders of gateway " + gateway, [&] {
+      std::map<std::string, std::int64_t> sold;
+      odb::transaction t(connection_->begin());
+      for (const auto& row :
+           database_->query<schema::gateway_sales>(query("o.gateway =") + query::_val(gateway)))
+        sold[row.product] = row.sold;
+      t.commit();
+      return sold;
     });
   }
 

@@ -3,6 +3,7 @@
 // Internal: the ODB (C++14) side of schema_admin. No ODB include; C++14-clean.
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -52,6 +53,9 @@ class admin_session {
   /// define_product(...): "created" or "exists". Throws db_error.
   virtual std::string define_product(const std::string& id, std::int32_t stock, std::int32_t slots,
                                      std::int32_t per_user_limit, bool hot) = 0;
+
+  /// Orders per product of the purchases `gateway` accepted. Throws db_error.
+  virtual std::map<std::string, std::int64_t> sold_by_gateway(const std::string& gateway) = 0;
 
   /// Figures of every product (product == nullptr) or of one. Throws db_error.
   virtual std::vector<product_report> report(const std::string* product) = 0;
