@@ -83,12 +83,15 @@ class admission_front {
   void finished(std::size_t outcome, std::chrono::nanoseconds took, bool was_in_flight);
   void publish_confirmed() { confirms_.add(); }
   void publish_refused() { nacks_.add(); }
+  /// A publish whose fate is unknown (sent, no confirm): its unit is not refunded.
+  void publish_unconfirmed() { unconfirmed_.add(); }
 
   std::uint64_t outcome_total(std::size_t outcome) const { return outcomes_[outcome].value(); }
   const metrics::latency_histogram& purchase_latency() const { return purchase_latency_; }
   const metrics::latency_histogram& accepted_latency() const { return accepted_latency_; }
   std::uint64_t publish_confirms() const { return confirms_.value(); }
   std::uint64_t publish_nacks() const { return nacks_.value(); }
+  std::uint64_t publish_unconfirmed() const { return unconfirmed_.value(); }
   std::int64_t in_flight() const { return in_flight_.value(); }
 
  private:
@@ -101,6 +104,7 @@ class admission_front {
   metrics::latency_histogram accepted_latency_;
   metrics::counter confirms_;
   metrics::counter nacks_;
+  metrics::counter unconfirmed_;
   metrics::gauge in_flight_;
 };
 

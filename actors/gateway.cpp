@@ -115,8 +115,8 @@ gateway_actor::behavior_type gateway_impl(gateway_actor::stateful_pointer<gatewa
                       ticket_view{ticket, p.request_id, p.product, p.user, order_status::queued, 0};
                   self->request(st.publisher, st.opts.publish_timeout, publish_atom_v, std::move(p))
                       .then(
-                          [=](bool confirmed) mutable {
-                            if (confirmed) {
+                          [=](publish_outcome outcome) mutable {
+                            if (outcome == publish_outcome::confirmed) {
                               auto& front = *self->state.opts.front;
                               front.publish_confirmed();
                               self->state.accepted_rate.sample(std::chrono::steady_clock::now(),
@@ -125,17 +125,26 @@ gateway_actor::behavior_type gateway_impl(gateway_actor::stateful_pointer<gatewa
                               call.done(purchase_reply{admission::accepted, view.ticket});
                               return;
                             }
-                            self->state.opts.front->publish_refused();
-                            self->send(counter, refund_atom_v);
+                            if (outcome == publish_outcome::refused) {
+                              // Certainly not stored: the unit is free again.
+                              self->state.opts.front->publish_refused();
+                              self->send(counter, refund_atom_v);
+                            } else {
+                              // Maybe stored (a writer may still sell it): refunding would let
+                              // the unit be sold twice, and one accepted buyer would find it sold
+                              // out. It stays consumed here; at worst it goes unsold.
+                              self->state.opts.front->publish_unconfirmed();
+                            }
                             release(key);
                             call.done(purchase_reply{admission::queue_refused, {}});
                           },
                           [=](caf::error& err) mutable {
-                            spdlog::warn("gateway {}: publish of {} failed ({}); unit refunded",
-                                         self->state.opts.name, view.ticket,
-                                         self->system().render(err));
-                            self->state.opts.front->publish_refused();
-                            self->send(counter, refund_atom_v);
+                            // No answer from the bridge in time: as unknown, no refund.
+                            spdlog::warn(
+                                "gateway {}: publish of {} unanswered ({}); its unit is "
+                                "kept (it may be stored)",
+                                self->state.opts.name, view.ticket, self->system().render(err));
+                            self->state.opts.front->publish_unconfirmed();
                             release(key);
                             call.done(purchase_reply{admission::queue_refused, {}});
                           });

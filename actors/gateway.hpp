@@ -2,9 +2,9 @@
 
 // The gateway actor: decides the purchase attempts of one gateway node that passed the admission
 // front (product known, sale open, lottery won; see admission_front.hpp): per-user check ->
-// product_counter reserve -> publish (broker confirm) -> answer. A failed or refused publish
-// refunds the unit and answers queue_refused. It also applies the live settings (lottery ratio,
-// sale window) to the front.
+// product_counter reserve -> publish (broker confirm) -> answer. A refused publish (certainly not
+// stored) refunds the unit, an unconfirmed one (maybe stored) keeps it; both answer queue_refused.
+// It also applies the live settings (lottery ratio, sale window) to the front.
 
 #include <chrono>
 #include <cstdint>

@@ -22,9 +22,11 @@ namespace {
 
 // -- publisher bridge ------------------------------------------------------------------------
 
+using outcome_promise = caf::typed_response_promise<publish_outcome>;
+
 struct gathered {
   std::vector<purchase> purchases;
-  std::vector<caf::typed_response_promise<bool>> promises;
+  std::vector<outcome_promise> promises;
 };
 
 struct publisher_state {
@@ -34,7 +36,7 @@ struct publisher_state {
   std::map<std::string, gathered> gathering;  // by queue, until the flush
   bool flush_sent = false;
   std::uint64_t next_id = 1;
-  std::unordered_map<std::uint64_t, std::vector<caf::typed_response_promise<bool>>> waiting;
+  std::unordered_map<std::uint64_t, std::vector<outcome_promise>> waiting;
   static inline const char* name = "publisher_bridge";
 };
 
@@ -53,15 +55,19 @@ publisher_actor::behavior_type publisher_impl(
   self->state.route = opts.route;
   self->state.per_message = per_message;
   self->state.adapter = std::make_unique<amqp::publisher>(
-      std::move(params), std::move(opts), [weak](std::vector<std::uint64_t> ids, bool ack) {
+      std::move(params), std::move(opts),
+      [weak](std::vector<std::uint64_t> ids, amqp::publisher::fate f) {
+        auto outcome = f == amqp::publisher::fate::confirmed ? publish_outcome::confirmed
+                       : f == amqp::publisher::fate::refused ? publish_outcome::refused
+                                                             : publish_outcome::unknown;
         if (auto strong = weak.lock())
           caf::anon_send(caf::actor_cast<publisher_actor>(strong), confirm_atom_v, std::move(ids),
-                         ack);
+                         outcome);
       });
   return {
-      [=](publish_atom, purchase& p) -> caf::typed_response_promise<bool> {
+      [=](publish_atom, purchase& p) -> outcome_promise {
         auto& st = self->state;
-        auto rp = self->make_response_promise<bool>();
+        auto rp = self->make_response_promise<publish_outcome>();
         auto queue = st.route.queue_of(p.product);
         auto& g = st.gathering[queue];
         g.purchases.push_back(std::move(p));
@@ -82,14 +88,14 @@ publisher_actor::behavior_type publisher_impl(
           if (!g.purchases.empty())
             publish_gathered(st, queue, g);
       },
-      [=](confirm_atom, const std::vector<std::uint64_t>& ids, bool ack) {
+      [=](confirm_atom, const std::vector<std::uint64_t>& ids, publish_outcome outcome) {
         auto& st = self->state;
         for (auto id : ids) {
           auto i = st.waiting.find(id);
           if (i == st.waiting.end())
             continue;
           for (auto& rp : i->second)
-            rp.deliver(ack);
+            rp.deliver(outcome);
           st.waiting.erase(i);
         }
       },
@@ -351,8 +357,8 @@ caf::actor spawn_consumer_bridge(caf::actor_system& sys, amqp::connection_params
 }
 
 writer_peer_actor spawn_writer_peer(caf::actor_system& sys, caf::actor consumer_bridge) {
-  auto impl = [consumer_bridge](
-                  writer_peer_actor::pointer self) -> writer_peer_actor::behavior_type {
+  auto impl =
+      [consumer_bridge](writer_peer_actor::pointer self) -> writer_peer_actor::behavior_type {
     return {
         [=](stats_atom) -> caf::typed_response_promise<node_stats> {
           auto rp = self->make_response_promise<node_stats>();

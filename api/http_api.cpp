@@ -183,8 +183,13 @@ http::response metrics_response(const admission_front& front, const http::server
   out.family("flashsale_publish_confirms_total", "Purchases the broker confirmed.", "counter");
   out.sample("flashsale_publish_confirms_total", "", front.publish_confirms());
   out.family("flashsale_publish_nacks_total",
-             "Purchases the broker refused or did not confirm (unit refunded, 503).", "counter");
+             "Purchases the broker refused: certainly not stored (unit refunded, 503).", "counter");
   out.sample("flashsale_publish_nacks_total", "", front.publish_nacks());
+  out.family("flashsale_publish_unconfirmed_total",
+             "Purchases published without a confirm (connection lost or confirm timeout): maybe "
+             "stored, so their units are not refunded.",
+             "counter");
+  out.sample("flashsale_publish_unconfirmed_total", "", front.publish_unconfirmed());
   out.family("flashsale_keep_one_in", "Lottery: one purchase in K is kept.", "gauge");
   out.sample("flashsale_keep_one_in", "", static_cast<std::uint64_t>(front.keep_one_in()));
   out.family("flashsale_quota_left", "Units this gateway may still admit, per product.", "gauge");

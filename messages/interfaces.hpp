@@ -37,14 +37,14 @@ using counter_actor = caf::typed_actor<
 
 /// The gateway's RabbitMQ publisher.
 using publisher_actor = caf::typed_actor<
-    /// Publishes persistently; replies true once the broker confirmed (ack), false on a nack or a
-    /// refused publish (queue full), an error when the broker is unreachable or does not confirm in
-    /// time.
-    caf::replies_to<publish_atom, purchase>::with<bool>,
+    /// Publishes persistently; replies confirmed once the broker confirmed, refused when it
+    /// certainly did not store the purchase (nack, queue full, no connection), unknown when it
+    /// may have (sent, but the connection died or no confirm came in time).
+    caf::replies_to<publish_atom, purchase>::with<publish_outcome>,
     /// Publishes what was gathered so far (the bridge sends this to itself; see queue_bridge.hpp).
     caf::reacts_to<publish_atom>,
-    /// From the adapter's thread: confirms (true) or nacks (false) for publish ids.
-    caf::reacts_to<confirm_atom, std::vector<std::uint64_t>, bool>>;
+    /// From the adapter's thread: the fate of publish ids.
+    caf::reacts_to<confirm_atom, std::vector<std::uint64_t>, publish_outcome>>;
 
 /// One database connection on a writer node.
 using slot_writer_actor = caf::typed_actor<

@@ -65,7 +65,7 @@ enum class admission : std::uint8_t {
   shed,             ///< 429: lost the lottery
   sold_out,         ///< 410: this gateway has no quota left for the product
   already_bought,   ///< 409: the user reached the per-user limit at this gateway
-  queue_refused,    ///< 503: the broker nacked, refused or did not answer; the unit was refunded
+  queue_refused,    ///< 503: the broker nacked, refused or did not answer (see publish_outcome)
   unknown_product,  ///< 404
   not_started,      ///< 403: the sale window has not opened yet
   closed,           ///< 403: an operator closed the sale
@@ -75,6 +75,13 @@ enum class admission : std::uint8_t {
 
 /// Stable lower-case name ("accepted", "shed", ...).
 const char* to_string(admission a);
+
+/// The fate of a publish, as the gateway's publisher bridge reports it.
+enum class publish_outcome : std::uint8_t {
+  confirmed = 0,  ///< the broker confirmed: the message is durable
+  refused,        ///< certainly not stored: the broker nacked it (queue full), or it was never sent
+  unknown,  ///< sent, but no confirm came (connection lost, confirm timeout): it may be stored
+};
 
 /// A product counter's answer to a reservation.
 enum class reservation : std::uint8_t {

@@ -40,7 +40,7 @@ publisher::~publisher() {
 
 void publisher::publish(std::uint64_t id, std::string body, std::string queue) {
   if (!connected_->load()) {
-    on_confirm_({id}, false);
+    on_confirm_({id}, fate::refused);
     return;
   }
   {
@@ -50,9 +50,9 @@ void publisher::publish(std::uint64_t id, std::string body, std::string queue) {
   cv_.notify_one();
 }
 
-void publisher::fail(std::vector<std::uint64_t> ids) {
+void publisher::report(std::vector<std::uint64_t> ids, fate f) {
   if (!ids.empty())
-    on_confirm_(std::move(ids), false);
+    on_confirm_(std::move(ids), f);
 }
 
 void publisher::run() {
@@ -63,14 +63,16 @@ void publisher::run() {
   std::vector<pending> batch;
 
   auto drop_connection = [&](const std::string& why) {
-    spdlog::error("amqp publisher {}: {}; {} unconfirmed messages reported as failed, reconnecting",
-                  params_.endpoint(), why, unconfirmed.size());
+    spdlog::error(
+        "amqp publisher {}: {}; {} unconfirmed messages reported as unknown (they may be stored), "
+        "reconnecting",
+        params_.endpoint(), why, unconfirmed.size());
     connected_->store(false);
     std::vector<std::uint64_t> ids;
     for (auto& [tag, m] : unconfirmed)
       ids.push_back(m.id);
     unconfirmed.clear();
-    fail(std::move(ids));
+    report(std::move(ids), fate::unknown);
     conn.reset();
   };
 
@@ -89,7 +91,7 @@ void publisher::run() {
       for (auto& m : batch)
         ids.push_back(m.id);
       batch.clear();
-      fail(std::move(ids));
+      report(std::move(ids), fate::refused);  // never sent
       try {
         conn = std::make_unique<amqp_connection>(params_);
         conn->declare(opts_.route);
@@ -141,10 +143,11 @@ void publisher::run() {
     }
     if (broken) {
       std::vector<std::uint64_t> ids;
+      // Not sent, or cut off mid-message (the broker drops an incomplete message).
       for (; sent < batch.size(); ++sent)
         ids.push_back(batch[sent].id);
       batch.clear();
-      fail(std::move(ids));
+      report(std::move(ids), fate::refused);
       continue;
     }
     batch.clear();
@@ -193,10 +196,8 @@ void publisher::run() {
         break;
       }
     }
-    if (!acked.empty())
-      on_confirm_(std::move(acked), true);
-    if (!nacked.empty())
-      fail(std::move(nacked));
+    report(std::move(acked), fate::confirmed);
+    report(std::move(nacked), fate::refused);
     if (broken)
       continue;
     if (!unconfirmed.empty() &&
@@ -208,17 +209,19 @@ void publisher::run() {
   }
 
   // Shutting down: nothing unconfirmed may count as accepted.
-  std::vector<std::uint64_t> ids;
+  std::vector<std::uint64_t> sent_ids;
   for (auto& [tag, m] : unconfirmed)
-    ids.push_back(m.id);
+    sent_ids.push_back(m.id);
   connected_->store(false);
+  std::vector<std::uint64_t> queued_ids;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     for (auto& m : queue_)
-      ids.push_back(m.id);
+      queued_ids.push_back(m.id);
     queue_.clear();
   }
-  fail(std::move(ids));
+  report(std::move(sent_ids), fate::unknown);
+  report(std::move(queued_ids), fate::refused);
 }
 
 }  // namespace flashsale::amqp

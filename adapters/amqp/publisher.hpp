@@ -22,11 +22,15 @@ namespace flashsale::amqp {
 
 class publisher {
  public:
-  /// Called on the publisher's thread with publish ids and their fate: true = the broker confirmed
-  /// (the message is durable), false = nacked, refused (queue full) or lost with the connection
-  /// (the message may or may not have been stored: the request id makes a retry harmless).
-  /// Must not block.
-  using confirm_callback = std::function<void(std::vector<std::uint64_t> ids, bool ack)>;
+  /// What became of a published message.
+  enum class fate {
+    confirmed,  ///< the broker confirmed: the message is durable
+    refused,    ///< certainly not stored: nacked (e.g. queue full) or never sent
+    unknown,    ///< sent, then the connection died or no confirm came in time: may be stored
+  };
+
+  /// Called on the publisher's thread with publish ids and their fate. Must not block.
+  using confirm_callback = std::function<void(std::vector<std::uint64_t> ids, fate f)>;
 
   struct options {
     topology route;  ///< where messages go; declared on connect
@@ -46,7 +50,8 @@ class publisher {
 
   /// Queues one persistent message for `queue` (one of the route's queues, see
   /// topology::queue_of; empty = the route's main queue). Thread-safe, never blocks on I/O. While
-  /// disconnected the message is nacked at once (callback), so callers never wait on a dead broker.
+  /// disconnected the message is refused at once (callback), so callers never wait on a dead
+  /// broker.
   void publish(std::uint64_t id, std::string body, std::string queue = {});
 
   /// True while a confirmed channel is open.
@@ -60,7 +65,7 @@ class publisher {
   };
 
   void run();
-  void fail(std::vector<std::uint64_t> ids);
+  void report(std::vector<std::uint64_t> ids, fate f);
 
   connection_params params_;
   options opts_;

@@ -61,8 +61,9 @@ TEST(orders_routing, a_hot_product_is_published_to_its_own_queue) {
     p.ticket = id;
     bool confirmed = false;
     self->request(bridge, std::chrono::seconds{15}, publish_atom_v, p)
-        .receive([&](bool ack) { confirmed = ack; },
-                 [&](caf::error& err) { ADD_FAILURE() << sys.render(err); });
+        .receive(
+            [&](publish_outcome outcome) { confirmed = outcome == publish_outcome::confirmed; },
+            [&](caf::error& err) { ADD_FAILURE() << sys.render(err); });
     return confirmed;
   };
   for (int i = 0; i < 3; ++i)
@@ -114,7 +115,7 @@ TEST(orders_routing, purchases_that_arrive_together_share_a_message) {
   }
   int confirmed = 0;
   self->receive_for(confirmed, burst)(
-      [&](bool ack) { EXPECT_TRUE(ack); },
+      [&](publish_outcome outcome) { EXPECT_EQ(outcome, publish_outcome::confirmed); },
       caf::after(std::chrono::seconds{30}) >> [&] { ADD_FAILURE() << "confirms stopped"; });
   EXPECT_EQ(confirmed, burst);
   caf::anon_send_exit(bridge, caf::exit_reason::user_shutdown);

@@ -17,9 +17,10 @@ publish_outcome publish_all(const amqp::connection_params& params, const amqp::t
   amqp::publisher::options opts;
   opts.route = route;
   opts.confirm_timeout = timeout;
-  amqp::publisher pub{params, opts, [&](std::vector<std::uint64_t> ids, bool ack) {
+  amqp::publisher pub{params, opts, [&](std::vector<std::uint64_t> ids, amqp::publisher::fate f) {
                         std::lock_guard<std::mutex> guard{mtx};
-                        (ack ? out.confirmed : out.refused) += ids.size();
+                        (f == amqp::publisher::fate::confirmed ? out.confirmed : out.refused) +=
+                            ids.size();
                         cv.notify_all();
                       }};
   auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -68,6 +68,7 @@ TEST(metrics, the_gateway_page_has_every_outcome_and_family) {
   EXPECT_TRUE(has_line(t, "flashsale_quota_left{product=\"TV\"} 7")) << t;
   EXPECT_TRUE(has_line(t, "flashsale_publish_confirms_total 1")) << t;
   EXPECT_TRUE(has_line(t, "flashsale_publish_nacks_total 0")) << t;
+  EXPECT_TRUE(has_line(t, "flashsale_publish_unconfirmed_total 0")) << t;
   EXPECT_TRUE(has_line(t, "flashsale_keep_one_in 10")) << t;
   EXPECT_TRUE(has_line(t, "flashsale_purchases_in_flight 0")) << t;
   EXPECT_TRUE(has_line(t, "flashsale_http_connections_open 3")) << t;

@@ -195,9 +195,10 @@ int run(const options& o) {
   amqp::publisher::options pub_opts;
   pub_opts.route = o.route;
   pub_opts.confirm_timeout = std::chrono::seconds{o.timeout_s};  // a busy broker confirms late
-  amqp::publisher pub{o.broker, pub_opts, [&t](std::vector<std::uint64_t> ids, bool ack) {
+  amqp::publisher pub{o.broker, pub_opts,
+                      [&t](std::vector<std::uint64_t> ids, amqp::publisher::fate f) {
                         std::lock_guard<std::mutex> guard{t.mtx};
-                        (ack ? t.acked : t.refused) += ids.size();
+                        (f == amqp::publisher::fate::confirmed ? t.acked : t.refused) += ids.size();
                         t.cv.notify_all();
                       }};
   auto started = clock_type::now();
