@@ -47,6 +47,13 @@ std::string cluster_node::log_tail(int lines) const {
   return process ? process->log_tail(lines) : std::string{};
 }
 
+std::string seed_sale(const std::string& name) {
+  std::string text = "[sale]\nname = " + name + "\n";
+  for (const char* product : {"TV", "Phone", "Clothes"})
+    text += std::string("[product.") + product + "]\nstock = 1000\nslots = 4\n";
+  return text;
+}
+
 std::string sale_audit::figures() const {
   std::ostringstream s;
   s << "requests " << requests << ", 202s " << accepted << ", orders " << orders << ", lost "

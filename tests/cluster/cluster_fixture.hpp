@@ -30,6 +30,9 @@
 
 namespace flashsale::testing {
 
+/// The seed scenario's sale file: 3 products (TV, Phone, Clothes) x 1,000 units in 4 slots each.
+std::string seed_sale(const std::string& name);
+
 /// The cluster a test starts.
 struct cluster_setup {
   cluster_setup(std::string sale) : sale_text(std::move(sale)) {}  // NOLINT: implicit on purpose

@@ -38,19 +38,7 @@ using flashsale::testing::poll_until;
 using flashsale::testing::read_tickets;
 using clock_type = std::chrono::steady_clock;
 
-const char* const sale_text = R"(
-[sale]
-name = faults
-[product.TV]
-stock = 1000
-slots = 4
-[product.Phone]
-stock = 1000
-slots = 4
-[product.Clothes]
-stock = 1000
-slots = 4
-)";
+const std::string sale_text = flashsale::testing::seed_sale("faults");
 
 constexpr std::uint64_t requests = 40000;
 constexpr std::uint64_t fault_after = 1000;  // 202s before the fault

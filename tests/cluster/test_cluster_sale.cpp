@@ -27,19 +27,7 @@ using flashsale::testing::load_run;
 using flashsale::testing::poll_until;
 using clock_type = std::chrono::steady_clock;
 
-const char* const sale_text = R"(
-[sale]
-name = seed
-[product.TV]
-stock = 1000
-slots = 4
-[product.Phone]
-stock = 1000
-slots = 4
-[product.Clothes]
-stock = 1000
-slots = 4
-)";
+const std::string sale_text = flashsale::testing::seed_sale("seed");
 
 /// One row of flashsale-admin status.
 struct status_row {
