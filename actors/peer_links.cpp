@@ -11,26 +11,12 @@
 
 #include "actors/quota_znodes.hpp"
 #include "adapters/zookeeper/blocking_session.hpp"
-#include "common/parse_integer.hpp"
 
 namespace flashsale {
 
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-
-/// "host:port" -> (host, port); false when it is not that.
-bool split_endpoint(const std::string& endpoint, std::string& host, std::uint16_t& port) {
-  auto colon = endpoint.rfind(':');
-  if (colon == std::string::npos || colon == 0)
-    return false;
-  auto n = parse_integer(endpoint.substr(colon + 1));
-  if (!n || *n < 1 || *n > 65535)
-    return false;
-  host = endpoint.substr(0, colon);
-  port = static_cast<std::uint16_t>(*n);
-  return true;
-}
 
 }  // namespace
 
@@ -105,7 +91,7 @@ void peer_links::connect(const std::string& name) {
   auto& p = peers_[name];
   std::string host;
   std::uint16_t port = 0;
-  if (!split_endpoint(p.endpoint, host, port)) {
+  if (!quota::split_endpoint(p.endpoint, host, port)) {
     if (!p.failure_logged)
       spdlog::error("{}: {} {} registered a bad actor endpoint '{}'", opts_.node, opts_.peer_role,
                     name, p.endpoint);

@@ -165,8 +165,7 @@ struct consumer_state {
   std::string node;
   writer_routing routing;
   std::unordered_map<std::uint64_t, open_delivery> open;  // by delivery tag
-  std::int64_t in_progress = 0;  // purchases handed to the pools, not yet committed or failed
-  std::int64_t batches = 0;      // commits reported by the pools
+  std::int64_t batches = 0;                               // commits reported by the pools
   std::chrono::seconds stats_interval{0};
   caf::actor results_sink;  // where the results go after a commit (may be null)
   std::shared_ptr<peer_roster> gateways;
@@ -281,7 +280,6 @@ caf::behavior consumer_impl(caf::stateful_actor<consumer_state>* self,
                                                                   : db->second];
             g.push_back(queued_purchase{std::move(p), d.tag});
             ++entry.remaining;
-            ++st.in_progress;
           }
           if (entry.remaining == 0) {
             ++st.undecodable;
@@ -297,7 +295,6 @@ caf::behavior consumer_impl(caf::stateful_actor<consumer_state>* self,
         auto& st = self->state;
         for (const auto& r : w.results)
           ++st.results[r.status];
-        st.in_progress -= static_cast<std::int64_t>(w.tokens.size());
         ++st.batches;
         st.confirmed_rate.sample(std::chrono::steady_clock::now(),
                                  count_of(st, order_status::confirmed));
@@ -305,10 +302,7 @@ caf::behavior consumer_impl(caf::stateful_actor<consumer_state>* self,
         if (st.results_sink)
           self->send(st.results_sink, std::move(w.results));
       },
-      [=](failed_purchases& f) {
-        self->state.in_progress -= static_cast<std::int64_t>(f.tokens.size());
-        settle(self->state, f.tokens, true);
-      },
+      [=](failed_purchases& f) { settle(self->state, f.tokens, true); },
       [=](stats_atom) -> node_stats {
         auto& st = self->state;
         auto now = std::chrono::steady_clock::now();
@@ -323,7 +317,8 @@ caf::behavior consumer_impl(caf::stateful_actor<consumer_state>* self,
           out.counts[to_string(s)] = count_of(st, s);
         out.counts["dead_lettered"] = static_cast<std::int64_t>(st.undecodable);
         out.counts["requeued"] = static_cast<std::int64_t>(st.requeued);
-        out.queue_lag = st.in_progress;
+        for (const auto& [tag, entry] : st.open)  // purchases handed on, not yet settled
+          out.queue_lag += static_cast<std::int64_t>(entry.remaining);
         out.batches = st.batches;
         out.per_second = st.confirmed_rate.per_second(now, count_of(st, order_status::confirmed));
         if (st.gateways)

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adapters/zookeeper/blocking_session.hpp"
+#include "common/parse_integer.hpp"
 #include "common/utc_time.hpp"
 
 namespace flashsale::quota {
@@ -261,6 +262,18 @@ std::optional<member_znode> decode_member(const std::string& data) {
     }
   }
   return m;
+}
+
+bool split_endpoint(const std::string& endpoint, std::string& host, std::uint16_t& port) {
+  auto colon = endpoint.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return false;
+  auto n = parse_integer(endpoint.substr(colon + 1));
+  if (!n || *n < 1 || *n > 65535)
+    return false;
+  host = endpoint.substr(0, colon);
+  port = static_cast<std::uint16_t>(*n);
+  return true;
 }
 
 std::vector<product_init> init_sale_tree(zk::blocking_session& zk, const layout& paths,

@@ -142,6 +142,10 @@ struct member_znode {
 std::string encode(const member_znode& x);
 std::optional<member_znode> decode_member(const std::string& data);
 
+/// A registered actor endpoint "host:port" split; false when it is not that (no host, a port
+/// outside 1-65535).
+bool split_endpoint(const std::string& endpoint, std::string& host, std::uint16_t& port);
+
 /// What init_sale_tree did for one product.
 struct product_init {
   std::string product;

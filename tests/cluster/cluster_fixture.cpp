@@ -1,22 +1,18 @@
 #include "tests/cluster/cluster_fixture.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <csignal>
 #include <deque>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <thread>
 
-#include <libpq-fe.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/support/amqp_tools.hpp"
 #include "tests/support/http_client.hpp"
-#include "tests/support/queue_probe.hpp"
 
 namespace flashsale::testing {
 
@@ -66,30 +62,8 @@ std::string sale_audit::figures() const {
 // -------------------------------------------------------------------------
 
 void cluster_fixture::start(const cluster_setup& setup) {
-  static std::atomic<int> counter{0};
-  auto id = std::to_string(::getpid()) + "-" + std::to_string(++counter);
-  dir_ = (std::filesystem::temp_directory_path() / ("flashsale-cluster-" + id)).string();
-  std::filesystem::remove_all(dir_);
-  std::filesystem::create_directories(dir_);
-  sale_file_ = path_in_dir("sale.ini");
-  std::ofstream(sale_file_) << setup.sale_text;
-  queue_ = "flashsale.cluster." + id;
-  dead_letter_queue_ = queue_ + ".dead";
-  delete_queue(amqp_, queue_);  // a leftover of a crashed run with our pid
-  delete_queue(amqp_, dead_letter_queue_);
-
-  database_ = std::make_unique<scratch_database>("flashsale_cluster");
+  ASSERT_NO_FATAL_FAILURE(create_sale("cluster", setup.sale_text, true));
   const auto& server = database_->admin();
-  sale_ = load_sale_file(sale_file_, server.dbname);
-  for (const auto& p : sale_.products)
-    ASSERT_FALSE(p.hot) << "the cluster fixture has no hot-product queues or databases";
-  admin_ = db::schema_admin::connect(server);
-  for (const auto& p : sale_.products)
-    admin_->define_product(p);
-
-  zk_ = std::make_unique<scratch_zookeeper>("flashsale-cluster");
-  paths_ = std::make_unique<quota::layout>(zk_->root(), sale_.name);
-  quota::init_sale_tree(zk_->session(), *paths_, sale_);
 
   auto amqp_port = std::to_string(amqp_.port);
   std::vector<std::string> db_args{"--db.host=" + server.host,
@@ -191,21 +165,7 @@ void cluster_fixture::TearDown() {
     std::cout << logs();
   gateways_.clear();  // SIGTERM, then SIGKILL after 10 s
   writers_.clear();
-  if (!queue_.empty()) {
-    if (!delete_queue(amqp_, queue_) && queued() >= 0)
-      ADD_FAILURE() << "cannot delete queue " << queue_;
-    delete_queue(amqp_, dead_letter_queue_);
-  }
-  paths_.reset();
-  zk_.reset();
-  admin_.reset();
-  database_.reset();
-  if (dir_.empty())
-    return;
-  if (keep_logs)
-    std::cout << "[          ] logs kept in " << dir_ << "\n";
-  else
-    std::filesystem::remove_all(dir_);
+  release_sale(keep_logs);
 }
 
 // --- nodes
@@ -343,48 +303,6 @@ int cluster_fixture::services(const std::string& verb, const std::string& servic
 
 // --- RabbitMQ, PostgreSQL
 // -----------------------------------------------------------------------------
-
-std::int64_t cluster_fixture::queued() {
-  return queue_messages(amqp_, queue_);
-}
-
-bool cluster_fixture::read_orders(std::map<std::string, std::string>& products,
-                                  std::map<std::string, int>& counts, std::string* error) {
-  products.clear();
-  counts.clear();
-  const auto& p = database_->admin();
-  auto port = std::to_string(p.port);
-  auto timeout = std::to_string(p.connect_timeout_s);
-  const char* keys[] = {"host", "port", "user", "password", "dbname", "connect_timeout", nullptr};
-  const char* values[] = {p.host.c_str(),   port.c_str(),    p.user.c_str(), p.password.c_str(),
-                          p.dbname.c_str(), timeout.c_str(), nullptr};
-  PGconn* conn = PQconnectdbParams(keys, values, 0);
-  bool ok = false;
-  if (PQstatus(conn) != CONNECTION_OK) {
-    if (error != nullptr)
-      *error = "cannot connect to " + p.endpoint() + ": " + PQerrorMessage(conn);
-  } else {
-    PGresult* res = PQexec(conn, "SELECT request_id, product FROM purchase_order");
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-      if (error != nullptr)
-        *error = std::string("cannot read the orders: ") + PQerrorMessage(conn);
-    } else {
-      for (int i = 0, rows = PQntuples(res); i < rows; ++i) {
-        std::string id = PQgetvalue(res, i, 0);
-        products[id] = PQgetvalue(res, i, 1);
-        ++counts[id];
-      }
-      ok = true;
-    }
-    PQclear(res);
-  }
-  PQfinish(conn);
-  return ok;
-}
-
-int cluster_fixture::run_admin(const std::vector<std::string>& args, std::string* output) {
-  return run_tool(FLASHSALE_ADMIN_BIN, args, path_in_dir("admin.log"), 30s, output);
-}
 
 // --- the audit
 // ----------------------------------------------------------------------------------------

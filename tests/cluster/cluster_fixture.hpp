@@ -25,6 +25,7 @@
 #include "common/sale_definition.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/gateway_fixture.hpp"
+#include "tests/support/sale_fixture.hpp"
 #include "tests/support/scratch_database.hpp"
 #include "tests/support/scratch_zookeeper.hpp"
 
@@ -80,7 +81,7 @@ struct sale_audit {
   std::string figures() const;
 };
 
-class cluster_fixture : public ::testing::Test {
+class cluster_fixture : public sale_fixture {
  protected:
   void TearDown() override;
 
@@ -128,14 +129,6 @@ class cluster_fixture : public ::testing::Test {
 
   // --- RabbitMQ, PostgreSQL
   // -----------------------------------------------------------------------
-  /// Messages ready in the order queue (-1: no such queue or broker unreachable).
-  std::int64_t queued();
-  /// Every order row as request id -> product, with the number of rows per request id in
-  /// *counts; false (and a message in *error) when the database cannot be read.
-  bool read_orders(std::map<std::string, std::string>& products, std::map<std::string, int>& counts,
-                   std::string* error = nullptr);
-  /// flashsale-admin with `args`; its exit code (-1: no exit within 30 s).
-  int run_admin(const std::vector<std::string>& args, std::string* output = nullptr);
 
   // --- the audit --------------------------------------------------------------------------------
   /// Reads the tickets of every run (each file must have result.status(202) lines), waits up to
@@ -145,18 +138,6 @@ class cluster_fixture : public ::testing::Test {
   /// product (the database's figures and flashsale-admin report), and prints the figures line.
   sale_audit audit(const std::vector<load_run>& runs, std::chrono::milliseconds drain_timeout);
 
-  std::string path_in_dir(const std::string& name) const { return dir_ + "/" + name; }
-
-  std::string dir_;
-  std::string sale_file_;
-  sale_definition sale_;
-  std::unique_ptr<scratch_database> database_;
-  std::unique_ptr<db::schema_admin> admin_;
-  std::unique_ptr<scratch_zookeeper> zk_;
-  std::unique_ptr<quota::layout> paths_;
-  amqp::connection_params amqp_ = amqp::connection_params::from_env();
-  std::string queue_;
-  std::string dead_letter_queue_;
   std::vector<cluster_node> gateways_;
   std::vector<cluster_node> writers_;
   std::set<std::string> services_down_;  ///< stopped (or restarted without success) by the test

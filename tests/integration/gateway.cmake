@@ -4,7 +4,8 @@
 
 # A sale of the test's own served by a real gateway (tests/support/gateway_fixture.hpp).
 add_library(flashsale_gateway_test_support STATIC
-  ${PROJECT_SOURCE_DIR}/tests/support/gateway_fixture.cpp)
+  ${PROJECT_SOURCE_DIR}/tests/support/gateway_fixture.cpp
+  ${PROJECT_SOURCE_DIR}/tests/support/sale_fixture.cpp)
 target_include_directories(flashsale_gateway_test_support PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(flashsale_gateway_test_support PUBLIC flashsale_test_support
   flashsale_orders_test_support flashsale_quota

@@ -50,7 +50,19 @@ std::string describe(const http_reply& r) {
   return std::to_string(r.status) + " " + r.body;
 }
 
-class gateway_api : public gateway_fixture {};
+class gateway_api : public gateway_fixture {
+ protected:
+  /// Refusals cost nothing: `product`'s quota is still `quota`, nothing was queued or confirmed,
+  /// and /metrics counted `n` purchases as `outcome_name`.
+  void expect_free_refusals(const std::string& product, std::int64_t quota,
+                            const std::string& outcome_name, double n) {
+    EXPECT_EQ(quota_left(product), quota);
+    EXPECT_EQ(queued_purchases(), 0);
+    auto m = scrape();
+    EXPECT_EQ(outcome(m, outcome_name), n) << m.text();
+    EXPECT_EQ(m.value("flashsale_publish_confirms_total"), 0) << m.text();
+  }
+};
 
 // --- every answer of a purchase -------------------------------------------------------------
 
@@ -234,11 +246,7 @@ slots = 2
     EXPECT_EQ(body.value("status", ""), "not_started") << reply.body;
     EXPECT_EQ(body.value("opens_at", ""), "2030-01-01T00:00:00Z") << reply.body;
   }
-  EXPECT_EQ(quota_left("TV"), 50);
-  EXPECT_EQ(queued_purchases(), 0);
-  auto m = scrape();
-  EXPECT_EQ(outcome(m, "not_started"), 20) << m.text();
-  EXPECT_EQ(m.value("flashsale_publish_confirms_total"), 0) << m.text();
+  expect_free_refusals("TV", 50, "not_started", 20);
 }
 
 TEST_F(gateway_api, after_closes_at_purchases_are_410_ended_and_cost_nothing) {
@@ -262,11 +270,7 @@ slots = 2
     EXPECT_EQ(reply.status, 410) << reply.body;
     EXPECT_EQ(status_of(reply), "ended") << reply.body;
   }
-  EXPECT_EQ(quota_left("TV"), 50);
-  EXPECT_EQ(queued_purchases(), 0);
-  auto m = scrape();
-  EXPECT_EQ(outcome(m, "ended"), 20) << m.text();
-  EXPECT_EQ(m.value("flashsale_publish_confirms_total"), 0) << m.text();
+  expect_free_refusals("TV", 50, "ended", 20);
 }
 
 TEST_F(gateway_api, inside_the_window_purchases_are_accepted) {

@@ -1,15 +1,12 @@
 #include "tests/support/gateway_fixture.hpp"
 
-#include <atomic>
 #include <csignal>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <thread>
 
-#include <libpq-fe.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -236,35 +233,7 @@ bool poll_until(const std::function<bool()>& done, std::chrono::milliseconds tim
 // --- gateway_fixture ----------------------------------------------------------------------------
 
 void gateway_fixture::start(const gateway_setup& setup) {
-  static std::atomic<int> counter{0};
-  auto id = std::to_string(::getpid()) + "-" + std::to_string(++counter);
-  dir_ = (std::filesystem::temp_directory_path() / ("flashsale-gw-" + id)).string();
-  std::filesystem::remove_all(dir_);
-  std::filesystem::create_directories(dir_);
-  sale_file_ = path_in_dir("sale.ini");
-  std::ofstream(sale_file_) << setup.sale_text;
-  queue_ = "flashsale.gw." + id;
-  dead_letter_queue_ = queue_ + ".dead";
-  delete_queue(amqp_, queue_);  // a leftover of a crashed run with our pid
-  delete_queue(amqp_, dead_letter_queue_);
-
-  std::string main_db = "flashsale";
-  if (setup.writer) {
-    database_ = std::make_unique<scratch_database>("flashsale_gw");
-    main_db = database_->admin().dbname;
-  }
-  sale_ = load_sale_file(sale_file_, main_db);
-  for (const auto& p : sale_.products)  // one queue, one database
-    ASSERT_FALSE(p.hot) << "the gateway fixture has no hot-product queues or databases";
-  if (setup.writer) {
-    admin_ = db::schema_admin::connect(database_->admin());
-    for (const auto& p : sale_.products)
-      admin_->define_product(p);
-  }
-
-  zk_ = std::make_unique<scratch_zookeeper>("flashsale-gw");
-  paths_ = std::make_unique<quota::layout>(zk_->root(), sale_.name);
-  quota::init_sale_tree(zk_->session(), *paths_, sale_);
+  ASSERT_NO_FATAL_FAILURE(create_sale("gw", setup.sale_text, setup.writer));
 
   auto amqp_port = std::to_string(amqp_.port);
   if (setup.writer) {
@@ -322,21 +291,7 @@ void gateway_fixture::start(const gateway_setup& setup) {
 void gateway_fixture::TearDown() {
   gateway_.reset();
   writer_.reset();
-  if (!queue_.empty()) {
-    if (!delete_queue(amqp_, queue_) && queued() >= 0)
-      ADD_FAILURE() << "cannot delete queue " << queue_;
-    delete_queue(amqp_, dead_letter_queue_);
-  }
-  paths_.reset();
-  zk_.reset();
-  admin_.reset();
-  database_.reset();
-  if (dir_.empty())
-    return;
-  if (HasFailure())
-    std::cout << "[          ] logs kept in " << dir_ << "\n";
-  else
-    std::filesystem::remove_all(dir_);
+  release_sale(HasFailure());
 }
 
 http_reply gateway_fixture::request(const std::string& method, const std::string& target,
@@ -410,10 +365,6 @@ bool gateway_fixture::wait_for_state(const std::string& product, const std::stri
       timeout, std::chrono::milliseconds{20});
 }
 
-int gateway_fixture::run_admin(const std::vector<std::string>& args, std::string* output) {
-  return run_tool(FLASHSALE_ADMIN_BIN, args, path_in_dir("admin.log"), 30s, output);
-}
-
 int gateway_fixture::sale_window(const std::string& verb, std::string* output) {
   return run_admin(
       {"sale", verb, "--sale", sale_file_, "--zk", zk_->hosts(), "--zk-root", zk_->root()}, output);
@@ -451,45 +402,22 @@ int gateway_fixture::restart_rabbitmq(std::chrono::milliseconds timeout, std::st
                   {"restart-one", "rabbit"}, path_in_dir("restart-rabbit.log"), timeout, output);
 }
 
-std::int64_t gateway_fixture::queued() {
-  return queue_messages(amqp_, queue_);
-}
-
 std::int64_t gateway_fixture::queued_purchases() {
   return flashsale::testing::queued_purchases(amqp_, queue_);
 }
 
 std::vector<std::string> gateway_fixture::order_request_ids(const std::string& product) {
   std::vector<std::string> ids;
-  if (database_ == nullptr) {
-    ADD_FAILURE() << "order_request_ids needs a database (gateway_setup::writer)";
+  std::map<std::string, std::string> products;
+  std::map<std::string, int> counts;
+  std::string error;
+  if (!read_orders(products, counts, &error)) {
+    ADD_FAILURE() << "order_request_ids: " << error;
     return ids;
   }
-  const auto& p = database_->admin();
-  auto port = std::to_string(p.port);
-  auto timeout = std::to_string(p.connect_timeout_s);
-  const char* keys[] = {"host", "port", "user", "password", "dbname", "connect_timeout", nullptr};
-  const char* values[] = {p.host.c_str(),   port.c_str(),    p.user.c_str(), p.password.c_str(),
-                          p.dbname.c_str(), timeout.c_str(), nullptr};
-  PGconn* conn = PQconnectdbParams(keys, values, 0);
-  if (PQstatus(conn) != CONNECTION_OK) {
-    ADD_FAILURE() << "cannot connect to " << p.endpoint() << ": " << PQerrorMessage(conn);
-    PQfinish(conn);
-    return ids;
-  }
-  const char* params[] = {product.c_str()};
-  PGresult* res = PQexecParams(conn, "SELECT request_id FROM purchase_order WHERE product = $1", 1,
-                               nullptr, params, nullptr, nullptr, 0);
-  if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-    ADD_FAILURE() << "cannot read the orders: " << PQerrorMessage(conn);
-  } else {
-    int rows = PQntuples(res);
-    ids.reserve(static_cast<std::size_t>(rows));
-    for (int i = 0; i < rows; ++i)
-      ids.emplace_back(PQgetvalue(res, i, 0));
-  }
-  PQclear(res);
-  PQfinish(conn);
+  for (const auto& [id, p] : products)
+    if (p == product)
+      ids.insert(ids.end(), static_cast<std::size_t>(counts[id]), id);  // a doubled order twice
   return ids;
 }
 

@@ -27,6 +27,7 @@
 #include "common/sale_definition.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/sale_fixture.hpp"
 #include "tests/support/scratch_database.hpp"
 #include "tests/support/scratch_zookeeper.hpp"
 
@@ -132,7 +133,7 @@ std::vector<load_ticket> read_tickets(const std::string& path);
 bool poll_until(const std::function<bool()>& done, std::chrono::milliseconds timeout,
                 std::chrono::milliseconds period = std::chrono::milliseconds{50});
 
-class gateway_fixture : public ::testing::Test {
+class gateway_fixture : public sale_fixture {
  protected:
   void TearDown() override;
 
@@ -166,9 +167,6 @@ class gateway_fixture : public ::testing::Test {
                       std::chrono::milliseconds timeout);
 
   // --- tools --------------------------------------------------------------------------------
-  /// Runs flashsale-admin with `args` (its output in *output when given); its exit code, -1 when
-  /// it did not exit within 30 s.
-  int run_admin(const std::vector<std::string>& args, std::string* output = nullptr);
   /// flashsale-admin sale <verb> --sale FILE --zk HOSTS --zk-root ROOT.
   int sale_window(const std::string& verb, std::string* output = nullptr);
   /// flashsale-load against this gateway with `args` (--port is added); waits up to `timeout`.
@@ -180,8 +178,6 @@ class gateway_fixture : public ::testing::Test {
   int restart_rabbitmq(std::chrono::milliseconds timeout, std::string* output = nullptr);
 
   // --- RabbitMQ, ZooKeeper, PostgreSQL -------------------------------------------------------
-  /// Messages ready in the order queue (-1: no such queue or broker unreachable).
-  std::int64_t queued();
   /// Purchases in the messages ready in the order queue (-1: as queued(), or one did not
   /// decode); reads them without taking them. Only while no writer consumes the queue.
   std::int64_t queued_purchases();
@@ -193,18 +189,7 @@ class gateway_fixture : public ::testing::Test {
   // --- logs ---------------------------------------------------------------------------------
   std::string gateway_log() const { return gateway_ ? gateway_->log_tail(40) : std::string{}; }
   std::string writer_log() const { return writer_ ? writer_->log_tail(40) : std::string{}; }
-  std::string path_in_dir(const std::string& name) const { return (dir_ + "/" + name); }
 
-  std::string dir_;
-  std::string sale_file_;
-  sale_definition sale_;
-  std::unique_ptr<scratch_zookeeper> zk_;
-  std::unique_ptr<quota::layout> paths_;
-  std::unique_ptr<scratch_database> database_;
-  std::unique_ptr<db::schema_admin> admin_;
-  amqp::connection_params amqp_ = amqp::connection_params::from_env();
-  std::string queue_;
-  std::string dead_letter_queue_;
   int http_port_ = 0;
   std::unique_ptr<child_process> writer_;
   std::unique_ptr<child_process> gateway_;

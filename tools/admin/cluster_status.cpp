@@ -13,7 +13,6 @@
 
 #include "actors/quota_znodes.hpp"
 #include "adapters/zookeeper/blocking_session.hpp"
-#include "common/parse_integer.hpp"
 #include "messages/interfaces.hpp"
 
 namespace flashsale::admin {
@@ -82,17 +81,15 @@ std::string pairs_text(const std::map<std::string, std::int64_t>& values, bool s
 /// The node's stats, or the reason there are none.
 std::optional<node_stats> ask(caf::actor_system& sys, const registered_node& node,
                               std::chrono::milliseconds timeout, std::string& why) {
-  auto colon = node.endpoint.rfind(':');
-  auto port =
-      colon == std::string::npos ? std::nullopt : parse_integer(node.endpoint.substr(colon + 1));
-  if (node.endpoint.empty() || !port || *port < 1 || *port > 65535) {
+  std::string host;
+  std::uint16_t port = 0;
+  if (!quota::split_endpoint(node.endpoint, host, port)) {
     why = "no actor endpoint registered ('" + node.endpoint + "')";
     return std::nullopt;
   }
   caf::scoped_actor self{sys};
   caf::strong_actor_ptr peer;
-  self->request(sys.middleman().actor_handle(), timeout, caf::connect_atom_v,
-                node.endpoint.substr(0, colon), static_cast<std::uint16_t>(*port))
+  self->request(sys.middleman().actor_handle(), timeout, caf::connect_atom_v, host, port)
       .receive([&](const caf::node_id&, caf::strong_actor_ptr& ptr,
                    const std::set<std::string>&) { peer = std::move(ptr); },
                [&](caf::error& err) {

@@ -115,6 +115,7 @@ int reconcile_gone_gateways(const reconcile_options& opts, const sale_definition
 
   std::int64_t freed = 0;
   for (const auto& g : gone) {
+    const auto& sold_of = second.sold[g];
     for (const auto& p : sale.products) {
       auto path = paths.grant(g, p.id);
       auto current = zk.get(path);
@@ -122,7 +123,6 @@ int reconcile_gone_gateways(const reconcile_options& opts, const sale_definition
       auto grant = current.ok() ? quota::decode_grant(current.data) : std::nullopt;
       if (!grant)
         continue;
-      auto sold_of = second.sold[g];
       auto sold = sold_of.count(p.id) != 0 ? sold_of.at(p.id) : 0;
       if (sold >= grant->grant) {
         out << g << ' ' << p.id << ": grant " << grant->grant << ", " << sold
