@@ -85,6 +85,8 @@ class admission_front {
   void publish_refused() { nacks_.add(); }
   /// A publish whose fate is unknown (sent, no confirm): its unit is not refunded.
   void publish_unconfirmed() { unconfirmed_.add(); }
+  /// Purchases of unknown fate whose message the publisher bridge is re-sending now.
+  void publish_in_doubt(std::int64_t purchases) { in_doubt_.set(purchases); }
 
   std::uint64_t outcome_total(std::size_t outcome) const { return outcomes_[outcome].value(); }
   const metrics::latency_histogram& purchase_latency() const { return purchase_latency_; }
@@ -92,6 +94,7 @@ class admission_front {
   std::uint64_t publish_confirms() const { return confirms_.value(); }
   std::uint64_t publish_nacks() const { return nacks_.value(); }
   std::uint64_t publish_unconfirmed() const { return unconfirmed_.value(); }
+  std::int64_t publish_in_doubt() const { return in_doubt_.value(); }
   std::int64_t in_flight() const { return in_flight_.value(); }
 
  private:
@@ -105,6 +108,7 @@ class admission_front {
   metrics::counter confirms_;
   metrics::counter nacks_;
   metrics::counter unconfirmed_;
+  metrics::gauge in_doubt_;
   metrics::gauge in_flight_;
 };
 

@@ -1,6 +1,7 @@
 #include "actors/queue_bridge.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <unordered_map>
 
@@ -29,6 +30,13 @@ struct gathered {
   std::vector<outcome_promise> promises;
 };
 
+/// A message as published, kept until the broker's answer says what became of it.
+struct message_copy {
+  std::string queue;
+  std::string body;
+  std::size_t purchases = 0;
+};
+
 struct publisher_state {
   std::unique_ptr<amqp::publisher> adapter;
   amqp::topology route;
@@ -37,23 +45,61 @@ struct publisher_state {
   bool flush_sent = false;
   std::uint64_t next_id = 1;
   std::unordered_map<std::uint64_t, std::vector<outcome_promise>> waiting;
+  std::unordered_map<std::uint64_t, message_copy> sent;       // by id, until its fate is known
+  std::map<std::uint64_t, message_copy> in_doubt;             // fate unknown, copy not yet sent
+  std::unordered_map<std::uint64_t, message_copy> resending;  // by the copy's id
+  bool resend_due = false;
+  std::size_t purchases_in_doubt = 0;
+  std::function<void(std::int64_t)> on_in_doubt;
   static inline const char* name = "publisher_bridge";
 };
 
-void publish_gathered(publisher_state& st, const std::string& queue, gathered& g) {
+/// How long the bridge waits before it sends copies of the messages whose fate is unknown (and
+/// between tries while the broker does not confirm them).
+constexpr std::chrono::seconds resend_interval{1};
+
+std::uint64_t publish_copy(publisher_state& st, message_copy copy,
+                           std::unordered_map<std::uint64_t, message_copy>& into) {
   auto id = st.next_id++;
-  auto body = encode_purchases(g.purchases);
+  auto body = copy.body;
+  auto queue = copy.queue;
+  into.emplace(id, std::move(copy));
+  st.adapter->publish(id, std::move(body), std::move(queue));
+  return id;
+}
+
+void publish_gathered(publisher_state& st, const std::string& queue, gathered& g) {
+  message_copy copy{queue, encode_purchases(g.purchases), g.purchases.size()};
+  // The fate comes through the mailbox, after this handler: the promises are in place by then.
+  auto id = publish_copy(st, std::move(copy), st.sent);
   st.waiting.emplace(id, std::move(g.promises));
   g = gathered{};
-  st.adapter->publish(id, std::move(body), queue);
+}
+
+/// A message (or a copy of one) whose fate is unknown: a copy goes out after resend_interval.
+void doubt(publisher_actor::stateful_pointer<publisher_state> self, std::uint64_t id,
+           message_copy copy, bool first_time) {
+  auto& st = self->state;
+  if (first_time) {
+    st.purchases_in_doubt += copy.purchases;
+    if (st.on_in_doubt)
+      st.on_in_doubt(static_cast<std::int64_t>(st.purchases_in_doubt));
+  }
+  st.in_doubt.emplace(id, std::move(copy));
+  if (!st.resend_due) {
+    st.resend_due = true;
+    self->delayed_send(self, resend_interval, tick_atom_v);
+  }
 }
 
 publisher_actor::behavior_type publisher_impl(
     publisher_actor::stateful_pointer<publisher_state> self, amqp::connection_params params,
-    amqp::publisher::options opts, std::size_t per_message) {
+    amqp::publisher::options opts, std::size_t per_message,
+    std::function<void(std::int64_t)> on_in_doubt) {
   caf::weak_actor_ptr weak{self->ctrl()};
   self->state.route = opts.route;
   self->state.per_message = per_message;
+  self->state.on_in_doubt = std::move(on_in_doubt);
   self->state.adapter = std::make_unique<amqp::publisher>(
       std::move(params), std::move(opts),
       [weak](std::vector<std::uint64_t> ids, amqp::publisher::fate f) {
@@ -64,6 +110,13 @@ publisher_actor::behavior_type publisher_impl(
           caf::anon_send(caf::actor_cast<publisher_actor>(strong), confirm_atom_v, std::move(ids),
                          outcome);
       });
+  self->attach_functor([self] {
+    if (self->state.purchases_in_doubt > 0)
+      spdlog::error(
+          "publisher bridge stopped with {} purchase(s) of unknown fate not re-sent: if the "
+          "broker did not store them, their units stay unsold",
+          self->state.purchases_in_doubt);
+  });
   return {
       [=](publish_atom, purchase& p) -> outcome_promise {
         auto& st = self->state;
@@ -91,13 +144,43 @@ publisher_actor::behavior_type publisher_impl(
       [=](confirm_atom, const std::vector<std::uint64_t>& ids, publish_outcome outcome) {
         auto& st = self->state;
         for (auto id : ids) {
-          auto i = st.waiting.find(id);
-          if (i == st.waiting.end())
+          if (auto i = st.waiting.find(id); i != st.waiting.end()) {
+            for (auto& rp : i->second)
+              rp.deliver(outcome);
+            st.waiting.erase(i);
+          }
+          if (auto i = st.sent.find(id); i != st.sent.end()) {
+            if (outcome == publish_outcome::unknown)
+              doubt(self, id, std::move(i->second), true);
+            st.sent.erase(i);
             continue;
-          for (auto& rp : i->second)
-            rp.deliver(outcome);
-          st.waiting.erase(i);
+          }
+          auto i = st.resending.find(id);
+          if (i == st.resending.end())
+            continue;
+          if (outcome == publish_outcome::confirmed) {
+            // Stored now, if the original was not; a writer absorbs the second of two copies
+            // by their request ids.
+            st.purchases_in_doubt -= i->second.purchases;
+            spdlog::info(
+                "publisher bridge: a copy of a message of unknown fate ({} purchase(s), queue "
+                "{}) is confirmed; {} purchase(s) still in doubt",
+                i->second.purchases, i->second.queue, st.purchases_in_doubt);
+            if (st.on_in_doubt)
+              st.on_in_doubt(static_cast<std::int64_t>(st.purchases_in_doubt));
+          } else {
+            doubt(self, id, std::move(i->second), false);  // try again later
+          }
+          st.resending.erase(i);
         }
+      },
+      [=](tick_atom) {
+        auto& st = self->state;
+        st.resend_due = false;
+        auto copies = std::move(st.in_doubt);
+        st.in_doubt.clear();
+        for (auto& [old_id, copy] : copies)
+          publish_copy(st, std::move(copy), st.resending);
       },
   };
 }
@@ -340,10 +423,12 @@ caf::behavior consumer_impl(caf::stateful_actor<consumer_state>* self,
 
 publisher_actor spawn_publisher_bridge(caf::actor_system& sys, amqp::connection_params params,
                                        amqp::publisher::options opts,
-                                       std::size_t purchases_per_message) {
+                                       std::size_t purchases_per_message,
+                                       std::function<void(std::int64_t)> on_in_doubt) {
   purchases_per_message =
       std::clamp<std::size_t>(purchases_per_message, 1, max_purchases_per_message);
-  return sys.spawn(publisher_impl, std::move(params), std::move(opts), purchases_per_message);
+  return sys.spawn(publisher_impl, std::move(params), std::move(opts), purchases_per_message,
+                   std::move(on_in_doubt));
 }
 
 caf::actor spawn_consumer_bridge(caf::actor_system& sys, amqp::connection_params params,

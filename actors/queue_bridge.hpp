@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -29,9 +30,16 @@ class peer_roster;
 /// mailbox and publishes when it has seen it all (it sends itself a flush behind the purchases),
 /// so a lone purchase waits for nothing and a burst costs the broker one message per batch. Every
 /// purchase of a message gets the message's fate.
+/// A message of unknown fate (sent, no confirm: the broker may or may not have stored it) is not
+/// forgotten: a second later, and every second after that, the bridge publishes a copy of it until
+/// the broker confirms one, so its purchases (whose units the gateway keeps) reach the database
+/// whatever became of the first; a writer absorbs the second of two copies by their request ids
+/// (I3). `on_in_doubt` (may be empty) is called on the bridge's thread with the number of
+/// purchases in doubt whenever it changes. Copies not confirmed when the bridge stops are logged.
 publisher_actor spawn_publisher_bridge(caf::actor_system& sys, amqp::connection_params params,
                                        amqp::publisher::options opts,
-                                       std::size_t purchases_per_message);
+                                       std::size_t purchases_per_message,
+                                       std::function<void(std::int64_t)> on_in_doubt = {});
 
 /// Slot writer pools of a writer node (spawn_slot_writer_pool), by database name, and the database
 /// of each product.

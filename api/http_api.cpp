@@ -190,6 +190,11 @@ http::response metrics_response(const admission_front& front, const http::server
              "stored, so their units are not refunded.",
              "counter");
   out.sample("flashsale_publish_unconfirmed_total", "", front.publish_unconfirmed());
+  out.family("flashsale_publish_in_doubt",
+             "Purchases of unknown fate whose message is being re-sent until the broker confirms "
+             "a copy (a writer absorbs a second copy by request id).",
+             "gauge");
+  out.sample("flashsale_publish_in_doubt", "", front.publish_in_doubt());
   out.family("flashsale_keep_one_in", "Lottery: one purchase in K is kept.", "gauge");
   out.sample("flashsale_keep_one_in", "", static_cast<std::uint64_t>(front.keep_one_in()));
   out.family("flashsale_quota_left", "Units this gateway may still admit, per product.", "gauge");

@@ -44,7 +44,9 @@ using publisher_actor = caf::typed_actor<
     /// Publishes what was gathered so far (the bridge sends this to itself; see queue_bridge.hpp).
     caf::reacts_to<publish_atom>,
     /// From the adapter's thread: the fate of publish ids.
-    caf::reacts_to<confirm_atom, std::vector<std::uint64_t>, publish_outcome>>;
+    caf::reacts_to<confirm_atom, std::vector<std::uint64_t>, publish_outcome>,
+    /// Publishes copies of the messages whose fate is unknown (the bridge sends this to itself).
+    caf::reacts_to<tick_atom>>;
 
 /// One database connection on a writer node.
 using slot_writer_actor = caf::typed_actor<

@@ -165,11 +165,11 @@ int main(int argc, char** argv) {
       pub_opts.route.hot_products.push_back(p.id);  // a queue of their own
   pub_opts.confirm_timeout = std::chrono::milliseconds{cfg.confirm_timeout_ms};
   auto broker_up = pub_opts.connected;
-  auto publisher = spawn_publisher_bridge(sys, amqp_params, pub_opts,
-                                          static_cast<std::size_t>(cfg.purchases_per_message));
-
   auto front = std::make_shared<admission_front>(
       cfg.sale, static_cast<std::uint32_t>(cfg.keep_one_in), static_cast<std::uint64_t>(cfg.seed));
+  auto publisher = spawn_publisher_bridge(
+      sys, amqp_params, pub_opts, static_cast<std::size_t>(cfg.purchases_per_message),
+      [front](std::int64_t purchases) { front->publish_in_doubt(purchases); });
 
   // Counters start with nothing: the quota keeper feeds them grants and a lease from ZooKeeper.
   std::map<std::string, counter_actor> counters;

@@ -97,9 +97,14 @@ class cluster_fixture : public sale_fixture {
   void thaw_node(cluster_node& node);
   /// The HTTP ports of every gateway.
   std::vector<int> gateway_ports() const;
-  /// Sum over the gateways still running of flashsale_purchases_total{outcome="accepted"}
-  /// (an unreachable gateway counts 0).
-  double accepted_so_far();
+  /// Sum of the sample `name{labels}` over the gateways still running (neither killed nor
+  /// frozen; an unreachable gateway counts 0).
+  double gateway_metric(const std::string& name,
+                        const std::map<std::string, std::string>& labels = {});
+  /// gateway_metric() of flashsale_purchases_total{outcome="accepted"}.
+  double accepted_so_far() {
+    return gateway_metric("flashsale_purchases_total", {{"outcome", "accepted"}});
+  }
   /// Fails the test for every node that exited without being killed on purpose.
   void expect_nodes_alive();
   /// The log tails of every node, for failure messages.
@@ -121,15 +126,6 @@ class cluster_fixture : public sale_fixture {
   /// The "error <kind> N" lines of a load report, by kind.
   static std::map<std::string, std::uint64_t> errors_by_kind(const load_result& result);
 
-  // --- services ---------------------------------------------------------------------------------
-  /// scripts/services <verb> <service> (verb: stop-one, start-one, restart-one); its exit code
-  /// (-1: timeout). A service stopped here is started again in TearDown if the test did not.
-  int services(const std::string& verb, const std::string& service,
-               std::chrono::milliseconds timeout, std::string* output = nullptr);
-
-  // --- RabbitMQ, PostgreSQL
-  // -----------------------------------------------------------------------
-
   // --- the audit --------------------------------------------------------------------------------
   /// Reads the tickets of every run (each file must have result.status(202) lines), waits up to
   /// `drain_timeout` until the queue is empty and every 202 has its order (and the order count is
@@ -140,7 +136,6 @@ class cluster_fixture : public sale_fixture {
 
   std::vector<cluster_node> gateways_;
   std::vector<cluster_node> writers_;
-  std::set<std::string> services_down_;  ///< stopped (or restarted without success) by the test
 };
 
 }  // namespace flashsale::testing

@@ -80,30 +80,9 @@ class cluster_faults : public cluster_fixture {
                                 << load.log_tail();
   }
 
-  /// Holds the load generator stopped (SIGSTOP) for its lifetime; it runs free again (SIGCONT)
-  /// however the scope is left.
-  struct load_held {
-    explicit load_held(background_load& l) : load(l) { load.process().signal(SIGSTOP); }
-    ~load_held() { load.process().signal(SIGCONT); }
-    load_held(const load_held&) = delete;
-    load_held& operator=(const load_held&) = delete;
-    background_load& load;
-  };
-
-  /// Sum over the live gateways of flashsale_purchases_total{outcome}.
+  /// gateway_metric() of flashsale_purchases_total{outcome}.
   double purchases(const std::string& outcome) {
-    double sum = 0;
-    for (auto& g : gateways_) {
-      if (g.killed || g.frozen)
-        continue;
-      try {
-        flashsale::testing::http_client client{g.port, 2000};
-        auto page = flashsale::testing::metrics_page::parse(client.request("GET", "/metrics").body);
-        sum += page.get("flashsale_purchases_total", {{"outcome", outcome}}).value_or(0);
-      } catch (const std::exception&) {
-      }
-    }
-    return sum;
+    return gateway_metric("flashsale_purchases_total", {{"outcome", outcome}});
   }
 
   /// The answers a sale may give here: accepted, sold out, refused by the queue.
@@ -278,29 +257,27 @@ TEST_F(cluster_faults, rabbitmq_stopped_for_5s_mid_sale_refuses_with_503_and_los
   auto stop_started = clock_type::now();
   std::thread stopper([&] { stop_rc = services("stop-one", "rabbit", 60s, &stop_output); });
   bool broker_gone = false;
-  {
-    load_held held{*load};  // the loop below lets it run 10 ms of every 100
-    auto deadline = clock_type::now() + 60s;
-    while (!broker_gone && stop_rc.load() == -2 && clock_type::now() < deadline) {
-      load->process().signal(SIGCONT);
-      std::this_thread::sleep_for(10ms);
-      load->process().signal(SIGSTOP);
-      auto paused = clock_type::now();
-      try {
-        flashsale::testing::http_client client{gateways_[0].port, 1000};
-        broker_gone = client.request("GET", "/healthz").status == 503;
-      } catch (const std::exception&) {
-      }
-      std::this_thread::sleep_until(paused + 90ms);
-    }
-  }
+  load->trickle_until(
+      [&] {
+        broker_gone = true;  // for every gateway: each notices on its own
+        for (const auto& g : gateways_) {
+          try {
+            flashsale::testing::http_client client{g.port, 1000};
+            broker_gone = broker_gone && client.request("GET", "/healthz").status == 503;
+          } catch (const std::exception&) {
+            broker_gone = false;
+          }
+        }
+        return broker_gone || stop_rc.load() != -2;
+      },
+      60s);
   auto gone_after = seconds_since(stop_started);
   auto accepted_when_gone = purchases("accepted");
   bool running_when_gone = load->running();
   stopper.join();
   ASSERT_EQ(stop_rc.load(), 0) << stop_output;
   auto stopped_after = seconds_since(stop_started);
-  EXPECT_TRUE(broker_gone) << "gw1's /healthz never said 503 while the broker stopped";
+  EXPECT_TRUE(broker_gone) << "the gateways' /healthz did not all say 503 while the broker stopped";
   EXPECT_LT(accepted_when_gone, 3000) << "sold out before the broker went: nothing to refuse";
 
   auto gap_started = clock_type::now();
@@ -332,21 +309,20 @@ TEST_F(cluster_faults, rabbitmq_stopped_for_5s_mid_sale_refuses_with_503_and_los
   EXPECT_EQ(second.result.errors, 0u) << second.result.output;
   expect_only_sale_statuses(second.result);
 
-  // Not asserted: stock left unsold after the second load. It is usually 0, but one run of two
-  // here left 57 units neither sold nor refunded at the gateways (cause not found yet; see the
-  // closing note of this change). The audit still asserts what the outage must not break: every
-  // 202 has exactly one order, nothing oversold, conservation.
+  // Everything sells: purchases the broker took without confirming before it went are either
+  // stored or sent again by their gateway once it is back (their buyers got 503).
   auto a = audit({first, second}, 45s);
-  if (a.unsold != 0)
-    std::cout << "[          ] NOTE: " << a.unsold << " units unsold after the recovered sale\n";
+  std::cout << "[          ] purchases of unknown fate (sent, no confirm): "
+            << gateway_metric("flashsale_publish_unconfirmed_total") << "\n";
+  EXPECT_EQ(a.unsold, 0);
   std::cout << "[          ] run time " << seconds_since(t0) << " s\n";
 }
 
 // (d) PostgreSQL goes down while the writers are writing and comes back. The stop is made certain
-// to meet work in flight: the buyers are held (SIGSTOP) while it stops, then run on, so purchases
-// are accepted into the queue while the database is away, and it starts again only once a writer
-// has seen a batch fail. (Restarting it at once, as `restart-one` does, raced the writers: on a
-// fast machine they had written the whole stock before the server went.)
+// to meet work in flight: the buyers are held to a trickle while it stops, then run on, so
+// purchases are accepted into the queue while the database is away, and it starts again only once a
+// writer has seen a batch fail. (Restarting it at once, as `restart-one` does, raced the writers:
+// on a fast machine they had written the whole stock before the server went.)
 TEST_F(cluster_faults, postgresql_restarted_mid_sale_writers_reconnect_and_write_every_202_once) {
   auto t0 = clock_type::now();
   ASSERT_NO_FATAL_FAILURE(start({sale_text}));
@@ -354,13 +330,12 @@ TEST_F(cluster_faults, postgresql_restarted_mid_sale_writers_reconnect_and_write
   ASSERT_NO_FATAL_FAILURE(wait_for_accepted(*load, fault_after));
 
   std::string output;
-  int stop_rc = -1;
+  std::atomic<int> stop_rc{-2};
   auto down_since = clock_type::now();
-  {
-    load_held held{*load};
-    stop_rc = services("stop-one", "pg", 60s, &output);
-  }
-  ASSERT_EQ(stop_rc, 0) << output;
+  std::thread stopper([&] { stop_rc = services("stop-one", "pg", 60s, &output); });
+  load->trickle_until([&] { return stop_rc.load() != -2; }, 60s);
+  stopper.join();
+  ASSERT_EQ(stop_rc.load(), 0) << output;
   auto accepted_at_stop = accepted_so_far();
   auto failed_batches = [&] {
     std::size_t n = 0;

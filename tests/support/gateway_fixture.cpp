@@ -169,6 +169,27 @@ background_load::background_load(std::vector<std::string> args, std::string log_
   process_ = std::make_unique<child_process>(FLASHSALE_LOAD_BIN, args, log_path_);
 }
 
+bool background_load::trickle_until(const std::function<bool()>& done,
+                                    std::chrono::milliseconds timeout) {
+  using namespace std::chrono_literals;
+  struct run_free {  // however this is left
+    child_process& p;
+    ~run_free() { p.signal(SIGCONT); }
+  } guard{*process_};
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    process_->signal(SIGCONT);
+    std::this_thread::sleep_for(10ms);
+    process_->signal(SIGSTOP);
+    auto paused = std::chrono::steady_clock::now();
+    if (done())
+      return true;
+    if (paused >= deadline)
+      return false;
+    std::this_thread::sleep_until(paused + 90ms);
+  }
+}
+
 load_result background_load::finish(std::chrono::milliseconds timeout) {
   process_->signal(SIGCONT);
   load_result r;
@@ -289,6 +310,7 @@ void gateway_fixture::start(const gateway_setup& setup) {
 }
 
 void gateway_fixture::TearDown() {
+  restore_services();
   gateway_.reset();
   writer_.reset();
   release_sale(HasFailure());
@@ -395,11 +417,6 @@ std::vector<load_ticket> read_tickets(const std::string& path) {
       ADD_FAILURE() << "unreadable ticket line in " << path << ": " << line;
   }
   return tickets;
-}
-
-int gateway_fixture::restart_rabbitmq(std::chrono::milliseconds timeout, std::string* output) {
-  return run_tool(std::string(FLASHSALE_SOURCE_DIR) + "/scripts/services",
-                  {"restart-one", "rabbit"}, path_in_dir("restart-rabbit.log"), timeout, output);
 }
 
 std::int64_t gateway_fixture::queued_purchases() {

@@ -110,6 +110,12 @@ class background_load {
   /// Lets it run on if it was stopped (SIGCONT), waits up to `timeout` for the exit (then kills
   /// it) and parses its report.
   load_result finish(std::chrono::milliseconds timeout);
+  /// Holds the buyers back to a trickle (the load runs 10 ms of every 100; SIGCONT / SIGSTOP)
+  /// until `done` returns true or `timeout` passes, then lets them run free. For faults that take
+  /// seconds to take effect (stopping a server): purchases stay in flight while the fault comes,
+  /// and the stock does not sell out before it. `done` is asked while the load is stopped.
+  /// Returns its last answer.
+  bool trickle_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
   /// The process, e.g. to hold it back with SIGSTOP / SIGCONT.
   child_process& process() { return *process_; }
   bool running() { return process_->running(); }
@@ -174,8 +180,6 @@ class gateway_fixture : public sale_fixture {
   /// Starts flashsale-load against this gateway in the background (--port is added).
   std::unique_ptr<background_load> start_load(const std::vector<std::string>& args,
                                               const std::string& name);
-  /// Runs `<source tree>/scripts/services restart-one rabbit`; its exit code (-1: timeout).
-  int restart_rabbitmq(std::chrono::milliseconds timeout, std::string* output = nullptr);
 
   // --- RabbitMQ, ZooKeeper, PostgreSQL -------------------------------------------------------
   /// Purchases in the messages ready in the order queue (-1: as queued(), or one did not

@@ -114,4 +114,26 @@ bool sale_fixture::read_orders(std::map<std::string, std::string>& products,
   return ok;
 }
 
+int sale_fixture::services(const std::string& verb, const std::string& service,
+                           std::chrono::milliseconds timeout, std::string* output) {
+  if (verb != "start-one")
+    services_down_.insert(service);  // until it is known to be up again
+  int rc = run_tool(std::string(FLASHSALE_SOURCE_DIR) + "/scripts/services", {verb, service},
+                    path_in_dir("services-" + verb + "-" + service + ".log"), timeout, output);
+  if (rc == 0 && verb != "stop-one")
+    services_down_.erase(service);
+  return rc;
+}
+
+void sale_fixture::restore_services() {
+  for (const auto& svc : std::set<std::string>(services_down_)) {
+    std::string output;
+    int rc = services("start-one", svc, std::chrono::seconds{180}, &output);
+    if (rc != 0)
+      ADD_FAILURE() << "cannot start " << svc << " again (exit " << rc << ")\n" << output;
+    else
+      std::cout << "[          ] TearDown started " << svc << " again\n";
+  }
+}
+
 }  // namespace flashsale::testing

@@ -5,9 +5,11 @@
 // database with the products, and a scratch ZooKeeper root with the sale's tree; all removed at
 // the end (the directory is kept when the test failed). Test support only.
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -46,6 +48,16 @@ class sale_fixture : public ::testing::Test {
                    std::string* error = nullptr);
   std::string path_in_dir(const std::string& name) const { return dir_ + "/" + name; }
 
+  /// Runs `scripts/services <verb> <service>` (verb start-one, stop-one or restart-one; service
+  /// pg, zk or rabbit; output in <dir>/services-<verb>-<service>.log and in *output), up to
+  /// `timeout`; its exit code. A service a test stops (or fails to restart) is remembered until it
+  /// is started again: restore_services() starts it.
+  int services(const std::string& verb, const std::string& service,
+               std::chrono::milliseconds timeout, std::string* output = nullptr);
+  /// Starts every service this test left down; a failure fails the test. The fixtures' TearDown
+  /// calls it first: everything else needs the services.
+  void restore_services();
+
   std::string dir_;
   std::string sale_file_;
   sale_definition sale_;
@@ -56,6 +68,7 @@ class sale_fixture : public ::testing::Test {
   amqp::connection_params amqp_ = amqp::connection_params::from_env();
   std::string queue_;
   std::string dead_letter_queue_;
+  std::set<std::string> services_down_;  ///< stopped (or restarted without success) by the test
 };
 
 }  // namespace flashsale::testing
