@@ -127,10 +127,22 @@ class end_to_end : public ::testing::Test {
 
   /// Polls the writer's log until it says it reached the gateway (the result router found its
   /// registration in ZooKeeper and connected through CAF), at most 15 s.
-  bool wait_for_writer_to_reach_gateway() {
+  /// Times the writer logged that it connected to gw1 (once per gateway process it reached).
+  std::size_t writer_connections_to_gateway() const {
+    const std::string needle = "connected to gateway gw1";
+    auto log = writer_->log_tail(1000);
+    std::size_t n = 0;
+    for (auto at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1))
+      ++n;
+    return n;
+  }
+
+  /// Waits (15 s at most) until the writer connected to gw1 more than `before` times: to the
+  /// gateway running now, not to one that was stopped.
+  bool wait_for_writer_to_reach_gateway(std::size_t before = 0) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{15};
     while (std::chrono::steady_clock::now() < deadline) {
-      if (writer_->log_tail(200).find("connected to gateway gw1") != std::string::npos)
+      if (writer_connections_to_gateway() > before)
         return true;
       std::this_thread::sleep_for(std::chrono::milliseconds{50});
     }
@@ -255,9 +267,13 @@ TEST_F(end_to_end, a_ticket_shows_its_order_from_the_database_also_after_a_gatew
 TEST_F(end_to_end, the_writer_tells_the_gateway_how_each_purchase_ended) {
   // A gateway that cannot ask the database learns the fate of its purchases from the writer alone
   // (CAF middleman: the writer finds the gateway's endpoint in ZooKeeper).
+  // The writer must reach the new gateway before the purchase: results for a gateway it is not
+  // connected to are dropped (best effort; the database is the truth).
+  ASSERT_TRUE(wait_for_writer_to_reach_gateway()) << writer_->log_tail();
+  auto reached_before = writer_connections_to_gateway();
   gateway_.reset();
   ASSERT_NO_FATAL_FAILURE(start_gateway({"--db.database=flashsale_no_such_database"}));
-  ASSERT_TRUE(wait_for_writer_to_reach_gateway()) << writer_->log_tail();
+  ASSERT_TRUE(wait_for_writer_to_reach_gateway(reached_before)) << writer_->log_tail();
   http_client client{http_port_};
   auto reply = client.request("POST", "/v1/products/Phone/purchase", purchase_body("gina"));
   ASSERT_EQ(reply.status, 202) << reply.body;
