@@ -52,6 +52,18 @@ struct publisher_state {
   std::size_t purchases_in_doubt = 0;
   std::function<void(std::int64_t)> on_in_doubt;
   static inline const char* name = "publisher_bridge";
+
+  publisher_state() = default;
+  publisher_state(const publisher_state&) = delete;
+  publisher_state& operator=(const publisher_state&) = delete;
+  /// Runs when the bridge stops (CAF destroys an actor's state in on_exit).
+  ~publisher_state() {
+    if (purchases_in_doubt > 0)
+      spdlog::error(
+          "publisher bridge stopped with {} purchase(s) of unknown fate not re-sent: if the "
+          "broker did not store them, their units stay unsold",
+          purchases_in_doubt);
+  }
 };
 
 /// How long the bridge waits before it sends copies of the messages whose fate is unknown (and
@@ -110,13 +122,6 @@ publisher_actor::behavior_type publisher_impl(
           caf::anon_send(caf::actor_cast<publisher_actor>(strong), confirm_atom_v, std::move(ids),
                          outcome);
       });
-  self->attach_functor([self] {
-    if (self->state.purchases_in_doubt > 0)
-      spdlog::error(
-          "publisher bridge stopped with {} purchase(s) of unknown fate not re-sent: if the "
-          "broker did not store them, their units stay unsold",
-          self->state.purchases_in_doubt);
-  });
   return {
       [=](publish_atom, purchase& p) -> outcome_promise {
         auto& st = self->state;
