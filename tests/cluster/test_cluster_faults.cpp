@@ -369,7 +369,9 @@ TEST_F(cluster_faults, postgresql_restarted_mid_sale_writers_reconnect_and_write
 
 // (e) A writer is frozen (SIGSTOP) while the stock is selling: every gateway sees it gone within
 // the middleman's connection timeout and connects again once it is thawed, and the other writer
-// keeps draining the queue.
+// keeps draining the queue. What the frozen writer had taken from the queue (unacked) is not
+// lost to the sale either: RabbitMQ closes a connection that sent nothing for about two
+// heartbeat intervals (amqp heartbeat 10 s), which requeues those deliveries for the other.
 TEST_F(cluster_faults, a_frozen_writer_is_seen_gone_and_the_other_drains_the_queue) {
   auto t0 = clock_type::now();
   ASSERT_NO_FATAL_FAILURE(start({sale_text}));
@@ -435,6 +437,13 @@ TEST_F(cluster_faults, a_frozen_writer_is_seen_gone_and_the_other_drains_the_que
   std::cout << "[          ] w2 frozen " << seconds_since(frozen_at) << " s: queue empty "
             << drained_by_w1 << ", " << held_when_drained << " of " << tickets.size()
             << " 202s without an order (held by the frozen writer)\n";
+  // Still frozen: once the broker gives up on w2's connection, w1 writes what w2 held.
+  auto held_wait = clock_type::now();
+  bool released = poll_until([&] { return held() == 0; }, 60s, 500ms);
+  std::cout << "[          ] the deliveries w2 held were written by w1 " << seconds_since(frozen_at)
+            << " s after the SIGSTOP\n";
+  EXPECT_TRUE(released) << held() << " 202s still without an order after "
+                        << seconds_since(held_wait) << " s more";
   EXPECT_TRUE(writers_[1].process->running());
   thaw_node(writers_[1]);
   // Thawed, it is found and connected again (it is still registered, or registers anew).
