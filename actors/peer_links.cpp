@@ -40,8 +40,8 @@ peer_links::peer_links(caf::event_based_actor* self, peer_links_options opts,
 peer_links::~peer_links() = default;
 
 void peer_links::register_as(std::string path, std::string endpoint) {
-  opts_.own_path = std::move(path);
-  opts_.own_endpoint = std::move(endpoint);
+  own_path_ = std::move(path);
+  own_endpoint_ = std::move(endpoint);
 }
 
 void peer_links::close() {
@@ -96,13 +96,13 @@ void peer_links::connect(const std::string& name) {
       spdlog::error("{}: {} {} registered a bad actor endpoint '{}'", opts_.node, opts_.peer_role,
                     name, p.endpoint);
     p.failure_logged = true;
-    p.next_attempt = clock_type::now() + opts_.max_backoff;
+    p.next_attempt = clock_type::now() + opts_.cluster.max_backoff;
     return;
   }
   p.connecting = true;
   auto endpoint = p.endpoint;
   auto mm = self_->system().middleman().actor_handle();
-  self_->request(mm, opts_.connect_timeout, caf::connect_atom_v, host, port)
+  self_->request(mm, opts_.cluster.connect_timeout, caf::connect_atom_v, host, port)
       .then(
           [this, name, endpoint](const caf::node_id&, caf::strong_actor_ptr& ptr,
                                  const std::set<std::string>&) {
@@ -112,7 +112,7 @@ void peer_links::connect(const std::string& name) {
             auto& p = i->second;
             p.connecting = false;
             if (!ptr) {
-              p.next_attempt = clock_type::now() + opts_.max_backoff;
+              p.next_attempt = clock_type::now() + opts_.cluster.max_backoff;
               return;
             }
             p.handle = ptr;
@@ -132,7 +132,7 @@ void peer_links::connect(const std::string& name) {
             auto& p = i->second;
             p.connecting = false;
             p.backoff = std::min(std::max(p.backoff * 2, std::chrono::milliseconds{250}),
-                                 opts_.max_backoff);
+                                 opts_.cluster.max_backoff);
             p.next_attempt = clock_type::now() + p.backoff;
             if (!p.failure_logged)
               spdlog::warn("{}: cannot reach {} {} at {}: {} (retrying)", opts_.node,
@@ -142,34 +142,32 @@ void peer_links::connect(const std::string& name) {
 }
 
 void peer_links::keep_registered() {
-  if (opts_.own_path.empty())
+  if (own_path_.empty())
     return;
   auto mine = zk_->async().session_id();
-  auto existing = zk_->exists(opts_.own_path);
+  auto existing = zk_->exists(own_path_);
   if (existing.ok() && existing.stat.ephemeral_owner == mine)
     return;
   if (existing.ok()) {
     // Left by an earlier run of this node whose session has not expired yet: it would vanish
     // with that session and take this node's registration along.
-    auto removed = zk_->remove(opts_.own_path);
+    auto removed = zk_->remove(own_path_);
     if (!removed.ok() && removed.rc != zk::code::no_node)
-      throw std::runtime_error("cannot replace " + opts_.own_path + ": " +
-                               zk::to_string(removed.rc));
+      throw std::runtime_error("cannot replace " + own_path_ + ": " + zk::to_string(removed.rc));
   } else if (existing.rc != zk::code::no_node) {
-    throw std::runtime_error("cannot read " + opts_.own_path + ": " + zk::to_string(existing.rc));
+    throw std::runtime_error("cannot read " + own_path_ + ": " + zk::to_string(existing.rc));
   }
-  auto parent = opts_.own_path.substr(0, opts_.own_path.rfind('/'));
+  auto parent = own_path_.substr(0, own_path_.rfind('/'));
   auto rc = zk_->create_all(parent);
   if (rc != zk::code::ok)
     throw std::runtime_error("cannot create " + parent + ": " + zk::to_string(rc));
   quota::member_znode me;
   me.session = mine;
-  me.actors = opts_.own_endpoint;
-  auto created = zk_->create(opts_.own_path, quota::encode(me), zk::create_mode::ephemeral);
+  me.actors = own_endpoint_;
+  auto created = zk_->create(own_path_, quota::encode(me), zk::create_mode::ephemeral);
   if (!created.ok())
-    throw std::runtime_error("cannot register " + opts_.own_path + ": " +
-                             zk::to_string(created.rc));
-  spdlog::info("{}: registered at {} (actors {})", opts_.node, opts_.own_path, opts_.own_endpoint);
+    throw std::runtime_error("cannot register " + own_path_ + ": " + zk::to_string(created.rc));
+  spdlog::info("{}: registered at {} (actors {})", opts_.node, own_path_, own_endpoint_);
 }
 
 void peer_links::poll() {
@@ -177,9 +175,9 @@ void peer_links::poll() {
     if (!zk_ || zk_->expired()) {
       zk_.reset();
       zk::options zo;
-      zo.hosts = opts_.zk_hosts;
-      zo.op_timeout = opts_.op_timeout;
-      zk_ = std::make_unique<zk::blocking_session>(zo, opts_.op_timeout);
+      zo.hosts = opts_.cluster.zk_hosts;
+      zo.op_timeout = opts_.cluster.op_timeout;
+      zk_ = std::make_unique<zk::blocking_session>(zo, opts_.cluster.op_timeout);
       if (zk_failure_logged_)
         spdlog::info("{}: ZooKeeper reachable again", opts_.node);
       zk_failure_logged_ = false;
@@ -219,7 +217,7 @@ void peer_links::poll() {
   } catch (const std::exception& e) {
     if (!zk_failure_logged_)
       spdlog::warn("{}: cannot read the {}s from ZooKeeper {}: {} (retrying)", opts_.node,
-                   opts_.peer_role, opts_.zk_hosts, e.what());
+                   opts_.peer_role, opts_.cluster.zk_hosts, e.what());
     zk_failure_logged_ = true;
     zk_.reset();
   }

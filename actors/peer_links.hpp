@@ -25,6 +25,8 @@
 #include <caf/actor_control_block.hpp>
 #include <caf/fwd.hpp>
 
+#include "actors/cluster_links.hpp"
+
 namespace flashsale {
 
 namespace zk {
@@ -45,14 +47,8 @@ class peer_roster {
 struct peer_links_options {
   std::string node;          ///< this node's name (logs)
   std::string peer_role;     ///< what the peers are, for logs: "gateway" or "writer"
-  std::string zk_hosts;      ///< ZooKeeper connect string
   std::string members_path;  ///< parent of the peers' ephemeral registrations
-  /// This node's own ephemeral registration (empty: none) and the endpoint it announces.
-  std::string own_path;
-  std::string own_endpoint;
-  std::chrono::milliseconds op_timeout{3000};       ///< per ZooKeeper operation
-  std::chrono::milliseconds connect_timeout{3000};  ///< per connection attempt
-  std::chrono::milliseconds max_backoff{8000};      ///< between failed attempts to one peer
+  cluster_links cluster;  ///< ZooKeeper and the timeouts (zk_root and poll_interval: the owner's)
 };
 
 class peer_links {
@@ -104,6 +100,9 @@ class peer_links {
 
   caf::event_based_actor* self_;
   peer_links_options opts_;
+  // This node's own ephemeral registration (empty: none) and the endpoint it announces.
+  std::string own_path_;
+  std::string own_endpoint_;
   connected_fn on_connected_;
   std::shared_ptr<peer_roster> roster_;
   std::unique_ptr<zk::blocking_session> zk_;

@@ -33,15 +33,8 @@ using router = caf::stateful_actor<router_state>;
 caf::behavior router_impl(router* self, result_router_options opts) {
   auto& st = self->state;
   st.opts = std::move(opts);
-  peer_links_options links;
-  links.node = "writer " + st.opts.node;
-  links.peer_role = "gateway";
-  links.zk_hosts = st.opts.zk_hosts;
-  quota::layout paths{st.opts.zk_root, ""};
-  links.members_path = paths.members();
-  links.op_timeout = st.opts.op_timeout;
-  links.connect_timeout = st.opts.connect_timeout;
-  links.max_backoff = st.opts.max_backoff;
+  peer_links_options links{"writer " + st.opts.node, "gateway",
+                           quota::layout{st.opts.cluster.zk_root, ""}.members(), st.opts.cluster};
   st.gateways = std::make_unique<peer_links>(
       self, std::move(links),
       [self](const std::string&, const caf::strong_actor_ptr& ptr) {
@@ -59,17 +52,18 @@ caf::behavior router_impl(router* self, result_router_options opts) {
     self->state.gateways->close();
     self->quit(msg.reason);
   });
-  if (!st.opts.zk_hosts.empty())
+  if (!st.opts.cluster.zk_hosts.empty())
     self->send(self, tick_atom_v);
   return {
       [=](tick_atom) {
         self->state.gateways->poll();
-        self->delayed_send(self, self->state.opts.poll_interval, tick_atom_v);
+        self->delayed_send(self, self->state.opts.cluster.poll_interval, tick_atom_v);
       },
       [=](register_atom, const std::string& endpoint) {
         auto& st = self->state;
-        st.gateways->register_as(quota::layout{st.opts.zk_root, ""}.writer(st.opts.node), endpoint);
-        if (!st.opts.zk_hosts.empty())
+        st.gateways->register_as(quota::layout{st.opts.cluster.zk_root, ""}.writer(st.opts.node),
+                                 endpoint);
+        if (!st.opts.cluster.zk_hosts.empty())
           st.gateways->poll();
       },
       [=](std::vector<order_result>& results) {

@@ -20,18 +20,16 @@
 
 #include <caf/fwd.hpp>
 
+#include "actors/cluster_links.hpp"
+
 namespace flashsale {
 
 class peer_roster;
 
 struct result_router_options {
-  std::string node;                    ///< the writer's name (logs)
-  std::string zk_hosts;                ///< ZooKeeper connect string; empty: deliver nothing
-  std::string zk_root = "/flashsale";  ///< root of the flash-sale tree
-  std::chrono::milliseconds poll_interval{1000};    ///< re-read the gateways' registrations
-  std::chrono::milliseconds op_timeout{3000};       ///< per ZooKeeper operation
-  std::chrono::milliseconds connect_timeout{3000};  ///< per connection attempt to a gateway
-  std::chrono::milliseconds max_backoff{8000};      ///< between failed attempts to one gateway
+  std::string node;  ///< the writer's name (logs)
+  /// Where the gateways register, how to reach them (zk_hosts empty: deliver nothing).
+  cluster_links cluster;
   std::chrono::milliseconds sold_out_repeat{1000};  ///< tell sold-out again at most this often
   std::shared_ptr<peer_roster> roster;  ///< mirrors the gateways connected now (optional)
 };

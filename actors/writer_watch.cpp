@@ -23,14 +23,8 @@ struct watch_state {
 caf::behavior watch_impl(caf::stateful_actor<watch_state>* self, writer_watch_options opts) {
   auto& st = self->state;
   st.opts = std::move(opts);
-  peer_links_options links;
-  links.node = "gateway " + st.opts.node;
-  links.peer_role = "writer";
-  links.zk_hosts = st.opts.zk_hosts;
-  links.members_path = quota::layout{st.opts.zk_root, ""}.writers();
-  links.op_timeout = st.opts.op_timeout;
-  links.connect_timeout = st.opts.connect_timeout;
-  links.max_backoff = st.opts.max_backoff;
+  peer_links_options links{"gateway " + st.opts.node, "writer",
+                           quota::layout{st.opts.cluster.zk_root, ""}.writers(), st.opts.cluster};
   st.writers = std::make_unique<peer_links>(self, std::move(links), nullptr, st.opts.roster);
   self->set_down_handler(
       [=](caf::down_msg& msg) { self->state.writers->handle_down(msg.source, msg.reason); });
@@ -42,7 +36,7 @@ caf::behavior watch_impl(caf::stateful_actor<watch_state>* self, writer_watch_op
   return {
       [=](tick_atom) {
         self->state.writers->poll();
-        self->delayed_send(self, self->state.opts.poll_interval, tick_atom_v);
+        self->delayed_send(self, self->state.opts.cluster.poll_interval, tick_atom_v);
       },
   };
 }

@@ -9,25 +9,21 @@
 //
 // Detached: its ZooKeeper reads block it for up to op_timeout each.
 
-#include <chrono>
 #include <memory>
 #include <string>
 
 #include <caf/fwd.hpp>
+
+#include "actors/cluster_links.hpp"
 
 namespace flashsale {
 
 class peer_roster;
 
 struct writer_watch_options {
-  std::string node;                                 ///< the gateway's name (logs)
-  std::string zk_hosts;                             ///< ZooKeeper connect string
-  std::string zk_root = "/flashsale";               ///< root of the flash-sale tree
-  std::chrono::milliseconds poll_interval{1000};    ///< re-read the writers' registrations
-  std::chrono::milliseconds op_timeout{3000};       ///< per ZooKeeper operation
-  std::chrono::milliseconds connect_timeout{3000};  ///< per connection attempt to a writer
-  std::chrono::milliseconds max_backoff{8000};      ///< between failed attempts to one writer
-  std::shared_ptr<peer_roster> roster;              ///< required: the writers connected now
+  std::string node;                     ///< the gateway's name (logs)
+  cluster_links cluster;                ///< where the writers register, how to reach them
+  std::shared_ptr<peer_roster> roster;  ///< required: the writers connected now
 };
 
 /// Spawns the watch; it runs until it receives an exit message.

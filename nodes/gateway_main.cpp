@@ -324,9 +324,9 @@ int main(int argc, char** argv) {
   auto keeper = spawn_quota_keeper(sys, keeper_opts, cfg.sale, counters, gateway);
   writer_watch_options watch_opts;
   watch_opts.node = cfg.name;
-  watch_opts.zk_hosts = cfg.zk_hosts;
-  watch_opts.zk_root = cfg.zk_root;
-  watch_opts.op_timeout = std::chrono::milliseconds{cfg.zk_op_timeout_ms};
+  watch_opts.cluster.zk_hosts = cfg.zk_hosts;
+  watch_opts.cluster.zk_root = cfg.zk_root;
+  watch_opts.cluster.op_timeout = std::chrono::milliseconds{cfg.zk_op_timeout_ms};
   watch_opts.roster = writers;
   auto watch = spawn_writer_watch(sys, watch_opts);
   spdlog::info(

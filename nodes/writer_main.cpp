@@ -134,9 +134,9 @@ int main(int argc, char** argv) {
   auto gateways = std::make_shared<peer_roster>();
   result_router_options router_opts;
   router_opts.node = cfg.name;
-  router_opts.zk_hosts = cfg.zk_hosts;
-  router_opts.zk_root = cfg.zk_root;
-  router_opts.poll_interval = std::chrono::milliseconds{cfg.zk_poll_interval_ms};
+  router_opts.cluster.zk_hosts = cfg.zk_hosts;
+  router_opts.cluster.zk_root = cfg.zk_root;
+  router_opts.cluster.poll_interval = std::chrono::milliseconds{cfg.zk_poll_interval_ms};
   router_opts.roster = gateways;
   auto router = spawn_result_router(sys, router_opts);
   consumer_bridge_options bridge_opts;
