@@ -37,6 +37,12 @@ struct message_copy {
   std::size_t purchases = 0;
 };
 
+/// A published message (or a copy of one of unknown fate) waiting for its fate.
+struct in_flight {
+  message_copy message;
+  std::vector<outcome_promise> buyers;  // empty for a copy: its buyers got their answer
+};
+
 struct publisher_state {
   std::unique_ptr<amqp::publisher> adapter;
   amqp::topology route;
@@ -44,12 +50,10 @@ struct publisher_state {
   std::map<std::string, gathered> gathering;  // by queue, until the flush
   bool flush_sent = false;
   std::uint64_t next_id = 1;
-  std::unordered_map<std::uint64_t, std::vector<outcome_promise>> waiting;
-  std::unordered_map<std::uint64_t, message_copy> sent;       // by id, until its fate is known
-  std::map<std::uint64_t, message_copy> in_doubt;             // fate unknown, copy not yet sent
-  std::unordered_map<std::uint64_t, message_copy> resending;  // by the copy's id
+  std::unordered_map<std::uint64_t, in_flight> published;  // by publish id, until its fate
+  std::vector<message_copy> in_doubt;                      // fate unknown, next copy not sent yet
   bool resend_due = false;
-  std::size_t purchases_in_doubt = 0;
+  std::int64_t purchases_in_doubt = 0;
   std::function<void(std::int64_t)> on_in_doubt;
   static inline const char* name = "publisher_bridge";
 
@@ -70,34 +74,35 @@ struct publisher_state {
 /// between tries while the broker does not confirm them).
 constexpr std::chrono::seconds resend_interval{1};
 
-std::uint64_t publish_copy(publisher_state& st, message_copy copy,
-                           std::unordered_map<std::uint64_t, message_copy>& into) {
+void publish(publisher_state& st, in_flight entry) {
   auto id = st.next_id++;
-  auto body = copy.body;
-  auto queue = copy.queue;
-  into.emplace(id, std::move(copy));
+  auto body = entry.message.body;  // kept: a copy may have to be sent again
+  auto queue = entry.message.queue;
+  st.published.emplace(id, std::move(entry));
+  // The fate comes through the mailbox, after the current handler.
   st.adapter->publish(id, std::move(body), std::move(queue));
-  return id;
 }
 
 void publish_gathered(publisher_state& st, const std::string& queue, gathered& g) {
-  message_copy copy{queue, encode_purchases(g.purchases), g.purchases.size()};
-  // The fate comes through the mailbox, after this handler: the promises are in place by then.
-  auto id = publish_copy(st, std::move(copy), st.sent);
-  st.waiting.emplace(id, std::move(g.promises));
+  publish(st, in_flight{{queue, encode_purchases(g.purchases), g.purchases.size()},
+                        std::move(g.promises)});
   g = gathered{};
 }
 
+/// Adds `delta` to the purchases in doubt and tells on_in_doubt.
+void count_in_doubt(publisher_state& st, std::int64_t delta) {
+  st.purchases_in_doubt += delta;
+  if (st.on_in_doubt)
+    st.on_in_doubt(st.purchases_in_doubt);
+}
+
 /// A message (or a copy of one) whose fate is unknown: a copy goes out after resend_interval.
-void doubt(publisher_actor::stateful_pointer<publisher_state> self, std::uint64_t id,
-           message_copy copy, bool first_time) {
+void doubt(publisher_actor::stateful_pointer<publisher_state> self, message_copy message,
+           bool first_time) {
   auto& st = self->state;
-  if (first_time) {
-    st.purchases_in_doubt += copy.purchases;
-    if (st.on_in_doubt)
-      st.on_in_doubt(static_cast<std::int64_t>(st.purchases_in_doubt));
-  }
-  st.in_doubt.emplace(id, std::move(copy));
+  if (first_time)
+    count_in_doubt(st, static_cast<std::int64_t>(message.purchases));
+  st.in_doubt.push_back(std::move(message));
   if (!st.resend_due) {
     st.resend_due = true;
     self->delayed_send(self, resend_interval, tick_atom_v);
@@ -149,34 +154,28 @@ publisher_actor::behavior_type publisher_impl(
       [=](confirm_atom, const std::vector<std::uint64_t>& ids, publish_outcome outcome) {
         auto& st = self->state;
         for (auto id : ids) {
-          if (auto i = st.waiting.find(id); i != st.waiting.end()) {
-            for (auto& rp : i->second)
-              rp.deliver(outcome);
-            st.waiting.erase(i);
-          }
-          if (auto i = st.sent.find(id); i != st.sent.end()) {
+          auto i = st.published.find(id);
+          if (i == st.published.end())
+            continue;
+          auto entry = std::move(i->second);
+          st.published.erase(i);
+          bool copy = entry.buyers.empty();
+          for (auto& rp : entry.buyers)
+            rp.deliver(outcome);
+          if (!copy) {
             if (outcome == publish_outcome::unknown)
-              doubt(self, id, std::move(i->second), true);
-            st.sent.erase(i);
-            continue;
-          }
-          auto i = st.resending.find(id);
-          if (i == st.resending.end())
-            continue;
-          if (outcome == publish_outcome::confirmed) {
+              doubt(self, std::move(entry.message), true);
+          } else if (outcome == publish_outcome::confirmed) {
             // Stored now, if the original was not; a writer absorbs the second of two copies
             // by their request ids.
-            st.purchases_in_doubt -= i->second.purchases;
+            count_in_doubt(st, -static_cast<std::int64_t>(entry.message.purchases));
             spdlog::info(
                 "publisher bridge: a copy of a message of unknown fate ({} purchase(s), queue "
                 "{}) is confirmed; {} purchase(s) still in doubt",
-                i->second.purchases, i->second.queue, st.purchases_in_doubt);
-            if (st.on_in_doubt)
-              st.on_in_doubt(static_cast<std::int64_t>(st.purchases_in_doubt));
+                entry.message.purchases, entry.message.queue, st.purchases_in_doubt);
           } else {
-            doubt(self, id, std::move(i->second), false);  // try again later
+            doubt(self, std::move(entry.message), false);  // try again later
           }
-          st.resending.erase(i);
         }
       },
       [=](tick_atom) {
@@ -184,8 +183,8 @@ publisher_actor::behavior_type publisher_impl(
         st.resend_due = false;
         auto copies = std::move(st.in_doubt);
         st.in_doubt.clear();
-        for (auto& [old_id, copy] : copies)
-          publish_copy(st, std::move(copy), st.resending);
+        for (auto& message : copies)
+          publish(st, in_flight{std::move(message), {}});
       },
   };
 }
