@@ -59,6 +59,17 @@ purchase_status parse_status(const std::string& s) {
   throw db_error("the purchase function answered an unknown status '" + s + "'");
 }
 
+/// A row of purchase_one or purchase_batch as an outcome.
+template <typename Row>
+purchase_outcome outcome_of(const Row& row) {
+  purchase_outcome out{parse_status(row.status)};
+  if (!row.order_id.null())
+    out.order_id = *row.order_id;
+  if (!row.slot.null())
+    out.slot = *row.slot;
+  return out;
+}
+
 /// order_store over one ODB connection and the prepared purchase_one statement.
 class odb_order_store final : public order_store {
  public:
@@ -82,17 +93,13 @@ class odb_order_store final : public order_store {
     gateway_ = request.gateway;
     try {
       odb::transaction t(new detail::single_statement_transaction(connection_));
-      purchase_outcome out{purchase_status::confirmed};
+      purchase_outcome out{};
       {
         odb::result<schema::purchase_result> rows(prepared_->execute());
         auto it = rows.begin();
         if (it == rows.end())
           throw db_error("purchase_one returned no row on " + params_.endpoint());
-        out.status = parse_status(it->status);
-        if (!it->order_id.null())
-          out.order_id = *it->order_id;
-        if (!it->slot.null())
-          out.slot = *it->slot;
+        out = outcome_of(*it);
       }
       t.commit();
       return out;
@@ -128,12 +135,7 @@ class odb_order_store final : public order_store {
             throw db_error(operation() + " on " + params_.endpoint() + ": row " +
                            std::to_string(out.size() + 1) + " answers request " +
                            std::to_string(it->idx));
-          purchase_outcome o{parse_status(it->status)};
-          if (!it->order_id.null())
-            o.order_id = *it->order_id;
-          if (!it->slot.null())
-            o.slot = *it->slot;
-          out.push_back(o);
+          out.push_back(outcome_of(*it));
         }
       }
       if (out.size() != requests.size())
