@@ -8,8 +8,8 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/admission_front.hpp"
-#include "actors/peer_links.hpp"
+#include "admission/admission_front.hpp"
+#include "cluster/peer_roster.hpp"
 #include "common/metrics.hpp"
 #include "common/utc_time.hpp"
 
@@ -21,9 +21,13 @@ namespace {
 constexpr auto throttle_retry = std::chrono::milliseconds{20};
 constexpr int max_throttled = 50;
 
+/// How long the gateway waits for a counter's answer to a reservation.
+constexpr auto reserve_timeout = std::chrono::seconds{5};
+
 struct product_entry {
   counter_actor counter;
   int per_user_limit = 1;
+  std::string database;
 };
 
 struct gateway_state {
@@ -33,7 +37,6 @@ struct gateway_state {
   std::int64_t shedding_version = 0;  // of the last shedding_update applied
   std::int64_t window_version = 0;    // of the last window_update applied
   std::unordered_map<std::string, product_entry> products;
-  std::unordered_map<std::string, std::string> database_of;  // product -> database
   std::unordered_map<std::string, int> holdings;  // product '/' user -> admitted or in flight
   std::unordered_map<std::string, ticket_view> tickets;
   publisher_actor publisher;
@@ -42,224 +45,256 @@ struct gateway_state {
   static inline const char* name = "gateway";
 };
 
+using gateway_self = gateway_actor::stateful_pointer<gateway_state>;
+
+/// A purchase on its way through the steps below: the call, the user's hold on the product (taken
+/// while the attempt is in flight, so a concurrent repeat is refused too) and its counter.
+struct attempt {
+  purchase_call call;
+  std::string hold;  // product '/' user
+  counter_actor counter;
+};
+
 std::int64_t accepted_total(const admission_front& front) {
   return static_cast<std::int64_t>(
       front.outcome_total(static_cast<std::size_t>(admission::accepted)));
 }
 
-gateway_actor::behavior_type gateway_impl(gateway_actor::stateful_pointer<gateway_state> self,
-                                          gateway_options opts, sale_definition sale,
+/// Releases the user's hold taken for an attempt.
+void release_hold(gateway_self self, const std::string& hold) {
+  auto& holdings = self->state.holdings;
+  auto i = holdings.find(hold);
+  if (i != holdings.end() && --i->second <= 0)
+    holdings.erase(i);
+}
+
+/// Ends an attempt that did not end in an acceptance: its hold is released, the buyer answered.
+void refuse(gateway_self self, attempt& a, admission outcome) {
+  release_hold(self, a.hold);
+  a.call.done(purchase_reply{outcome, {}});
+}
+
+// -- a purchase: hold -> reserve -> publish -> answer --------------------------------------------
+
+/// Step 4: the publish's fate. Confirmed: accepted. Refused (certainly not stored): the unit is
+/// free again. Unknown (maybe stored: a writer may still sell it): refunding would let the unit
+/// be sold twice and leave one accepted buyer without an order, so it stays consumed here; at
+/// worst it goes unsold. Either refusal answers queue_refused.
+void published(gateway_self self, attempt& a, const ticket_view& view, publish_outcome outcome) {
+  auto& st = self->state;
+  auto& front = *st.opts.front;
+  if (outcome == publish_outcome::confirmed) {
+    front.publish_confirmed();
+    st.accepted_rate.sample(std::chrono::steady_clock::now(), accepted_total(front));
+    st.tickets.emplace(view.ticket, view);
+    a.call.done(purchase_reply{admission::accepted, view.ticket});
+    return;
+  }
+  if (outcome == publish_outcome::refused) {
+    front.publish_refused();
+    self->send(a.counter, refund_atom_v);
+  } else {
+    front.publish_unconfirmed();
+  }
+  refuse(self, a, admission::queue_refused);
+}
+
+/// Step 3: a unit is reserved; the purchase gets its ticket and request id and is published.
+void publish_purchase(gateway_self self, attempt a) {
+  auto& st = self->state;
+  auto ticket = st.ticket_prefix + base36(st.next_seq++);
+  purchase p;
+  p.request_id =
+      a.call.idempotency_key.empty() ? ticket : "k/" + a.call.user + "/" + a.call.idempotency_key;
+  p.product = a.call.product;
+  p.user = a.call.user;
+  p.gateway = st.opts.name;
+  p.ticket = ticket;
+  p.accepted_at_ms = utc_now_ms();
+  auto view = ticket_view{ticket, p.request_id, p.product, p.user, order_status::queued, 0};
+  self->request(st.publisher, st.opts.publish_timeout, publish_atom_v, std::move(p))
+      .then([=](publish_outcome outcome) mutable { published(self, a, view, outcome); },
+            [=](caf::error& err) mutable {
+              // No answer from the bridge in time: as unknown, no refund.
+              spdlog::warn(
+                  "gateway {}: publish of {} unanswered ({}); its unit is kept (it may "
+                  "be stored)",
+                  self->state.opts.name, view.ticket, self->system().render(err));
+              published(self, a, view, publish_outcome::unknown);
+            });
+}
+
+/// Step 2: the counter's answer. Throttled (units left, their claim not written yet, at most a
+/// report interval): tried again shortly rather than turning the buyer away, up to a second.
+void reserved(gateway_self self, attempt a, reservation r) {
+  if (r == reservation::reserved) {
+    publish_purchase(self, std::move(a));
+    return;
+  }
+  if (r == reservation::throttled && a.call.throttled < max_throttled) {
+    release_hold(self, a.hold);  // taken again when the call comes back
+    ++a.call.throttled;
+    self->delayed_send(self, throttle_retry, std::move(a.call));
+    return;
+  }
+  refuse(self, a, r == reservation::throttled ? admission::busy : admission::sold_out);
+}
+
+/// Step 1: the product, the per-user limit (with what is in flight), then a reservation.
+void take_purchase(gateway_self self, purchase_call call) {
+  auto& st = self->state;
+  auto product = st.products.find(call.product);
+  if (product == st.products.end()) {
+    call.done(purchase_reply{admission::unknown_product, {}});
+    return;
+  }
+  auto hold = call.product + '/' + call.user;
+  auto& held = st.holdings[hold];
+  if (held >= product->second.per_user_limit) {
+    call.done(purchase_reply{admission::already_bought, {}});
+    return;
+  }
+  ++held;
+  attempt a{std::move(call), std::move(hold), product->second.counter};
+  self->request(a.counter, reserve_timeout, reserve_atom_v)
+      .then([=](reservation r) mutable { reserved(self, std::move(a), r); },
+            [=](caf::error& err) mutable {
+              spdlog::error("gateway {}: counter of {} did not answer: {}", self->state.opts.name,
+                            a.call.product, self->system().render(err));
+              refuse(self, a, admission::queue_refused);
+            });
+}
+
+// -- a ticket: memory -> the product's database, or every database for a forgotten one ----------
+
+/// A ticket this gateway issued and knows as queued: the product's database may know better.
+void ask_database(gateway_self self, ticket_query q, ticket_view view) {
+  auto& st = self->state;
+  auto product = st.products.find(view.product);
+  auto db = product == st.products.end() ? st.opts.finders.end()
+                                         : st.opts.finders.find(product->second.database);
+  if (db == st.opts.finders.end()) {
+    q.done(view);
+    return;
+  }
+  self->request(db->second, st.opts.lookup_timeout, find_atom_v, view.request_id)
+      .then(
+          [=](const ticket_view& found) mutable {
+            if (found.order_id != 0) {
+              view.status = found.status;
+              view.order_id = found.order_id;
+              if (auto j = self->state.tickets.find(view.ticket); j != self->state.tickets.end())
+                j->second = view;
+            }
+            q.done(view);
+          },
+          [=](caf::error&) mutable { q.done(view); });  // logged by the finder
+}
+
+/// A ticket this gateway forgot (a restart) or never issued. Only this node's tickets can be in
+/// its databases, under the request id they had without an Idempotency-Key: the ticket. Every
+/// database is asked; the first that holds the order answers, or nobody does.
+void search_databases(gateway_self self, ticket_query q) {
+  auto& st = self->state;
+  if (q.ticket.rfind(st.opts.name + "-", 0) != 0 || st.opts.finders.empty()) {
+    q.done(std::nullopt);
+    return;
+  }
+  struct fan_out {
+    std::size_t waiting = 0;
+    bool answered = false;
+    ticket_query query;
+  };
+  auto pending = std::make_shared<fan_out>();
+  pending->waiting = st.opts.finders.size();
+  pending->query = std::move(q);
+  auto one_answered = [pending](const ticket_view* found) {
+    --pending->waiting;
+    if (pending->answered)
+      return;
+    if (found != nullptr && found->order_id != 0) {
+      pending->answered = true;
+      auto view = *found;
+      view.ticket = pending->query.ticket;
+      pending->query.done(view);
+    } else if (pending->waiting == 0) {
+      pending->answered = true;
+      pending->query.done(std::nullopt);
+    }
+  };
+  for (const auto& entry : st.opts.finders)
+    self->request(entry.second, st.opts.lookup_timeout, find_atom_v, pending->query.ticket)
+        .then([=](const ticket_view& found) { one_answered(&found); },
+              [=](caf::error&) { one_answered(nullptr); });
+}
+
+void answer_ticket(gateway_self self, ticket_query q) {
+  auto& tickets = self->state.tickets;
+  auto i = tickets.find(q.ticket);
+  if (i == tickets.end())
+    search_databases(self, std::move(q));
+  else if (i->second.status != order_status::queued)
+    q.done(i->second);  // final
+  else
+    ask_database(self, std::move(q), i->second);
+}
+
+// -- the rest -----------------------------------------------------------------------------------
+
+void take_results(gateway_self self, const std::vector<order_result>& results) {
+  auto& tickets = self->state.tickets;
+  for (const auto& r : results) {
+    auto i = tickets.find(r.ticket);
+    if (i == tickets.end())
+      continue;  // not issued here, or issued before a restart: the database knows
+    // A duplicate request id is the same purchase as an order already written.
+    i->second.status =
+        r.status == order_status::duplicate_request ? order_status::confirmed : r.status;
+    i->second.order_id = r.order_id;
+  }
+}
+
+node_stats stats_of(gateway_state& st) {
+  const auto& front = *st.opts.front;
+  auto now = std::chrono::steady_clock::now();
+  node_stats out;
+  out.node = st.opts.name;
+  out.role = "gateway";
+  out.uptime_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - st.started).count();
+  for (std::size_t i = 0; i + 1 < outcome_count; ++i)
+    out.counts[to_string(static_cast<admission>(i))] =
+        static_cast<std::int64_t>(front.outcome_total(i));
+  out.counts["bad_request"] = static_cast<std::int64_t>(front.outcome_total(bad_request_outcome));
+  for (const auto& [product, entry] : st.products)
+    if (const auto* g = front.gauges(product))
+      out.quota_left[product] = g->quota_left.value();
+  out.queue_lag = front.in_flight();
+  out.per_second = st.accepted_rate.per_second(now, accepted_total(front));
+  if (st.opts.writers)
+    out.peers = st.opts.writers->names();
+  return out;
+}
+
+gateway_actor::behavior_type gateway_impl(gateway_self self, gateway_options opts,
+                                          sale_definition sale,
                                           std::map<std::string, counter_actor> counters,
                                           publisher_actor publisher) {
   auto& st = self->state;
   st.ticket_prefix = opts.name + "-" + base36(static_cast<std::uint64_t>(utc_now_ms())) + "-";
   st.opts = std::move(opts);
   st.publisher = std::move(publisher);
-  for (const auto& p : sale.products) {
-    st.products.emplace(p.id, product_entry{counters.at(p.id), p.per_user_limit});
-    st.database_of.emplace(p.id, p.database);
-  }
-
-  // Releases the user's hold taken for an attempt that did not end in an acceptance.
-  auto release = [self](const std::string& key) {
-    auto i = self->state.holdings.find(key);
-    if (i != self->state.holdings.end() && --i->second <= 0)
-      self->state.holdings.erase(i);
-  };
-
+  for (const auto& p : sale.products)
+    st.products.emplace(p.id, product_entry{counters.at(p.id), p.per_user_limit, p.database});
   return {
-      [=](purchase_call& call) {
-        auto& st = self->state;
-        auto product = st.products.find(call.product);
-        if (product == st.products.end()) {
-          call.done(purchase_reply{admission::unknown_product, {}});
-          return;
-        }
-        auto key = call.product + '/' + call.user;
-        auto& held = st.holdings[key];
-        if (held >= product->second.per_user_limit) {
-          call.done(purchase_reply{admission::already_bought, {}});
-          return;
-        }
-        ++held;  // held while the attempt is in flight, so a concurrent repeat is refused too
-        auto counter = product->second.counter;
-        self->request(counter, std::chrono::seconds{5}, reserve_atom_v)
-            .then(
-                [=](reservation r) mutable {
-                  if (r == reservation::throttled && call.throttled < max_throttled) {
-                    // Units are left but the keeper is still writing their claim (at most a
-                    // report interval): try again shortly rather than turn the buyer away.
-                    release(key);
-                    ++call.throttled;
-                    self->delayed_send(self, throttle_retry, std::move(call));
-                    return;
-                  }
-                  if (r != reservation::reserved) {
-                    release(key);
-                    call.done(purchase_reply{
-                        r == reservation::throttled ? admission::busy : admission::sold_out, {}});
-                    return;
-                  }
-                  auto& st = self->state;
-                  auto ticket = st.ticket_prefix + base36(st.next_seq++);
-                  purchase p;
-                  p.request_id = call.idempotency_key.empty()
-                                     ? ticket
-                                     : "k/" + call.user + "/" + call.idempotency_key;
-                  p.product = call.product;
-                  p.user = call.user;
-                  p.gateway = st.opts.name;
-                  p.ticket = ticket;
-                  p.accepted_at_ms = utc_now_ms();
-                  auto view =
-                      ticket_view{ticket, p.request_id, p.product, p.user, order_status::queued, 0};
-                  self->request(st.publisher, st.opts.publish_timeout, publish_atom_v, std::move(p))
-                      .then(
-                          [=](publish_outcome outcome) mutable {
-                            if (outcome == publish_outcome::confirmed) {
-                              auto& front = *self->state.opts.front;
-                              front.publish_confirmed();
-                              self->state.accepted_rate.sample(std::chrono::steady_clock::now(),
-                                                               accepted_total(front));
-                              self->state.tickets.emplace(view.ticket, view);
-                              call.done(purchase_reply{admission::accepted, view.ticket});
-                              return;
-                            }
-                            if (outcome == publish_outcome::refused) {
-                              // Certainly not stored: the unit is free again.
-                              self->state.opts.front->publish_refused();
-                              self->send(counter, refund_atom_v);
-                            } else {
-                              // Maybe stored (a writer may still sell it): refunding would let
-                              // the unit be sold twice, and one accepted buyer would find it sold
-                              // out. It stays consumed here; at worst it goes unsold.
-                              self->state.opts.front->publish_unconfirmed();
-                            }
-                            release(key);
-                            call.done(purchase_reply{admission::queue_refused, {}});
-                          },
-                          [=](caf::error& err) mutable {
-                            // No answer from the bridge in time: as unknown, no refund.
-                            spdlog::warn(
-                                "gateway {}: publish of {} unanswered ({}); its unit is "
-                                "kept (it may be stored)",
-                                self->state.opts.name, view.ticket, self->system().render(err));
-                            self->state.opts.front->publish_unconfirmed();
-                            release(key);
-                            call.done(purchase_reply{admission::queue_refused, {}});
-                          });
-                },
-                [=](caf::error& err) mutable {
-                  spdlog::error("gateway {}: counter of {} did not answer: {}",
-                                self->state.opts.name, call.product, self->system().render(err));
-                  release(key);
-                  call.done(purchase_reply{admission::queue_refused, {}});
-                });
-      },
-      [=](ticket_query& q) {
-        auto& st = self->state;
-        auto i = st.tickets.find(q.ticket);
-        if (i != st.tickets.end() && i->second.status != order_status::queued) {
-          q.done(i->second);  // final
-          return;
-        }
-        if (i != st.tickets.end()) {
-          // Queued as far as this gateway heard: the product's database may know better.
-          auto db = st.opts.finders.find(st.database_of[i->second.product]);
-          if (db == st.opts.finders.end()) {
-            q.done(i->second);
-            return;
-          }
-          auto view = i->second;
-          self->request(db->second, st.opts.lookup_timeout, find_atom_v, view.request_id)
-              .then(
-                  [=](const ticket_view& found) mutable {
-                    if (found.order_id != 0) {
-                      view.status = found.status;
-                      view.order_id = found.order_id;
-                      auto j = self->state.tickets.find(view.ticket);
-                      if (j != self->state.tickets.end())
-                        j->second = view;
-                    }
-                    q.done(view);
-                  },
-                  [=](caf::error&) mutable { q.done(view); });  // logged by the finder
-          return;
-        }
-        // Forgotten (a restart) or never issued here. Only this node's tickets can be in its
-        // databases, under the request id they had without an Idempotency-Key: the ticket.
-        if (q.ticket.rfind(st.opts.name + "-", 0) != 0 || st.opts.finders.empty()) {
-          q.done(std::nullopt);
-          return;
-        }
-        struct fan_out {
-          std::size_t waiting = 0;
-          bool answered = false;
-          ticket_query query;
-        };
-        auto pending = std::make_shared<fan_out>();
-        pending->waiting = st.opts.finders.size();
-        pending->query = std::move(q);
-        auto one_answered = [pending](const ticket_view* found) {
-          --pending->waiting;
-          if (pending->answered)
-            return;
-          if (found != nullptr && found->order_id != 0) {
-            pending->answered = true;
-            auto view = *found;
-            view.ticket = pending->query.ticket;
-            pending->query.done(view);
-          } else if (pending->waiting == 0) {
-            pending->answered = true;
-            pending->query.done(std::nullopt);
-          }
-        };
-        for (const auto& entry : st.opts.finders)
-          self->request(entry.second, st.opts.lookup_timeout, find_atom_v, pending->query.ticket)
-              .then([=](const ticket_view& found) { one_answered(&found); },
-                    [=](caf::error&) { one_answered(nullptr); });
-      },
-      [=](const std::vector<order_result>& results) {
-        auto& tickets = self->state.tickets;
-        for (const auto& r : results) {
-          auto i = tickets.find(r.ticket);
-          if (i == tickets.end())
-            continue;  // not issued here, or issued before a restart: the database knows
-          // A duplicate request id is the same purchase as an order already written.
-          i->second.status =
-              r.status == order_status::duplicate_request ? order_status::confirmed : r.status;
-          i->second.order_id = r.order_id;
-        }
-      },
+      [=](purchase_call& call) { take_purchase(self, std::move(call)); },
+      [=](ticket_query& q) { answer_ticket(self, std::move(q)); },
+      [=](const std::vector<order_result>& results) { take_results(self, results); },
       [=](const sold_out& s) {
-        auto& st = self->state;
-        auto product = st.products.find(s.product);
-        if (product != st.products.end())
+        auto product = self->state.products.find(s.product);
+        if (product != self->state.products.end())
           self->send(product->second.counter, s);  // it marks (and logs) only once per grant
       },
-      [=](stats_atom) -> node_stats {
-        auto& st = self->state;
-        const auto& front = *st.opts.front;
-        auto now = std::chrono::steady_clock::now();
-        node_stats out;
-        out.node = st.opts.name;
-        out.role = "gateway";
-        out.uptime_ms =
-            std::chrono::duration_cast<std::chrono::milliseconds>(now - st.started).count();
-        for (std::size_t i = 0; i + 1 < outcome_count; ++i)
-          out.counts[to_string(static_cast<admission>(i))] =
-              static_cast<std::int64_t>(front.outcome_total(i));
-        out.counts["bad_request"] =
-            static_cast<std::int64_t>(front.outcome_total(bad_request_outcome));
-        for (const auto& [product, entry] : st.products)
-          if (const auto* g = front.gauges(product))
-            out.quota_left[product] = g->quota_left.value();
-        out.queue_lag = front.in_flight();
-        out.per_second = st.accepted_rate.per_second(now, accepted_total(front));
-        if (st.opts.writers)
-          out.peers = st.opts.writers->names();
-        return out;
-      },
+      [=](stats_atom) -> node_stats { return stats_of(self->state); },
       [=](const shedding_update& u) {
         auto& st = self->state;
         if (u.version <= st.shedding_version || u.keep_one_in < 1)

@@ -1,20 +1,20 @@
 #pragma once
 
 // The gateway actor: decides the purchase attempts of one gateway node that passed the admission
-// front (product known, sale open, lottery won; see admission_front.hpp): per-user check ->
-// product_counter reserve -> publish (broker confirm) -> answer. A refused publish (certainly not
-// stored) refunds the unit, an unconfirmed one (maybe stored) keeps it; both answer queue_refused.
-// It also applies the live settings (lottery ratio, sale window) to the front.
+// front (product known, sale open, lottery won; see admission/admission_front.hpp): per-user check
+// -> product_counter reserve -> publish (broker confirm) -> answer. A refused publish (certainly
+// not stored) refunds the unit, an unconfirmed one (maybe stored) keeps it; both answer
+// queue_refused. It also answers ticket lookups, takes the writers' results and sold-out news,
+// and applies the live settings (lottery ratio, sale window) to the front.
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
 
 #include "common/sale_definition.hpp"
+#include "messages/gateway_calls.hpp"
 #include "messages/interfaces.hpp"
 
 namespace flashsale {
@@ -24,35 +24,23 @@ class peer_roster;
 
 namespace flashsale {
 
-/// A purchase attempt that passed admission_front::screen (local only: carries a callback).
-struct purchase_call {
-  std::string product;
-  std::string user;
-  std::string idempotency_key;  ///< optional client key; scopes the request id with the user
-  /// Called exactly once, on an actor thread, with the decision. Must not block.
-  std::function<void(const purchase_reply&)> done;
-  int throttled = 0;  ///< reservations refused so far for want of a claim (the actor retries)
-};
-
-/// Looks up a ticket (local only): from memory, then from the databases (see gateway_options).
-/// done(nullopt) for tickets this gateway does not know and no database holds.
-struct ticket_query {
-  std::string ticket;
-  std::function<void(const std::optional<ticket_view>&)> done;
-};
-
-using gateway_actor = caf::typed_actor<caf::reacts_to<purchase_call>, caf::reacts_to<ticket_query>,
-                                       /// From writers (gateway_peer_actor): purchases' fates.
-                                       caf::reacts_to<std::vector<order_result>>,
-                                       /// From writers: the database has none of a product left.
-                                       caf::reacts_to<sold_out>,
-                                       /// flashsale-admin status (gateway_peer_actor).
-                                       caf::replies_to<stats_atom>::with<node_stats>,
-                                       /// A new lottery ratio (live setting); older versions are
-                                       /// ignored.
-                                       caf::reacts_to<shedding_update>,
-                                       /// The operator's sale window; older versions are ignored.
-                                       caf::reacts_to<window_update>>;
+/// Everything the gateway actor takes. Its subsets: gateway_peer_actor (what writers and
+/// flashsale-admin reach across the network), sale_settings_actor (the quota keeper).
+using gateway_actor = caf::typed_actor<
+    /// From the HTTP controller (local only): a purchase to decide; call.done gets the answer.
+    caf::reacts_to<purchase_call>,
+    /// From the HTTP controller (local only): a ticket to look up; q.done gets the answer.
+    caf::reacts_to<ticket_query>,
+    /// From writers: purchases' fates.
+    caf::reacts_to<std::vector<order_result>>,
+    /// From writers: the database has none of a product left.
+    caf::reacts_to<sold_out>,
+    /// flashsale-admin status.
+    caf::replies_to<stats_atom>::with<node_stats>,
+    /// A new lottery ratio (live setting); older versions are ignored.
+    caf::reacts_to<shedding_update>,
+    /// The operator's sale window; older versions are ignored.
+    caf::reacts_to<window_update>>;
 
 struct gateway_options {
   std::string name;        ///< node name: prefix of tickets and request ids
@@ -66,7 +54,9 @@ struct gateway_options {
   std::shared_ptr<peer_roster> writers;  ///< the writers connected now (stats), may be null
 };
 
-/// Spawns the gateway actor over one counter per product of the sale and the publisher.
+/// Spawns the gateway actor over one counter per product of the sale and the publisher. A
+/// reservation refused for want of a claim (throttled) is retried every 20 ms for up to 1 s, then
+/// answered busy; a counter or publisher that does not answer in time answers queue_refused.
 gateway_actor spawn_gateway(caf::actor_system& sys, gateway_options opts,
                             const sale_definition& sale,
                             std::map<std::string, counter_actor> counters,

@@ -6,7 +6,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/quota_counter.hpp"
+#include "quota/quota_counter.hpp"
 
 namespace flashsale {
 

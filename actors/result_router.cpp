@@ -5,12 +5,11 @@
 #include <set>
 
 #include <caf/actor_system.hpp>
-#include <caf/event_based_actor.hpp>
-#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/peer_links.hpp"
-#include "actors/quota_znodes.hpp"
+#include "cluster/peer_links.hpp"
+#include "quota/znodes.hpp"
 #include "messages/interfaces.hpp"
 
 namespace flashsale {
@@ -28,9 +27,11 @@ struct router_state {
   static inline const char* name = "result_router";
 };
 
-using router = caf::stateful_actor<router_state>;
+/// The router's own interface: the public one and its poll timer.
+using router_actor = result_router_actor::extend<caf::reacts_to<tick_atom>>;
 
-caf::behavior router_impl(router* self, result_router_options opts) {
+router_actor::behavior_type router_impl(router_actor::stateful_pointer<router_state> self,
+                                        result_router_options opts) {
   auto& st = self->state;
   st.opts = std::move(opts);
   peer_links_options links{"writer " + st.opts.node, "gateway",
@@ -102,7 +103,7 @@ caf::behavior router_impl(router* self, result_router_options opts) {
 
 }  // namespace
 
-caf::actor spawn_result_router(caf::actor_system& sys, result_router_options opts) {
+result_router_actor spawn_result_router(caf::actor_system& sys, result_router_options opts) {
   return sys.spawn<caf::detached>(router_impl, std::move(opts));
 }
 

@@ -18,9 +18,8 @@
 #include <memory>
 #include <string>
 
-#include <caf/fwd.hpp>
-
-#include "actors/cluster_links.hpp"
+#include "cluster/cluster_links.hpp"
+#include "messages/interfaces.hpp"
 
 namespace flashsale {
 
@@ -34,10 +33,15 @@ struct result_router_options {
   std::shared_ptr<peer_roster> roster;  ///< mirrors the gateways connected now (optional)
 };
 
-/// Spawns the router. It accepts std::vector<order_result> (any mix of gateways and products),
-/// and (register_atom, std::string endpoint): from then on it keeps the writer registered as
-/// nodes/writers/<node> (ephemeral, put back after a session loss) with the host:port of its
-/// published writer_peer_actor, where gateways and flashsale-admin find it.
-caf::actor spawn_result_router(caf::actor_system& sys, result_router_options opts);
+using result_router_actor = caf::typed_actor<
+    /// Results after a commit (any mix of gateways and products): each goes to its gateway.
+    caf::reacts_to<std::vector<order_result>>,
+    /// From now on, keep the writer registered as nodes/writers/<node> (ephemeral, put back after
+    /// a session loss) with this host:port of its published writer_peer_actor, where gateways and
+    /// flashsale-admin find it.
+    caf::reacts_to<register_atom, std::string>>;
+
+/// Spawns the router (detached).
+result_router_actor spawn_result_router(caf::actor_system& sys, result_router_options opts);
 
 }  // namespace flashsale

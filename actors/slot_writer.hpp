@@ -1,69 +1,20 @@
 #pragma once
 
-// The writer node's database side. A slot writer holds one connection and writes batches of
-// purchases of one product, one purchase_batch call (one transaction) per batch. A slot writer pool
-// serves one database: it queues purchases per product and hands a batch to an idle writer of its
-// own as soon as `batch_size` purchases of a product are waiting, or the oldest of them waited
-// `linger` (whatever is there then), so that under load every call carries a full batch and an
-// idle pipeline adds at most `linger` of latency.
-
-#include <chrono>
-#include <cstddef>
-#include <cstdint>
-#include <string>
-#include <vector>
+// A slot writer: one connection to one database on a writer node, writing batches of purchases,
+// one purchase_batch call (one transaction) per product of a batch. The pool that feeds it:
+// slot_writer_pool.hpp.
 
 #include "adapters/db/connection.hpp"
 #include "messages/interfaces.hpp"
-#include "messages/messages.hpp"
 
 namespace flashsale {
 
-/// A purchase taken from the queue, with the token its sender settles it by (a delivery tag).
-struct queued_purchase {
-  purchase item;
-  std::uint64_t token = 0;
-};
-
-/// Pool -> sender: purchases whose transaction committed; results[i] answers tokens[i].
-struct written_purchases {
-  std::string database;
-  std::vector<std::uint64_t> tokens;
-  std::vector<order_result> results;
-};
-
-/// Pool -> sender: purchases whose transaction failed (nothing of them may be acknowledged).
-struct failed_purchases {
-  std::string database;
-  std::vector<std::uint64_t> tokens;
-};
-
-struct slot_writer_pool_options {
-  db::connection_params params;                 ///< the database; one connection per writer
-  int writers = 2;                              ///< slot writers (connections)
-  std::size_t batch_size = 100;                 ///< purchases per purchase_batch call, at most
-  std::chrono::milliseconds linger{1};          ///< how long a partial batch waits for more
-  std::chrono::milliseconds max_backoff{2000};  ///< a failed writer rests 100 ms, doubling to this
-};
-
 /// Spawns a slot writer on its own thread (database calls block). It holds one connection to the
 /// database `params` names, opened on first use and reopened after a failure. Each product's
-/// purchases of a write request become one purchase_batch call (one transaction); a database
-/// failure answers the whole request with an error (a part that committed before is absorbed by
-/// its request ids when redelivered). The failure is logged here, once.
+/// purchases of a write request become one purchase_batch call (one transaction), in order of
+/// first appearance; the reply holds one result per purchase, in request order. A database failure
+/// answers the whole request with an error (a part that committed before is absorbed by its
+/// request ids when redelivered). The failure is logged here, once.
 slot_writer_actor spawn_slot_writer(caf::actor_system& sys, db::connection_params params);
 
-/// Spawns the pool of one database with its `opts.writers` slot writers (linked: they stop with it;
-/// one that stops on its own is replaced). Accepts std::vector<queued_purchase> (any products of
-/// this database) from any actor and answers that sender, in completion order, with
-/// written_purchases or failed_purchases for every purchase. Purchases of one product are written
-/// in arrival order, each batch by one writer; batches of one product may run concurrently on
-/// several writers. Each writer holds up to two batches (the next one waits in its mailbox while
-/// it commits). A writer whose batch failed gets no more work for a growing backoff.
-caf::actor spawn_slot_writer_pool(caf::actor_system& sys, slot_writer_pool_options opts);
-
 }  // namespace flashsale
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<flashsale::queued_purchase>)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flashsale::written_purchases)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flashsale::failed_purchases)

@@ -3,12 +3,10 @@
 #include <memory>
 
 #include <caf/actor_system.hpp>
-#include <caf/event_based_actor.hpp>
-#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
-#include "actors/peer_links.hpp"
-#include "actors/quota_znodes.hpp"
-#include "messages/type_ids.hpp"
+#include "cluster/peer_links.hpp"
+#include "quota/znodes.hpp"
 
 namespace flashsale {
 
@@ -20,7 +18,8 @@ struct watch_state {
   static inline const char* name = "writer_watch";
 };
 
-caf::behavior watch_impl(caf::stateful_actor<watch_state>* self, writer_watch_options opts) {
+writer_watch_actor::behavior_type watch_impl(writer_watch_actor::stateful_pointer<watch_state> self,
+                                             writer_watch_options opts) {
   auto& st = self->state;
   st.opts = std::move(opts);
   peer_links_options links{"gateway " + st.opts.node, "writer",
@@ -43,7 +42,7 @@ caf::behavior watch_impl(caf::stateful_actor<watch_state>* self, writer_watch_op
 
 }  // namespace
 
-caf::actor spawn_writer_watch(caf::actor_system& sys, writer_watch_options opts) {
+writer_watch_actor spawn_writer_watch(caf::actor_system& sys, writer_watch_options opts) {
   return sys.spawn<caf::detached>(watch_impl, std::move(opts));
 }
 

@@ -12,9 +12,8 @@
 #include <memory>
 #include <string>
 
-#include <caf/fwd.hpp>
-
-#include "actors/cluster_links.hpp"
+#include "cluster/cluster_links.hpp"
+#include "messages/interfaces.hpp"
 
 namespace flashsale {
 
@@ -26,7 +25,11 @@ struct writer_watch_options {
   std::shared_ptr<peer_roster> roster;  ///< required: the writers connected now
 };
 
-/// Spawns the watch; it runs until it receives an exit message.
-caf::actor spawn_writer_watch(caf::actor_system& sys, writer_watch_options opts);
+/// The watch takes no requests: it polls on its own timer (this message) until it receives an
+/// exit message.
+using writer_watch_actor = caf::typed_actor<caf::reacts_to<tick_atom>>;
+
+/// Spawns the watch (detached).
+writer_watch_actor spawn_writer_watch(caf::actor_system& sys, writer_watch_options opts);
 
 }  // namespace flashsale

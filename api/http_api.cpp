@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "actors/admission_front.hpp"
+#include "admission/admission_front.hpp"
 #include "common/metrics.hpp"
 #include "common/sale_definition.hpp"
 #include "common/utc_time.hpp"
@@ -215,6 +215,14 @@ http::response metrics_response(const admission_front& front, const http::server
   out.sample("flashsale_http_refused_total", "reason=\"too_many_connections\"",
              server.connections_rejected);
   return http::response{200, out.text(), "text/plain; version=0.0.4", {}};
+}
+
+http::response health_response(bool broker_up, bool quota_ready) {
+  if (!broker_up)
+    return http::response{503, R"({"status":"broker unreachable"})", "application/json", {}};
+  if (!quota_ready)
+    return http::response{503, R"({"status":"no quota session"})", "application/json", {}};
+  return http::response{200, R"({"status":"ok"})", "application/json", {}};
 }
 
 http::response ticket_response(const std::optional<ticket_view>& state) {

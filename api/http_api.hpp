@@ -49,6 +49,11 @@ http::response product_response(const admission_front& front, const std::string&
 /// text format 0.0.4.
 http::response metrics_response(const admission_front& front, const http::server_stats& server);
 
+/// GET /healthz: 200 {"status":"ok"} when purchases can be confirmed (`broker_up`: the publisher's
+/// connection is open) and admitted (`quota_ready`: registered in ZooKeeper, the counters' quota
+/// lease is valid); otherwise 503 with the first reason ("broker unreachable", "no quota session").
+http::response health_response(bool broker_up, bool quota_ready);
+
 /// {"error": message} with the given status.
 http::response error_response(int status, const std::string& message);
 

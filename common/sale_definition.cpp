@@ -1,12 +1,12 @@
 #include "common/sale_definition.hpp"
 
-#include "common/parse_integer.hpp"
-#include "common/utc_time.hpp"
-
 #include <algorithm>
 #include <cctype>
 #include <fstream>
 #include <limits>
+
+#include "common/parse_integer.hpp"
+#include "common/utc_time.hpp"
 
 namespace flashsale {
 
@@ -154,12 +154,21 @@ sale_definition parse_sale(std::istream& in, const std::string& source,
     end.fail("the sale defines no product ([product.<id>] sections)");
   if (sale.opens_at_ms != 0 && sale.closes_at_ms != 0 && sale.closes_at_ms <= sale.opens_at_ms)
     end.fail("'closes_at' must be after 'opens_at'");
+  sale.main_database = main_database;
   for (auto& p : sale.products) {
     if (p.stock < 0)
       end.fail("product '" + p.id + "' has no stock");
     p.database = p.hot ? main_database + "_hot_" + lower(p.id) : main_database;
   }
   return sale;
+}
+
+std::vector<std::string> sale_definition::databases() const {
+  std::vector<std::string> names{main_database};
+  for (const auto& p : products)
+    if (std::find(names.begin(), names.end(), p.database) == names.end())
+      names.push_back(p.database);
+  return names;
 }
 
 sale_definition load_sale_file(const std::string& path, const std::string& main_database) {

@@ -27,9 +27,17 @@ struct sale_definition {
   /// close the sale regardless (ZooKeeper settings, see quota_znodes.hpp).
   std::int64_t opens_at_ms = 0;
   std::int64_t closes_at_ms = 0;
+  /// The main database (products that are not hot live there); hot product P lives in
+  /// "<main_database>_hot_<p>" (product_definition::database).
+  std::string main_database = "flashsale";
 
   /// Returns the product with `id`, or nullptr.
   const product_definition* find(const std::string& id) const;
+
+  /// The databases of the sale, each once: the main one first (also when no product lives in
+  /// it: orders of unknown products and look-ups go there), then one per hot product, in the
+  /// order of the sale file.
+  std::vector<std::string> databases() const;
 };
 
 /// Thrown for any problem in a sale file; what() names the file and line.

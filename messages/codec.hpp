@@ -28,4 +28,12 @@ std::string encode_purchases(const std::vector<purchase>& purchases);
 /// purchase with an empty required field): such messages go to the dead-letter queue whole.
 std::optional<std::vector<purchase>> decode_purchases(const char* data, std::size_t size);
 
+/// Longest field a writer stores; longer ones are a bug or an attack, not a purchase.
+constexpr std::size_t max_field_bytes = 1024;
+
+/// True if every field of `p` is text PostgreSQL can store: valid UTF-8 (no overlong forms, no
+/// surrogates, nothing beyond U+10FFFF), no NUL byte, at most max_field_bytes. A purchase that is
+/// not would fail its batch forever: writers dead-letter its message instead.
+bool storable(const purchase& p);
+
 }  // namespace flashsale

@@ -35,18 +35,19 @@ using counter_actor = caf::typed_actor<
     /// Live quotas: the keeper wrote this claim to ZooKeeper; admit up to it (never lowered).
     caf::reacts_to<claim_atom, std::int64_t>>;
 
-/// The gateway's RabbitMQ publisher.
+/// What follows the sale's live settings (the gateway actor): the quota keeper tells it.
+using sale_settings_actor = caf::typed_actor<
+    /// A new lottery ratio; older versions are ignored.
+    caf::reacts_to<shedding_update>,
+    /// The operator's sale window; older versions are ignored.
+    caf::reacts_to<window_update>>;
+
+/// The gateway's RabbitMQ publisher (publisher_bridge.hpp).
 using publisher_actor = caf::typed_actor<
     /// Publishes persistently; replies confirmed once the broker confirmed, refused when it
     /// certainly did not store the purchase (nack, queue full, no connection), unknown when it
     /// may have (sent, but the connection died or no confirm came in time).
-    caf::replies_to<publish_atom, purchase>::with<publish_outcome>,
-    /// Publishes what was gathered so far (the bridge sends this to itself; see queue_bridge.hpp).
-    caf::reacts_to<publish_atom>,
-    /// From the adapter's thread: the fate of publish ids.
-    caf::reacts_to<confirm_atom, std::vector<std::uint64_t>, publish_outcome>,
-    /// Publishes copies of the messages whose fate is unknown (the bridge sends this to itself).
-    caf::reacts_to<tick_atom>>;
+    caf::replies_to<publish_atom, purchase>::with<publish_outcome>>;
 
 /// One database connection on a writer node.
 using slot_writer_actor = caf::typed_actor<

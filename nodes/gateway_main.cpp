@@ -6,28 +6,26 @@
 #include <chrono>
 #include <map>
 #include <memory>
-#include <set>
 
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/admission_front.hpp"
 #include "actors/gateway.hpp"
 #include "actors/order_finder.hpp"
-#include "actors/peer_links.hpp"
 #include "actors/product_counter.hpp"
-#include "actors/queue_bridge.hpp"
+#include "actors/publisher_bridge.hpp"
 #include "actors/quota_keeper.hpp"
-#include "actors/quota_znodes.hpp"
 #include "actors/writer_watch.hpp"
 #include "adapters/http/server.hpp"
-#include "api/http_api.hpp"
+#include "admission/admission_front.hpp"
+#include "api/gateway_controller.hpp"
+#include "cluster/peer_roster.hpp"
 #include "common/sale_definition.hpp"
-#include "common/utc_time.hpp"
 #include "messages/codec.hpp"
 #include "nodes/node_config.hpp"
+#include "quota/znodes.hpp"
 
 namespace {
 
@@ -138,11 +136,112 @@ class gateway_config : public node_config {
                          std::to_string(zk_report_interval_ms) +
                          ") must be at most a quarter of 'zookeeper.session-timeout-ms' (" +
                          std::to_string(zk_session_timeout_ms) + ")");
+  }
+
+  void resolve(std::vector<std::string>& problems) override {
     try {
-      const_cast<gateway_config*>(this)->sale = load_sale_file(sale_file, db.database);
+      sale = load_sale_file(sale_file, db.database);
     } catch (const sale_file_error& e) {
       problems.push_back(e.what());
     }
+  }
+};
+
+/// Counters start with nothing: the quota keeper feeds them grants, claims and a lease.
+std::map<std::string, counter_actor> spawn_counters(caf::actor_system& sys,
+                                                    const sale_definition& sale,
+                                                    const std::shared_ptr<admission_front>& front) {
+  std::map<std::string, counter_actor> counters;
+  for (const auto& p : sale.products) {
+    counter_options opts{0, true, {}};
+    opts.on_change = [front, gauges = front->gauges(p.id)](std::int64_t left, bool sold_out) {
+      gauges->quota_left.set(left);
+      gauges->sold_out.store(sold_out, std::memory_order_relaxed);
+    };
+    counters.emplace(p.id, spawn_product_counter(sys, p.id, std::move(opts)));
+  }
+  return counters;
+}
+
+http::server_options http_options(const gateway_config& cfg) {
+  http::server_options o;
+  o.address = cfg.http_address;
+  o.port = static_cast<std::uint16_t>(cfg.http_port);
+  o.io_threads = cfg.io_threads;
+  o.max_header_bytes = static_cast<std::size_t>(cfg.max_header_bytes);
+  o.max_body_bytes = static_cast<std::size_t>(cfg.max_body_bytes);
+  o.header_deadline = std::chrono::milliseconds{cfg.header_deadline_ms};
+  o.idle_timeout = std::chrono::milliseconds{cfg.idle_timeout_ms};
+  o.max_connections = static_cast<std::size_t>(cfg.max_connections);
+  return o;
+}
+
+quota_keeper_options keeper_options(const gateway_config& cfg, std::string http_endpoint,
+                                    std::string actor_endpoint,
+                                    std::shared_ptr<std::atomic<bool>> ready) {
+  quota_keeper_options o;
+  o.node = cfg.name;
+  o.http_endpoint = std::move(http_endpoint);
+  o.actor_endpoint = std::move(actor_endpoint);
+  o.hosts = cfg.zk_hosts;
+  o.root = cfg.zk_root;
+  o.session_timeout = std::chrono::milliseconds{cfg.zk_session_timeout_ms};
+  o.op_timeout = std::chrono::milliseconds{cfg.zk_op_timeout_ms};
+  o.report_interval = std::chrono::milliseconds{cfg.zk_report_interval_ms};
+  o.idle_release = std::chrono::milliseconds{cfg.zk_idle_release_ms};
+  o.expected_gateways = static_cast<std::size_t>(cfg.zk_expected_gateways);
+  o.split_wait = std::chrono::milliseconds{cfg.zk_split_wait_ms};
+  o.ready = std::move(ready);
+  return o;
+}
+
+/// The actors of a gateway node, wired from its configuration.
+struct gateway_actors {
+  std::shared_ptr<admission_front> front;
+  std::shared_ptr<std::atomic<bool>> broker_up;
+  publisher_actor publisher;
+  std::map<std::string, counter_actor> counters;
+  std::map<std::string, order_finder_actor> finders;
+  std::shared_ptr<peer_roster> writers;  ///< the writers connected now (the watch fills it)
+  gateway_actor gateway;
+
+  gateway_actors(caf::actor_system& sys, const gateway_config& cfg) {
+    front = std::make_shared<admission_front>(cfg.sale, static_cast<std::uint32_t>(cfg.keep_one_in),
+                                              static_cast<std::uint64_t>(cfg.seed));
+    amqp::publisher::options pub_opts;
+    pub_opts.route = cfg.amqp.route(cfg.sale);
+    pub_opts.confirm_timeout = std::chrono::milliseconds{cfg.confirm_timeout_ms};
+    broker_up = pub_opts.connected;
+    publisher_bridge_options bridge_opts;
+    bridge_opts.route = pub_opts.route;
+    bridge_opts.outlet = amqp_outlet(cfg.amqp.params(), pub_opts);
+    bridge_opts.purchases_per_message = static_cast<std::size_t>(cfg.purchases_per_message);
+    bridge_opts.on_in_doubt = [f = front](std::int64_t purchases) {
+      f->publish_in_doubt(purchases);
+    };
+    publisher = spawn_publisher_bridge(sys, std::move(bridge_opts));
+    counters = spawn_counters(sys, cfg.sale, front);
+    gateway_options gw_opts;
+    gw_opts.name = cfg.name;
+    gw_opts.seed = static_cast<std::uint64_t>(cfg.seed);
+    gw_opts.front = front;
+    // GET /v1/orders falls back to the databases of the sale (connected on first use).
+    for (const auto& database : cfg.sale.databases())
+      gw_opts.finders.emplace(database, spawn_order_finder(sys, cfg.db.params(database)));
+    finders = gw_opts.finders;
+    gw_opts.publish_timeout = std::chrono::milliseconds{cfg.confirm_timeout_ms + 3000};
+    gw_opts.writers = std::make_shared<peer_roster>();
+    writers = gw_opts.writers;
+    gateway = spawn_gateway(sys, gw_opts, cfg.sale, counters, publisher);
+  }
+
+  void stop() {
+    caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(publisher, caf::exit_reason::user_shutdown);
+    for (auto& [id, c] : counters)
+      caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
+    for (auto& [database, finder] : finders)
+      caf::anon_send_exit(finder, caf::exit_reason::user_shutdown);
   }
 };
 
@@ -157,183 +256,55 @@ int main(int argc, char** argv) {
   init_logging(cfg.name);
 
   caf::actor_system sys{cfg};
-  auto amqp_params = cfg.amqp.params();
-  amqp::publisher::options pub_opts;
-  pub_opts.route = cfg.amqp.route();
-  for (const auto& p : cfg.sale.products)
-    if (p.hot)
-      pub_opts.route.hot_products.push_back(p.id);  // a queue of their own
-  pub_opts.confirm_timeout = std::chrono::milliseconds{cfg.confirm_timeout_ms};
-  auto broker_up = pub_opts.connected;
-  auto front = std::make_shared<admission_front>(
-      cfg.sale, static_cast<std::uint32_t>(cfg.keep_one_in), static_cast<std::uint64_t>(cfg.seed));
-  auto publisher = spawn_publisher_bridge(
-      sys, amqp_params, pub_opts, static_cast<std::size_t>(cfg.purchases_per_message),
-      [front](std::int64_t purchases) { front->publish_in_doubt(purchases); });
-
-  // Counters start with nothing: the quota keeper feeds them grants and a lease from ZooKeeper.
-  std::map<std::string, counter_actor> counters;
-  for (const auto& p : cfg.sale.products) {
-    counter_options c_opts{0, true, {}};
-    c_opts.on_change = [front, gauges = front->gauges(p.id)](std::int64_t left, bool sold_out) {
-      gauges->quota_left.set(left);
-      gauges->sold_out.store(sold_out, std::memory_order_relaxed);
-    };
-    counters.emplace(p.id, spawn_product_counter(sys, p.id, std::move(c_opts)));
-  }
+  gateway_actors actors{sys, cfg};
   auto quota_ready = std::make_shared<std::atomic<bool>>(false);
-
-  gateway_options gw_opts;
-  gw_opts.name = cfg.name;
-  gw_opts.seed = static_cast<std::uint64_t>(cfg.seed);
-  gw_opts.front = front;
-  // GET /v1/orders falls back to the databases of the sale (connected on first use).
-  std::set<std::string> databases{cfg.db.database};
-  for (const auto& p : cfg.sale.products)
-    databases.insert(p.database);
-  for (const auto& database : databases)
-    gw_opts.finders.emplace(database, spawn_order_finder(sys, cfg.db.params(database)));
-  gw_opts.publish_timeout = std::chrono::milliseconds{cfg.confirm_timeout_ms + 3000};
-  auto writers = std::make_shared<peer_roster>();
-  gw_opts.writers = writers;
-  auto gateway = spawn_gateway(sys, gw_opts, cfg.sale, counters, publisher);
-
-  http::server_options http_opts;
-  http_opts.address = cfg.http_address;
-  http_opts.port = static_cast<std::uint16_t>(cfg.http_port);
-  http_opts.io_threads = cfg.io_threads;
-  http_opts.max_header_bytes = static_cast<std::size_t>(cfg.max_header_bytes);
-  http_opts.max_body_bytes = static_cast<std::size_t>(cfg.max_body_bytes);
-  http_opts.header_deadline = std::chrono::milliseconds{cfg.header_deadline_ms};
-  http_opts.idle_timeout = std::chrono::milliseconds{cfg.idle_timeout_ms};
-  http_opts.max_connections = static_cast<std::size_t>(cfg.max_connections);
-
-  auto stop_actors = [&] {
-    caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(publisher, caf::exit_reason::user_shutdown);
-    for (auto& [id, c] : counters)
-      caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
-    for (auto& [database, finder] : gw_opts.finders)
-      caf::anon_send_exit(finder, caf::exit_reason::user_shutdown);
+  // Requests are answered on the HTTP I/O threads; what goes on reaches the gateway actor here.
+  api::controller_links links;
+  links.front = actors.front;
+  links.purchase = [gw = actors.gateway](purchase_call call) {
+    caf::anon_send(gw, std::move(call));
   };
-
-  // The handler runs on an HTTP I/O thread: what the front decides is answered right there; the
-  // rest goes to the gateway actor, which answers through the responder from its own thread.
-  http::server* server_ptr = nullptr;
-  http::server server{
-      http_opts, [gateway, front, broker_up, quota_ready, &server_ptr](
-                     http::request&& req, std::shared_ptr<http::responder> reply) {
-        auto r = api::match(req.method, req.target);
-        switch (r.kind) {
-          case api::route_kind::purchase: {
-            auto start = std::chrono::steady_clock::now();
-            auto opens_at = front->sale().opens_at_ms;
-            auto finish = [front, start, opens_at](http::responder& out, std::size_t outcome,
-                                                   const purchase_reply& decision,
-                                                   bool was_in_flight) {
-              front->finished(outcome, std::chrono::steady_clock::now() - start, was_in_flight);
-              out.send(api::purchase_response(decision, opens_at));
-            };
-            std::string error;
-            auto user = api::parse_purchase_body(req.body, error);
-            if (!user) {
-              front->finished(bad_request_outcome, std::chrono::steady_clock::now() - start, false);
-              reply->send(api::error_response(400, error));
-              return;
-            }
-            if (auto early = front->screen(r.product, utc_now_ms())) {
-              finish(*reply, static_cast<std::size_t>(*early), purchase_reply{*early, {}}, false);
-              return;
-            }
-            front->started();
-            caf::anon_send(
-                gateway, purchase_call{std::move(r.product), std::move(*user),
-                                       std::move(req.idempotency_key),
-                                       [reply, finish](const purchase_reply& decision) {
-                                         finish(*reply, static_cast<std::size_t>(decision.outcome),
-                                                decision, true);
-                                       }});
-            return;
-          }
-          case api::route_kind::order:
-            caf::anon_send(gateway, ticket_query{std::move(r.ticket),
-                                                 [reply](const std::optional<ticket_view>& view) {
-                                                   reply->send(api::ticket_response(view));
-                                                 }});
-            return;
-          case api::route_kind::product:
-            reply->send(api::product_response(*front, r.product, utc_now_ms()));
-            return;
-          case api::route_kind::metrics:
-            reply->send(api::metrics_response(
-                *front, server_ptr != nullptr ? server_ptr->stats() : http::server_stats{}));
-            return;
-          case api::route_kind::healthz:
-            // Ready means purchases can be confirmed (the broker connection is up) and admitted
-            // (registered in ZooKeeper, the counters' quota lease is valid).
-            if (!broker_up->load())
-              reply->send(http::response{
-                  503, "{\"status\":\"broker unreachable\"}", "application/json", {}});
-            else if (!quota_ready->load())
-              reply->send(
-                  http::response{503, "{\"status\":\"no quota session\"}", "application/json", {}});
-            else
-              reply->send(http::response{200, "{\"status\":\"ok\"}", "application/json", {}});
-            return;
-          case api::route_kind::method_not_allowed:
-            reply->send(api::error_response(405, "method not allowed"));
-            return;
-          case api::route_kind::not_found:
-            reply->send(api::error_response(404, "no such resource"));
-            return;
-        }
-      }};
-  server_ptr = &server;
+  links.ticket = [gw = actors.gateway](ticket_query q) { caf::anon_send(gw, std::move(q)); };
+  links.broker_up = actors.broker_up;
+  links.quota_ready = quota_ready;
+  api::gateway_controller controller{std::move(links)};
+  http::server server{http_options(cfg), controller.handler()};
+  controller.observe(&server);
   try {
     server.start();
   } catch (const std::exception& e) {
     spdlog::critical("cannot start the HTTP server: {}", e.what());
-    stop_actors();
+    actors.stop();
     return 1;
   }
   // Writers send purchases' fates and sold-out products to this actor (CAF middleman); its
   // endpoint goes into the gateway's registration in ZooKeeper, where writers find it.
-  auto published = sys.middleman().publish(caf::actor_cast<gateway_peer_actor>(gateway),
+  auto published = sys.middleman().publish(gateway_peer_actor{actors.gateway},
                                            static_cast<std::uint16_t>(cfg.cluster_port),
                                            cfg.cluster_address.c_str(), true);
   if (!published) {
     spdlog::critical("cannot publish the gateway's actors on {}:{}: {}", cfg.cluster_address,
                      cfg.cluster_port, sys.render(published.error()));
     server.stop();
-    stop_actors();
+    actors.stop();
     return 1;
   }
-  quota_keeper_options keeper_opts;
-  keeper_opts.actor_endpoint = cfg.cluster_address + ":" + std::to_string(*published);
-  keeper_opts.node = cfg.name;
-  keeper_opts.http_endpoint = cfg.http_address + ":" + std::to_string(server.port());
-  keeper_opts.hosts = cfg.zk_hosts;
-  keeper_opts.root = cfg.zk_root;
-  keeper_opts.session_timeout = std::chrono::milliseconds{cfg.zk_session_timeout_ms};
-  keeper_opts.op_timeout = std::chrono::milliseconds{cfg.zk_op_timeout_ms};
-  keeper_opts.report_interval = std::chrono::milliseconds{cfg.zk_report_interval_ms};
-  keeper_opts.idle_release = std::chrono::milliseconds{cfg.zk_idle_release_ms};
-  keeper_opts.expected_gateways = static_cast<std::size_t>(cfg.zk_expected_gateways);
-  keeper_opts.split_wait = std::chrono::milliseconds{cfg.zk_split_wait_ms};
-  keeper_opts.ready = quota_ready;
-  auto keeper = spawn_quota_keeper(sys, keeper_opts, cfg.sale, counters, gateway);
+  auto keeper_opts =
+      keeper_options(cfg, cfg.http_address + ":" + std::to_string(server.port()),
+                     cfg.cluster_address + ":" + std::to_string(*published), quota_ready);
+  auto keeper = spawn_quota_keeper(sys, keeper_opts, cfg.sale, actors.counters, actors.gateway);
   writer_watch_options watch_opts;
   watch_opts.node = cfg.name;
   watch_opts.cluster.zk_hosts = cfg.zk_hosts;
   watch_opts.cluster.zk_root = cfg.zk_root;
   watch_opts.cluster.op_timeout = std::chrono::milliseconds{cfg.zk_op_timeout_ms};
-  watch_opts.roster = writers;
+  watch_opts.roster = actors.writers;
   auto watch = spawn_writer_watch(sys, watch_opts);
   spdlog::info(
       "gateway {} listening on {}:{} (sale {}, {} products, keep 1 in {}, amqp {}, zookeeper {}{}, "
       "actors {})",
       cfg.name, cfg.http_address, server.port(), cfg.sale.name, cfg.sale.products.size(),
-      cfg.keep_one_in, amqp_params.endpoint(), cfg.zk_hosts, cfg.zk_root,
+      cfg.keep_one_in, cfg.amqp.params().endpoint(), cfg.zk_hosts, cfg.zk_root,
       keeper_opts.actor_endpoint);
 
   int sig = wait_for_stop_signal();
@@ -341,6 +312,6 @@ int main(int argc, char** argv) {
   server.stop();
   caf::anon_send_exit(keeper, caf::exit_reason::user_shutdown);  // closes the session
   caf::anon_send_exit(watch, caf::exit_reason::user_shutdown);
-  stop_actors();
+  actors.stop();
   return 0;
 }

@@ -35,6 +35,7 @@ bool node_config::load(int argc, char** argv) {
     }
   }
   check(problems);
+  resolve(problems);
   for (const auto& p : problems)
     std::cerr << "configuration error: " << p << "\n";
   if (!problems.empty()) {
@@ -89,9 +90,12 @@ amqp::connection_params amqp_settings::params() const {
   return p;
 }
 
-amqp::topology amqp_settings::route() const {
-  // The hot products (a queue each) come from the sale file: the node adds them.
-  return amqp::topology{exchange, queue, dead_letter_queue, max_length, {}};
+amqp::topology amqp_settings::route(const sale_definition& sale) const {
+  amqp::topology t{exchange, queue, dead_letter_queue, max_length, {}};
+  for (const auto& p : sale.products)
+    if (p.hot)
+      t.hot_products.push_back(p.id);
+  return t;
 }
 
 caf::config_option_adder db_settings::add_options(caf::config_option_set& options,

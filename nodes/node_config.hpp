@@ -10,6 +10,7 @@
 
 #include "adapters/amqp/amqp_connection.hpp"
 #include "adapters/db/connection.hpp"
+#include "common/sale_definition.hpp"
 
 namespace flashsale {
 
@@ -37,7 +38,8 @@ struct amqp_settings {
   /// Appends one message per invalid value.
   void check(std::vector<std::string>& problems) const;
   amqp::connection_params params() const;
-  amqp::topology route() const;
+  /// The order queues of `sale`: the main queue, and one of its own for each hot product.
+  amqp::topology route(const sale_definition& sale) const;
 };
 
 /// Section [db], shared by every node that talks to PostgreSQL. Each node connects as its own
@@ -79,6 +81,10 @@ class node_config : public caf::actor_system_config, protected node_config_check
  protected:
   /// Node-specific value checks; appends one message per problem.
   virtual void check(std::vector<std::string>& problems) const = 0;
+
+  /// Loads what the values name (the sale file) into the configuration, after check(); appends
+  /// one message per problem. Nothing by default.
+  virtual void resolve(std::vector<std::string>& problems) { (void)problems; }
 
  private:
   bool help_printed_ = false;

@@ -5,20 +5,20 @@
 // liveness) from configuration (config/writer-*.ini).
 
 #include <memory>
-#include <set>
 
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/peer_links.hpp"
-#include "actors/queue_bridge.hpp"
-#include "actors/quota_znodes.hpp"
+#include "actors/consumer_bridge.hpp"
 #include "actors/result_router.hpp"
-#include "actors/slot_writer.hpp"
+#include "actors/slot_writer_pool.hpp"
+#include "actors/writer_peer.hpp"
+#include "cluster/peer_roster.hpp"
 #include "common/sale_definition.hpp"
 #include "nodes/node_config.hpp"
+#include "quota/znodes.hpp"
 
 namespace {
 
@@ -85,8 +85,11 @@ class writer_config : public node_config {
     require_range(problems, "cluster.port", cluster_port, 0, 65535);
     if (cluster_address.empty())
       problems.push_back("'cluster.address' must not be empty");
+  }
+
+  void resolve(std::vector<std::string>& problems) override {
     try {
-      const_cast<writer_config*>(this)->sale = load_sale_file(sale_file, db.database);
+      sale = load_sale_file(sale_file, db.database);
     } catch (const sale_file_error& e) {
       problems.push_back(e.what());
     }
@@ -105,26 +108,19 @@ int main(int argc, char** argv) {
 
   caf::actor_system sys{cfg};
   writer_routing routing;
-  routing.default_database = cfg.db.database;
-  std::set<std::string> databases{cfg.db.database};
-  auto route = cfg.amqp.route();
-  for (const auto& p : cfg.sale.products) {
+  routing.default_database = cfg.sale.main_database;
+  for (const auto& p : cfg.sale.products)
     routing.database_of_product[p.id] = p.database;
-    databases.insert(p.database);
-    if (p.hot)
-      route.hot_products.push_back(p.id);
-  }
-  std::vector<caf::actor> pools;
+  auto databases = cfg.sale.databases();
   for (const auto& database : databases) {
     slot_writer_pool_options pool_opts;
     pool_opts.params = cfg.db.params(database);
     pool_opts.writers = cfg.connections_per_database;
     pool_opts.batch_size = static_cast<std::size_t>(cfg.batch_size);
     pool_opts.linger = std::chrono::milliseconds{cfg.linger_ms};
-    auto pool = spawn_slot_writer_pool(sys, pool_opts);
-    routing.pools_by_database[database] = pool;
-    pools.push_back(pool);
+    routing.pools_by_database[database] = spawn_slot_writer_pool(sys, pool_opts);
   }
+  auto route = cfg.amqp.route(cfg.sale);
 
   auto amqp_params = cfg.amqp.params();
   amqp::consumer::options con_opts;
@@ -175,9 +171,8 @@ int main(int argc, char** argv) {
   caf::anon_send_exit(peer, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(consumer, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(router, caf::exit_reason::user_shutdown);
-  for (auto& pool : pools)
+  for (auto& [database, pool] : routing.pools_by_database)
     caf::anon_send_exit(pool, caf::exit_reason::user_shutdown);
-  pools.clear();
   routing.pools_by_database.clear();
   return 0;
 }

@@ -45,18 +45,12 @@ void to_array_literal(std::string& out, const std::vector<purchase_request>& req
   out += '}';
 }
 
-purchase_status parse_status(const std::string& s) {
-  if (s == "confirmed")
-    return purchase_status::confirmed;
-  if (s == "duplicate_request")
-    return purchase_status::duplicate_request;
-  if (s == "user_limit")
-    return purchase_status::user_limit;
-  if (s == "sold_out")
-    return purchase_status::sold_out;
-  if (s == "unknown_product")
-    return purchase_status::unknown_product;
-  throw db_error("the purchase function answered an unknown status '" + s + "'");
+/// The status word a purchase function answered (messages.hpp spells them).
+order_status parse_status(const std::string& s) {
+  order_status status = order_status::queued;
+  if (!from_string(s, status) || status == order_status::queued)
+    throw db_error("the purchase function answered an unknown status '" + s + "'");
+  return status;
 }
 
 /// A row of purchase_one or purchase_batch as an outcome.
@@ -202,22 +196,6 @@ class odb_order_store final : public order_store {
 };
 
 }  // namespace
-
-const char* to_string(purchase_status status) {
-  switch (status) {
-    case purchase_status::confirmed:
-      return "confirmed";
-    case purchase_status::duplicate_request:
-      return "duplicate_request";
-    case purchase_status::user_limit:
-      return "user_limit";
-    case purchase_status::sold_out:
-      return "sold_out";
-    case purchase_status::unknown_product:
-      return "unknown_product";
-  }
-  return "unknown";
-}
 
 order_store::~order_store() = default;
 

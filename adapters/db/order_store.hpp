@@ -10,15 +10,10 @@
 #include <vector>
 
 #include "adapters/db/connection.hpp"
+#include "messages/messages.hpp"
 
 namespace flashsale {
 namespace db {
-
-/// What purchase_one answered.
-enum class purchase_status { confirmed, duplicate_request, user_limit, sold_out, unknown_product };
-
-/// "confirmed", "duplicate_request", "user_limit", "sold_out", "unknown_product".
-const char* to_string(purchase_status status);
 
 /// One purchase: the idempotency key, the product, the buyer and the gateway that accepted it.
 struct purchase_request {
@@ -31,7 +26,8 @@ struct purchase_request {
 /// The answer: order_id and slot are set (non-zero) for confirmed and duplicate_request (the
 /// earlier order), 0 otherwise.
 struct purchase_outcome {
-  purchase_status status;
+  /// confirmed, duplicate_request, user_limit, sold_out or unknown_product (never queued).
+  order_status status = order_status::sold_out;
   std::int64_t order_id = 0;
   std::int32_t slot = 0;
 };

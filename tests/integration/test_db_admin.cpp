@@ -77,13 +77,12 @@ TEST_F(db_admin, writer_role_has_least_privilege) {
 
   // ... while its two functions work, and the data stayed intact.
   auto store = db::order_store::connect(scratch_writer());
-  EXPECT_EQ(store->purchase({"priv-1", "priv", "alice", "gw"}).status,
-            db::purchase_status::confirmed);
+  EXPECT_EQ(store->purchase({"priv-1", "priv", "alice", "gw"}).status, order_status::confirmed);
   auto batch = store->purchase_batch(
       "priv", {{"priv-2", "priv", "bob", "gw"}, {"priv-3", "priv", "carol", "gw"}});
   ASSERT_EQ(batch.size(), 2u);
-  EXPECT_EQ(batch[0].status, db::purchase_status::confirmed);
-  EXPECT_EQ(batch[1].status, db::purchase_status::confirmed);
+  EXPECT_EQ(batch[0].status, order_status::confirmed);
+  EXPECT_EQ(batch[1].status, order_status::confirmed);
   EXPECT_EQ(writer_sqlstate("SELECT * FROM purchase_batch('priv', ARRAY['priv-4'], "
                             "ARRAY['dave'], ARRAY['gw'])"),
             "");
@@ -101,7 +100,7 @@ TEST_F(db_admin, gateway_role_may_only_look_orders_up) {
   ASSERT_EQ(admin->define_product(scratch_product("look", 10, 2, 1)), db::define_status::created);
   auto store = db::order_store::connect(scratch_writer());
   auto bought = store->purchase({"look-1", "look", "alice", "gw"});
-  ASSERT_EQ(bought.status, db::purchase_status::confirmed);
+  ASSERT_EQ(bought.status, order_status::confirmed);
 
   auto gateway = scratch_admin().as_user(db::gateway_role, db::gateway_default_password);
   auto lookup = db::order_lookup::connect(gateway);

@@ -120,7 +120,7 @@ TEST_F(db_admin_tool, migrate_create_and_report_a_sale) {
   for (int i = 0; i < 3; ++i)
     ASSERT_EQ(
         store->purchase({"t-" + std::to_string(i), "Hot1", "u" + std::to_string(i), "gw"}).status,
-        db::purchase_status::confirmed);
+        order_status::confirmed);
 
   r = run_admin("report" + sale + " " + db_args_);
   ASSERT_EQ(r.exit_code, 0) << r.output;

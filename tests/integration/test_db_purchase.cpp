@@ -78,7 +78,7 @@ TEST_F(db_purchase, concurrent_buyers_get_exactly_the_stock) {
   constexpr int attempts = 5000;
   std::atomic<int> next{0};
   std::mutex results_mutex;
-  std::map<db::purchase_status, int> by_status;
+  std::map<order_status, int> by_status;
   std::map<std::int32_t, int> by_slot;
   std::set<std::int64_t> order_ids;
   auto started = std::chrono::steady_clock::now();
@@ -88,7 +88,7 @@ TEST_F(db_purchase, concurrent_buyers_get_exactly_the_stock) {
       auto out = store.purchase({"conc-req-" + n, "conc", "user-" + n, "gw-" + std::to_string(t)});
       std::lock_guard<std::mutex> lock(results_mutex);
       ++by_status[out.status];
-      if (out.status == db::purchase_status::confirmed) {
+      if (out.status == order_status::confirmed) {
         ++by_slot[out.slot];
         order_ids.insert(out.order_id);
       }
@@ -98,8 +98,8 @@ TEST_F(db_purchase, concurrent_buyers_get_exactly_the_stock) {
   std::cout << "[          ] " << attempts << " purchases on " << threads << " connections in "
             << elapsed << " s (" << attempts / elapsed << "/s)\n";
   ASSERT_TRUE(errors.empty()) << errors.size() << " errors, first: " << errors.front();
-  EXPECT_EQ(by_status[db::purchase_status::confirmed], 1000);
-  EXPECT_EQ(by_status[db::purchase_status::sold_out], 4000);
+  EXPECT_EQ(by_status[order_status::confirmed], 1000);
+  EXPECT_EQ(by_status[order_status::sold_out], 4000);
   EXPECT_EQ(by_status.size(), 2u);
   EXPECT_EQ(order_ids.size(), 1000u);
   ASSERT_EQ(by_slot.size(), 4u);
@@ -121,12 +121,12 @@ TEST_F(db_purchase, duplicate_request_returns_the_first_order) {
   define_scratch_product("dup", 10, 2, 5);
   auto store = db::order_store::connect(scratch_writer());
   auto first = store->purchase({"dup-1", "dup", "alice", "gw-a"});
-  ASSERT_EQ(first.status, db::purchase_status::confirmed);
+  ASSERT_EQ(first.status, order_status::confirmed);
   EXPECT_GT(first.order_id, 0);
   EXPECT_GE(first.slot, 1);
   EXPECT_LE(first.slot, 2);
   auto again = store->purchase({"dup-1", "dup", "alice", "gw-b"});
-  EXPECT_EQ(again.status, db::purchase_status::duplicate_request);
+  EXPECT_EQ(again.status, order_status::duplicate_request);
   EXPECT_EQ(again.order_id, first.order_id);
   EXPECT_EQ(again.slot, first.slot);
   auto r = scratch_report("dup");
@@ -152,11 +152,11 @@ TEST_F(db_purchase, concurrent_duplicates_write_one_order) {
   int confirmed = 0;
   std::int64_t order_id = 0;
   for (const auto& o : outcomes) {
-    if (o.status == db::purchase_status::confirmed) {
+    if (o.status == order_status::confirmed) {
       ++confirmed;
       order_id = o.order_id;
     } else {
-      EXPECT_EQ(o.status, db::purchase_status::duplicate_request);
+      EXPECT_EQ(o.status, order_status::duplicate_request);
     }
   }
   EXPECT_EQ(confirmed, 1);
@@ -171,14 +171,13 @@ TEST_F(db_purchase, concurrent_duplicates_write_one_order) {
 TEST_F(db_purchase, per_user_limit_is_enforced) {
   define_scratch_product("lim", 100, 4, 2);
   auto store = db::order_store::connect(scratch_writer());
-  EXPECT_EQ(store->purchase({"lim-1", "lim", "bob", "gw"}).status, db::purchase_status::confirmed);
-  EXPECT_EQ(store->purchase({"lim-2", "lim", "bob", "gw"}).status, db::purchase_status::confirmed);
+  EXPECT_EQ(store->purchase({"lim-1", "lim", "bob", "gw"}).status, order_status::confirmed);
+  EXPECT_EQ(store->purchase({"lim-2", "lim", "bob", "gw"}).status, order_status::confirmed);
   auto third = store->purchase({"lim-3", "lim", "bob", "gw"});
-  EXPECT_EQ(third.status, db::purchase_status::user_limit);
+  EXPECT_EQ(third.status, order_status::user_limit);
   EXPECT_EQ(third.order_id, 0);
   EXPECT_EQ(third.slot, 0);
-  EXPECT_EQ(store->purchase({"lim-4", "lim", "carol", "gw"}).status,
-            db::purchase_status::confirmed);
+  EXPECT_EQ(store->purchase({"lim-4", "lim", "carol", "gw"}).status, order_status::confirmed);
   auto r = scratch_report("lim");
   EXPECT_EQ(r.sold, 3);
   EXPECT_EQ(r.remaining, 97);
@@ -191,7 +190,7 @@ TEST_F(db_purchase, per_user_limit_holds_under_concurrency) {
   constexpr int threads = 8;
   constexpr int per_thread = 5;
   std::mutex m;
-  std::map<db::purchase_status, int> by_status;
+  std::map<order_status, int> by_status;
   auto errors = run_concurrently(threads, [&](int t, db::order_store& store) {
     for (int i = 0; i < per_thread; ++i) {
       auto id = "limc-" + std::to_string(t) + "-" + std::to_string(i);
@@ -201,8 +200,8 @@ TEST_F(db_purchase, per_user_limit_holds_under_concurrency) {
     }
   });
   ASSERT_TRUE(errors.empty()) << errors.front();
-  EXPECT_EQ(by_status[db::purchase_status::confirmed], 3);
-  EXPECT_EQ(by_status[db::purchase_status::user_limit], threads * per_thread - 3);
+  EXPECT_EQ(by_status[order_status::confirmed], 3);
+  EXPECT_EQ(by_status[order_status::user_limit], threads * per_thread - 3);
   auto r = scratch_report("limc");
   EXPECT_EQ(r.sold, 3);
   EXPECT_EQ(r.users_over_limit, 0);
@@ -217,7 +216,7 @@ TEST_F(db_purchase, unknown_product_writes_nothing) {
     sold_before += static_cast<int>(r.sold);
   auto store = db::order_store::connect(scratch_writer());
   auto out = store->purchase({"ghost-1", "no-such-product", "erin", "gw"});
-  EXPECT_EQ(out.status, db::purchase_status::unknown_product);
+  EXPECT_EQ(out.status, order_status::unknown_product);
   EXPECT_EQ(out.order_id, 0);
   EXPECT_EQ(out.slot, 0);
   auto sold_after = 0;
@@ -226,15 +225,14 @@ TEST_F(db_purchase, unknown_product_writes_nothing) {
   EXPECT_EQ(sold_after, sold_before);
   // The request id was not consumed: it can still buy a real product.
   define_scratch_product("real", 1, 1, 1);
-  EXPECT_EQ(store->purchase({"ghost-1", "real", "erin", "gw"}).status,
-            db::purchase_status::confirmed);
+  EXPECT_EQ(store->purchase({"ghost-1", "real", "erin", "gw"}).status, order_status::confirmed);
 }
 
 TEST_F(db_purchase, empty_stock_is_sold_out) {
   define_scratch_product("none", 0, 3, 1);
   auto store = db::order_store::connect(scratch_writer());
   auto out = store->purchase({"none-1", "none", "frank", "gw"});
-  EXPECT_EQ(out.status, db::purchase_status::sold_out);
+  EXPECT_EQ(out.status, order_status::sold_out);
   EXPECT_EQ(out.order_id, 0);
   EXPECT_TRUE(scratch_report("none").ok());
 }
@@ -249,25 +247,23 @@ TEST_F(db_purchase, invalid_request_is_an_error_not_an_order) {
     EXPECT_EQ(e.sqlstate(), "22023") << e.what();
   }
   // The connection is still usable after a failed transaction.
-  EXPECT_EQ(store->purchase({"inv-1", "inv", "gina", "gw"}).status, db::purchase_status::confirmed);
+  EXPECT_EQ(store->purchase({"inv-1", "inv", "gina", "gw"}).status, order_status::confirmed);
 }
 
 // The slot writers' recovery: a lost connection is one db_error, the next call reconnects.
 TEST_F(db_purchase, store_reconnects_after_losing_its_connection) {
   define_scratch_product("recon", 10, 2, 5);
   auto store = db::order_store::connect(scratch_writer());
-  ASSERT_EQ(store->purchase({"recon-1", "recon", "hal", "gw"}).status,
-            db::purchase_status::confirmed);
+  ASSERT_EQ(store->purchase({"recon-1", "recon", "hal", "gw"}).status, order_status::confirmed);
   db::schema_admin::connect(scratch_admin())
       ->execute(
           "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
           "WHERE datname = current_database() AND usename = 'flashsale_writer'");
   EXPECT_THROW(store->purchase({"recon-2", "recon", "hal", "gw"}), db::db_error);
   // The retry of the failed request is safe (idempotent) and goes through a new connection.
-  EXPECT_EQ(store->purchase({"recon-2", "recon", "hal", "gw"}).status,
-            db::purchase_status::confirmed);
+  EXPECT_EQ(store->purchase({"recon-2", "recon", "hal", "gw"}).status, order_status::confirmed);
   EXPECT_EQ(store->purchase({"recon-1", "recon", "hal", "gw"}).status,
-            db::purchase_status::duplicate_request);
+            order_status::duplicate_request);
   EXPECT_EQ(scratch_report("recon").sold, 2);
 }
 
@@ -284,7 +280,7 @@ TEST_F(db_purchase, mixed_contention_keeps_every_invariant) {
       int id = i % 10 == 9 ? i - 1 : i;
       auto out = store.purchase(
           {"mix-" + std::to_string(id), "mix", "user-" + std::to_string(i % 250), "gw"});
-      if (out.status == db::purchase_status::confirmed)
+      if (out.status == order_status::confirmed)
         ++confirmed;
     }
   });

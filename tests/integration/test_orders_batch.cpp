@@ -23,7 +23,7 @@
 namespace {
 
 using namespace flashsale;
-using db::purchase_status;
+
 using flashsale::testing::define_scratch_product;
 using flashsale::testing::scratch_admin;
 using flashsale::testing::scratch_report;
@@ -44,7 +44,7 @@ TEST_F(orders_batch, one_call_answers_every_request_in_order) {
   auto store = db::order_store::connect(scratch_writer());
   auto first = store->purchase_batch("ord", {req("o-1", "ann")});
   ASSERT_EQ(first.size(), 1u);
-  ASSERT_EQ(first[0].status, purchase_status::confirmed);
+  ASSERT_EQ(first[0].status, order_status::confirmed);
 
   auto out = store->purchase_batch("ord", {
                                               req("o-2", "ann"),  // 0 ann's second: confirmed
@@ -59,12 +59,11 @@ TEST_F(orders_batch, one_call_answers_every_request_in_order) {
                                               req("o-7", "eve"),  // 9 repeats a sold_out
                                           });
   ASSERT_EQ(out.size(), 10u);
-  std::vector<purchase_status> expected{
-      purchase_status::confirmed,         purchase_status::user_limit,
-      purchase_status::duplicate_request, purchase_status::confirmed,
-      purchase_status::duplicate_request, purchase_status::user_limit,
-      purchase_status::confirmed,         purchase_status::confirmed,
-      purchase_status::sold_out,          purchase_status::sold_out};
+  std::vector<order_status> expected{order_status::confirmed,         order_status::user_limit,
+                                     order_status::duplicate_request, order_status::confirmed,
+                                     order_status::duplicate_request, order_status::user_limit,
+                                     order_status::confirmed,         order_status::confirmed,
+                                     order_status::sold_out,          order_status::sold_out};
   for (std::size_t i = 0; i < out.size(); ++i)
     EXPECT_EQ(out[i].status, expected[i]) << "request " << i << ": " << to_string(out[i].status);
   EXPECT_EQ(out[2].order_id, first[0].order_id);
@@ -91,11 +90,11 @@ TEST_F(orders_batch, one_call_answers_every_request_in_order) {
   // Redelivered, the whole batch gets the same orders back and changes nothing.
   auto again =
       store->purchase_batch("ord", {req("o-2", "ann"), req("o-4", "bob"), req("o-7", "eve")});
-  EXPECT_EQ(again[0].status, purchase_status::duplicate_request);
+  EXPECT_EQ(again[0].status, order_status::duplicate_request);
   EXPECT_EQ(again[0].order_id, out[0].order_id);
-  EXPECT_EQ(again[1].status, purchase_status::duplicate_request);
+  EXPECT_EQ(again[1].status, order_status::duplicate_request);
   EXPECT_EQ(again[1].order_id, out[3].order_id);
-  EXPECT_EQ(again[2].status, purchase_status::sold_out);
+  EXPECT_EQ(again[2].status, order_status::sold_out);
   EXPECT_EQ(scratch_report("ord").sold, 5);
 }
 
@@ -104,12 +103,12 @@ TEST_F(orders_batch, unknown_product_answers_every_request_and_writes_nothing) {
   auto out = store->purchase_batch("no-such", {req("u-1", "ann"), req("u-2", "bob")});
   ASSERT_EQ(out.size(), 2u);
   for (const auto& o : out) {
-    EXPECT_EQ(o.status, purchase_status::unknown_product);
+    EXPECT_EQ(o.status, order_status::unknown_product);
     EXPECT_EQ(o.order_id, 0);
   }
   define_scratch_product("known", 3, 1, 1);
   EXPECT_EQ(store->purchase_batch("known", {req("u-1", "ann")})[0].status,
-            purchase_status::confirmed);  // the request ids were not used up
+            order_status::confirmed);  // the request ids were not used up
 }
 
 // Ids and users travel as array literals: quotes, backslashes, commas, braces, blanks, "NULL" and
@@ -127,11 +126,11 @@ TEST_F(orders_batch, awkward_ids_and_users_arrive_unchanged) {
   auto out = store->purchase_batch("odd", batch);
   ASSERT_EQ(out.size(), batch.size());
   for (std::size_t i = 0; i < out.size(); ++i)
-    EXPECT_EQ(out[i].status, purchase_status::confirmed) << awkward[i];
+    EXPECT_EQ(out[i].status, order_status::confirmed) << awkward[i];
   // The same ids one by one through purchase_one: each finds its order (stored exactly as sent).
   for (std::size_t i = 0; i < batch.size(); ++i) {
     auto one = store->purchase({batch[i].request_id, "odd", batch[i].user, "gw"});
-    EXPECT_EQ(one.status, purchase_status::duplicate_request) << awkward[i];
+    EXPECT_EQ(one.status, order_status::duplicate_request) << awkward[i];
     EXPECT_EQ(one.order_id, out[i].order_id) << awkward[i];
   }
   // And the per-user limit sees each user as sent.
@@ -139,7 +138,7 @@ TEST_F(orders_batch, awkward_ids_and_users_arrive_unchanged) {
   for (std::size_t i = 0; i < awkward.size(); ++i)
     second.push_back(req("again-" + awkward[i], "user-" + awkward[i]));
   for (const auto& o : store->purchase_batch("odd", second))
-    EXPECT_EQ(o.status, purchase_status::user_limit);
+    EXPECT_EQ(o.status, order_status::user_limit);
   EXPECT_TRUE(scratch_report("odd").ok());
 }
 
@@ -167,7 +166,7 @@ TEST_F(orders_batch, invalid_input_is_an_error_and_writes_nothing) {
   EXPECT_TRUE(store->purchase_batch("inv", {}).empty());
   // The connection is still usable after the failed transactions.
   EXPECT_EQ(store->purchase_batch("inv", {req("inv-ok", "bob")})[0].status,
-            purchase_status::confirmed);
+            order_status::confirmed);
 }
 
 // A batch larger than any slot's stock takes units from several slots, in request order.
@@ -179,11 +178,11 @@ TEST_F(orders_batch, a_batch_spans_slots) {
   auto out = db::order_store::connect(scratch_writer())->purchase_batch("span", batch);
   std::map<int, int> by_slot;
   for (int i = 0; i < 10; ++i) {
-    ASSERT_EQ(out[i].status, purchase_status::confirmed) << i;
+    ASSERT_EQ(out[i].status, order_status::confirmed) << i;
     ++by_slot[out[i].slot];
   }
-  EXPECT_EQ(out[10].status, purchase_status::sold_out);
-  EXPECT_EQ(out[11].status, purchase_status::sold_out);
+  EXPECT_EQ(out[10].status, order_status::sold_out);
+  EXPECT_EQ(out[11].status, order_status::sold_out);
   EXPECT_EQ(by_slot, (std::map<int, int>{{1, 3}, {2, 3}, {3, 2}, {4, 2}}));
   EXPECT_TRUE(scratch_report("span").ok());
 }
@@ -224,8 +223,7 @@ TEST_F(orders_batch, adjust_stock_adds_removes_and_records_every_change) {
   EXPECT_EQ(r.remaining, 0);
   EXPECT_EQ(r.negative_slots, 0);
   EXPECT_TRUE(r.ok());
-  EXPECT_EQ(store->purchase_batch("adj", {req("adj-x", "ux")})[0].status,
-            purchase_status::sold_out);
+  EXPECT_EQ(store->purchase_batch("adj", {req("adj-x", "ux")})[0].status, order_status::sold_out);
 
   // Added stock is spread over the slots: 3 slots, 8 units -> 3, 3, 2; every slot sells.
   admin->adjust_stock("adj", 8, "second wave");
@@ -235,10 +233,10 @@ TEST_F(orders_batch, adjust_stock_adds_removes_and_records_every_change) {
   auto sold = store->purchase_batch("adj", wave);
   std::map<int, int> by_slot;
   for (int i = 0; i < 8; ++i) {
-    ASSERT_EQ(sold[i].status, purchase_status::confirmed) << i;
+    ASSERT_EQ(sold[i].status, order_status::confirmed) << i;
     ++by_slot[sold[i].slot];
   }
-  EXPECT_EQ(sold[8].status, purchase_status::sold_out);
+  EXPECT_EQ(sold[8].status, order_status::sold_out);
   EXPECT_EQ(by_slot, (std::map<int, int>{{1, 3}, {2, 3}, {3, 2}}));
   EXPECT_TRUE(scratch_report("adj").ok());
 }
@@ -284,7 +282,7 @@ TEST_F(orders_batch, concurrent_batches_and_stock_changes_keep_every_invariant) 
   std::atomic<bool> buying{true};
   std::mutex m;
   std::vector<std::string> errors;
-  std::map<purchase_status, int> by_status;
+  std::map<order_status, int> by_status;
   std::set<std::int64_t> confirmed_orders;
   auto fail = [&](const std::string& e) {
     std::lock_guard<std::mutex> lock{m};
@@ -321,7 +319,7 @@ TEST_F(orders_batch, concurrent_batches_and_stock_changes_keep_every_invariant) 
           std::lock_guard<std::mutex> lock{m};
           for (const auto& o : out) {
             ++by_status[o.status];
-            if (o.status == purchase_status::confirmed) {
+            if (o.status == order_status::confirmed) {
               EXPECT_TRUE(confirmed_orders.insert(o.order_id).second) << "order confirmed twice";
             }
           }
@@ -344,14 +342,14 @@ TEST_F(orders_batch, concurrent_batches_and_stock_changes_keep_every_invariant) 
     sweep.push_back(req("sweep-" + std::to_string(i), "sweeper-" + std::to_string(i)));
   for (const auto& o : db::order_store::connect(scratch_writer())->purchase_batch("conc", sweep)) {
     ++by_status[o.status];
-    if (o.status == purchase_status::confirmed)
+    if (o.status == order_status::confirmed)
       confirmed_orders.insert(o.order_id);
   }
 
   auto r = scratch_report("conc");
   EXPECT_EQ(r.made_available, 1000 + adjusted.load());
   EXPECT_EQ(r.sold, static_cast<std::int64_t>(confirmed_orders.size()));
-  EXPECT_EQ(r.sold, by_status[purchase_status::confirmed]);
+  EXPECT_EQ(r.sold, by_status[order_status::confirmed]);
   EXPECT_EQ(r.remaining, 0);  // demand exceeded the stock: all of it sold
   EXPECT_EQ(r.sold, r.made_available);
   EXPECT_EQ(r.users_over_limit, 0);
@@ -359,10 +357,10 @@ TEST_F(orders_batch, concurrent_batches_and_stock_changes_keep_every_invariant) 
   EXPECT_EQ(r.negative_slots, 0);
   EXPECT_TRUE(r.ok()) << "available " << r.made_available << " sold " << r.sold << " remaining "
                       << r.remaining;
-  EXPECT_GT(by_status[purchase_status::duplicate_request], 0);
-  EXPECT_GT(by_status[purchase_status::user_limit], 0);
-  EXPECT_GT(by_status[purchase_status::sold_out], 0);
-  EXPECT_EQ(by_status[purchase_status::unknown_product], 0);
+  EXPECT_GT(by_status[order_status::duplicate_request], 0);
+  EXPECT_GT(by_status[order_status::user_limit], 0);
+  EXPECT_GT(by_status[order_status::sold_out], 0);
+  EXPECT_EQ(by_status[order_status::unknown_product], 0);
 }
 
 }  // namespace

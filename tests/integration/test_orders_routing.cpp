@@ -21,7 +21,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "actors/queue_bridge.hpp"
+#include "actors/publisher_bridge.hpp"
 #include "adapters/amqp/consumer.hpp"
 #include "messages/codec.hpp"
 #include "tests/support/amqp_tools.hpp"
@@ -51,7 +51,11 @@ class orders_routing : public ::testing::Test {
     queues_.push_back(opts_.route.dead_letter_queue);
     flashsale::testing::delete_queues(params_, queues_);
     auto connected = opts_.connected;
-    bridge_ = spawn_publisher_bridge(*sys_, params_, opts_, per_message);
+    publisher_bridge_options bridge_opts;
+    bridge_opts.route = opts_.route;
+    bridge_opts.outlet = amqp_outlet(params_, opts_);
+    bridge_opts.purchases_per_message = per_message;
+    bridge_ = spawn_publisher_bridge(*sys_, std::move(bridge_opts));
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
     while (!connected->load() && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds{20});

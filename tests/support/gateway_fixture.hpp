@@ -21,7 +21,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "actors/quota_znodes.hpp"
+#include "quota/znodes.hpp"
 #include "adapters/amqp/amqp_connection.hpp"
 #include "adapters/db/schema_admin.hpp"
 #include "common/sale_definition.hpp"

@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "actors/quota_znodes.hpp"
+#include "quota/sale_tree.hpp"
 #include "adapters/zookeeper/blocking_session.hpp"
 
 namespace flashsale::testing {

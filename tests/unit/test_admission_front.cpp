@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "actors/admission_front.hpp"
+#include "admission/admission_front.hpp"
 #include "common/utc_time.hpp"
 
 namespace {

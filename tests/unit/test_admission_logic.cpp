@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "actors/lottery.hpp"
-#include "actors/quota_counter.hpp"
+#include "admission/lottery.hpp"
+#include "quota/quota_counter.hpp"
 
 namespace {
 

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "actors/admission_front.hpp"
+#include "admission/admission_front.hpp"
 #include "api/http_api.hpp"
 
 namespace {

@@ -6,7 +6,7 @@
 #include <sstream>
 #include <string>
 
-#include "actors/admission_front.hpp"
+#include "admission/admission_front.hpp"
 #include "adapters/http/server.hpp"
 #include "api/http_api.hpp"
 #include "common/metrics.hpp"

@@ -5,9 +5,9 @@
 
 #include <numeric>
 
-#include "actors/quota_counter.hpp"
-#include "actors/quota_policy.hpp"
-#include "actors/quota_znodes.hpp"
+#include "quota/quota_counter.hpp"
+#include "quota/policy.hpp"
+#include "quota/znodes.hpp"
 
 namespace {
 

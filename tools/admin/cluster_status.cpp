@@ -11,7 +11,7 @@
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 
-#include "actors/quota_znodes.hpp"
+#include "quota/znodes.hpp"
 #include "adapters/zookeeper/blocking_session.hpp"
 #include "messages/interfaces.hpp"
 

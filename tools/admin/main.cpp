@@ -16,7 +16,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "actors/quota_znodes.hpp"
+#include "quota/sale_tree.hpp"
+#include "quota/znodes.hpp"
 #include "adapters/amqp/amqp_connection.hpp"
 #include "adapters/db/schema_admin.hpp"
 #include "adapters/zookeeper/blocking_session.hpp"
@@ -215,21 +216,8 @@ options parse_options(int argc, char** argv) {
   return o;
 }
 
-/// The databases of a sale: the main one first, then one per hot product.
-std::vector<std::string> databases_of(const sale_definition& sale, const std::string& main_db) {
-  std::vector<std::string> names{main_db};
-  for (const auto& p : sale.products) {
-    bool known = false;
-    for (const auto& n : names)
-      known = known || n == p.database;
-    if (!known)
-      names.push_back(p.database);
-  }
-  return names;
-}
-
 int run_migrate(const options& o, const sale_definition& sale) {
-  for (const auto& name : databases_of(sale, o.db.dbname)) {
+  for (const auto& name : sale.databases()) {
     bool created = db::schema_admin::ensure_database(o.db, name);
     auto admin = db::schema_admin::connect(o.db.with_dbname(name));
     auto applied = admin->migrate(o.sql_dir);

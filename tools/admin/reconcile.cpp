@@ -3,12 +3,11 @@
 #include <algorithm>
 #include <map>
 #include <ostream>
-#include <set>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
-#include "actors/quota_znodes.hpp"
+#include "quota/znodes.hpp"
 #include "adapters/db/schema_admin.hpp"
 #include "adapters/zookeeper/blocking_session.hpp"
 #include "tools/admin/cluster_status.hpp"
@@ -58,10 +57,7 @@ drain_snapshot take_snapshot(const reconcile_options& opts, const sale_definitio
            " writers answered (an unregistered consumer may hold "
            "deliveries)");
   }
-  std::set<std::string> databases;
-  for (const auto& p : sale.products)
-    databases.insert(p.database);
-  for (const auto& name : databases) {
+  for (const auto& name : sale.databases()) {
     auto admin = db::schema_admin::connect(opts.db.with_dbname(name));
     for (const auto& g : gone)
       for (const auto& [product, n] : admin->sold_by_gateway(g))

@@ -28,10 +28,6 @@
 #include "common/sale_definition.hpp"
 #include "messages/messages.hpp"
 
-namespace flashsale::zk {
-class blocking_session;
-}
-
 namespace flashsale::quota {
 
 /// Paths of one sale's quota tree under a root such as "/flashsale".
@@ -145,20 +141,6 @@ std::optional<member_znode> decode_member(const std::string& data);
 /// A registered actor endpoint "host:port" split; false when it is not that (no host, a port
 /// outside 1-65535).
 bool split_endpoint(const std::string& endpoint, std::string& host, std::uint16_t& port);
-
-/// What init_sale_tree did for one product.
-struct product_init {
-  std::string product;
-  bool created = false;    ///< false: the znode existed and was left as it was
-  std::int64_t stock = 0;  ///< the stock the znode holds now
-};
-
-/// Creates the sale's tree (idempotent): the root, nodes/gateways, the sale's products (with the
-/// sale file's stock, only where absent), grants, consumed and leader. Existing product znodes are
-/// never overwritten (a running sale keeps its live stock). Throws std::runtime_error naming the
-/// path on any failure.
-std::vector<product_init> init_sale_tree(zk::blocking_session& zk, const layout& paths,
-                                         const sale_definition& sale);
 
 /// Wall clock in ms since the epoch (the clock of reports and announcements).
 std::int64_t wall_ms();

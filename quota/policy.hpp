@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "actors/quota_znodes.hpp"
+#include "quota/znodes.hpp"
 
 namespace flashsale::quota {
 

@@ -16,7 +16,7 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,25 +24,17 @@
 #include <caf/actor_addr.hpp>
 #include <caf/actor_control_block.hpp>
 #include <caf/fwd.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/local_actor.hpp>
 
-#include "actors/cluster_links.hpp"
+#include "cluster/cluster_links.hpp"
+#include "cluster/peer_roster.hpp"
 
 namespace flashsale {
 
 namespace zk {
 class blocking_session;
 }
-
-/// The names of the peers connected now. Written by one peer_links, read by anyone (thread-safe).
-class peer_roster {
- public:
-  void set(std::vector<std::string> names);
-  std::vector<std::string> names() const;
-
- private:
-  mutable std::mutex mtx_;
-  std::vector<std::string> names_;
-};
 
 struct peer_links_options {
   std::string node;          ///< this node's name (logs)
@@ -56,10 +48,13 @@ class peer_links {
   /// Called (on the owner's thread) each time a peer is connected, with its published actor.
   using connected_fn = std::function<void(const std::string& name, const caf::strong_actor_ptr&)>;
 
-  /// `self` owns this object (in its state) and must outlive it. `roster` (optional) mirrors the
-  /// connected peers.
-  peer_links(caf::event_based_actor* self, peer_links_options opts, connected_fn on_connected,
-             std::shared_ptr<peer_roster> roster = nullptr);
+  /// `self` (any event-based actor, typed or not) owns this object (in its state) and must outlive
+  /// it. `roster` (optional) mirrors the connected peers.
+  template <class Self>
+  peer_links(Self* self, peer_links_options opts, connected_fn on_connected,
+             std::shared_ptr<peer_roster> roster = nullptr)
+      : peer_links(self, connector(self, opts.cluster.connect_timeout), std::move(opts),
+                   std::move(on_connected), std::move(roster)) {}
   ~peer_links();
   peer_links(const peer_links&) = delete;
   peer_links& operator=(const peer_links&) = delete;
@@ -85,6 +80,28 @@ class peer_links {
   void close();
 
  private:
+  /// Asks the middleman for a connection to host:port through the owner's request(): `ok` with
+  /// the peer's published actor (null if it published none) or `failed`, on the owner's thread.
+  using connect_fn = std::function<void(const std::string& host, std::uint16_t port,
+                                        std::function<void(caf::strong_actor_ptr)> ok,
+                                        std::function<void(const caf::error&)> failed)>;
+
+  template <class Self>
+  static connect_fn connector(Self* self, std::chrono::milliseconds timeout) {
+    return [self, timeout](const std::string& host, std::uint16_t port,
+                           std::function<void(caf::strong_actor_ptr)> ok,
+                           std::function<void(const caf::error&)> failed) {
+      auto mm = self->system().middleman().actor_handle();
+      self->request(mm, timeout, caf::connect_atom_v, host, port)
+          .then([ok](const caf::node_id&, caf::strong_actor_ptr& ptr,
+                     const std::set<std::string>&) { ok(std::move(ptr)); },
+                [failed](caf::error& err) { failed(err); });
+    };
+  }
+
+  peer_links(caf::local_actor* self, connect_fn connect, peer_links_options opts,
+             connected_fn on_connected, std::shared_ptr<peer_roster> roster);
+
   struct peer {
     std::string endpoint;          // host:port of its published actor
     caf::strong_actor_ptr handle;  // set while connected
@@ -98,7 +115,8 @@ class peer_links {
   void publish_roster();
   void keep_registered();
 
-  caf::event_based_actor* self_;
+  caf::local_actor* self_;
+  connect_fn connect_;
   peer_links_options opts_;
   // This node's own ephemeral registration (empty: none) and the endpoint it announces.
   std::string own_path_;

@@ -1,12 +1,10 @@
-#include "actors/quota_znodes.hpp"
+#include "quota/znodes.hpp"
 
 #include <chrono>
 #include <cstdio>
-#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
-#include "adapters/zookeeper/blocking_session.hpp"
 #include "common/parse_integer.hpp"
 #include "common/utc_time.hpp"
 
@@ -274,35 +272,6 @@ bool split_endpoint(const std::string& endpoint, std::string& host, std::uint16_
   host = endpoint.substr(0, colon);
   port = static_cast<std::uint16_t>(*n);
   return true;
-}
-
-std::vector<product_init> init_sale_tree(zk::blocking_session& zk, const layout& paths,
-                                         const sale_definition& sale) {
-  auto require = [](zk::code rc, const std::string& path) {
-    if (rc != zk::code::ok)
-      throw std::runtime_error("zookeeper: cannot create " + path + ": " + zk::to_string(rc));
-  };
-  for (const auto& dir :
-       {paths.members(), paths.products(), paths.grants(), paths.consumed(), paths.leader()})
-    require(zk.create_all(dir), dir);
-  std::vector<product_init> out;
-  for (const auto& p : sale.products) {
-    auto path = paths.product(p.id);
-    auto created = zk.create(path, encode(product_znode{p.stock}));
-    if (created.ok()) {
-      out.push_back(product_init{p.id, true, p.stock});
-      continue;
-    }
-    if (created.rc != zk::code::node_exists)
-      require(created.rc, path);
-    auto existing = zk.get(path);
-    require(existing.rc, path);
-    auto stock = decode_product(existing.data);
-    if (!stock)
-      throw std::runtime_error("zookeeper: " + path + " holds no stock: '" + existing.data + "'");
-    out.push_back(product_init{p.id, false, stock->stock});
-  }
-  return out;
 }
 
 std::int64_t wall_ms() {

@@ -1,4 +1,4 @@
-#include "actors/quota_policy.hpp"
+#include "quota/policy.hpp"
 
 #include <algorithm>
 #include <map>

@@ -1,15 +1,13 @@
-#include "actors/peer_links.hpp"
+#include "cluster/peer_links.hpp"
 
 #include <algorithm>
 #include <set>
 #include <stdexcept>
 
 #include <caf/actor_system.hpp>
-#include <caf/event_based_actor.hpp>
-#include <caf/io/middleman.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/quota_znodes.hpp"
+#include "quota/znodes.hpp"
 #include "adapters/zookeeper/blocking_session.hpp"
 
 namespace flashsale {
@@ -20,19 +18,10 @@ using clock_type = std::chrono::steady_clock;
 
 }  // namespace
 
-void peer_roster::set(std::vector<std::string> names) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  names_ = std::move(names);
-}
-
-std::vector<std::string> peer_roster::names() const {
-  std::lock_guard<std::mutex> guard{mtx_};
-  return names_;
-}
-
-peer_links::peer_links(caf::event_based_actor* self, peer_links_options opts,
+peer_links::peer_links(caf::local_actor* self, connect_fn connect, peer_links_options opts,
                        connected_fn on_connected, std::shared_ptr<peer_roster> roster)
     : self_(self),
+      connect_(std::move(connect)),
       opts_(std::move(opts)),
       on_connected_(std::move(on_connected)),
       roster_(std::move(roster)) {}
@@ -101,44 +90,41 @@ void peer_links::connect(const std::string& name) {
   }
   p.connecting = true;
   auto endpoint = p.endpoint;
-  auto mm = self_->system().middleman().actor_handle();
-  self_->request(mm, opts_.cluster.connect_timeout, caf::connect_atom_v, host, port)
-      .then(
-          [this, name, endpoint](const caf::node_id&, caf::strong_actor_ptr& ptr,
-                                 const std::set<std::string>&) {
-            auto i = peers_.find(name);
-            if (i == peers_.end() || i->second.endpoint != endpoint)
-              return;  // gone or moved meanwhile
-            auto& p = i->second;
-            p.connecting = false;
-            if (!ptr) {
-              p.next_attempt = clock_type::now() + opts_.cluster.max_backoff;
-              return;
-            }
-            p.handle = ptr;
-            p.backoff = std::chrono::milliseconds{0};
-            p.failure_logged = false;
-            self_->monitor(p.handle);
-            spdlog::info("{}: connected to {} {} at {}", opts_.node, opts_.peer_role, name,
-                         endpoint);
-            publish_roster();
-            if (on_connected_)
-              on_connected_(name, ptr);
-          },
-          [this, name, endpoint](caf::error& err) {
-            auto i = peers_.find(name);
-            if (i == peers_.end() || i->second.endpoint != endpoint)
-              return;
-            auto& p = i->second;
-            p.connecting = false;
-            p.backoff = std::min(std::max(p.backoff * 2, std::chrono::milliseconds{250}),
-                                 opts_.cluster.max_backoff);
-            p.next_attempt = clock_type::now() + p.backoff;
-            if (!p.failure_logged)
-              spdlog::warn("{}: cannot reach {} {} at {}: {} (retrying)", opts_.node,
-                           opts_.peer_role, name, endpoint, self_->system().render(err));
-            p.failure_logged = true;
-          });
+  connect_(
+      host, port,
+      [this, name, endpoint](caf::strong_actor_ptr ptr) {
+        auto i = peers_.find(name);
+        if (i == peers_.end() || i->second.endpoint != endpoint)
+          return;  // gone or moved meanwhile
+        auto& p = i->second;
+        p.connecting = false;
+        if (!ptr) {
+          p.next_attempt = clock_type::now() + opts_.cluster.max_backoff;
+          return;
+        }
+        p.handle = ptr;
+        p.backoff = std::chrono::milliseconds{0};
+        p.failure_logged = false;
+        self_->monitor(p.handle);
+        spdlog::info("{}: connected to {} {} at {}", opts_.node, opts_.peer_role, name, endpoint);
+        publish_roster();
+        if (on_connected_)
+          on_connected_(name, ptr);
+      },
+      [this, name, endpoint](const caf::error& err) {
+        auto i = peers_.find(name);
+        if (i == peers_.end() || i->second.endpoint != endpoint)
+          return;
+        auto& p = i->second;
+        p.connecting = false;
+        p.backoff = std::min(std::max(p.backoff * 2, std::chrono::milliseconds{250}),
+                             opts_.cluster.max_backoff);
+        p.next_attempt = clock_type::now() + p.backoff;
+        if (!p.failure_logged)
+          spdlog::warn("{}: cannot reach {} {} at {}: {} (retrying)", opts_.node, opts_.peer_role,
+                       name, endpoint, self_->system().render(err));
+        p.failure_logged = true;
+      });
 }
 
 void peer_links::keep_registered() {

@@ -20,7 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "actors/lottery.hpp"
+#include "admission/lottery.hpp"
 #include "common/metrics.hpp"
 #include "common/sale_definition.hpp"
 #include "messages/messages.hpp"

@@ -1,4 +1,4 @@
-#include "actors/admission_front.hpp"
+#include "admission/admission_front.hpp"
 
 namespace flashsale {
 

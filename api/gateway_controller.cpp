@@ -1,0 +1,80 @@
+#include "api/gateway_controller.hpp"
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "admission/admission_front.hpp"
+#include "api/http_api.hpp"
+#include "common/utc_time.hpp"
+
+namespace flashsale::api {
+
+gateway_controller::gateway_controller(controller_links links) : links_(std::move(links)) {
+  if (!links_.front || !links_.purchase || !links_.ticket || !links_.broker_up ||
+      !links_.quota_ready)
+    throw std::invalid_argument("gateway_controller: every link is required");
+}
+
+void gateway_controller::handle(http::request&& req, std::shared_ptr<http::responder> reply) const {
+  auto r = match(req.method, req.target);
+  switch (r.kind) {
+    case route_kind::purchase:
+      purchase(std::move(req), std::move(r.product), std::move(reply));
+      return;
+    case route_kind::order:
+      links_.ticket(ticket_query{
+          std::move(r.ticket),
+          [reply](const std::optional<ticket_view>& view) { reply->send(ticket_response(view)); }});
+      return;
+    case route_kind::product:
+      reply->send(product_response(*links_.front, r.product, utc_now_ms()));
+      return;
+    case route_kind::metrics: {
+      const auto* server = server_.load();
+      reply->send(metrics_response(*links_.front,
+                                   server != nullptr ? server->stats() : http::server_stats{}));
+      return;
+    }
+    case route_kind::healthz:
+      reply->send(health_response(links_.broker_up->load(), links_.quota_ready->load()));
+      return;
+    case route_kind::method_not_allowed:
+      reply->send(error_response(405, "method not allowed"));
+      return;
+    case route_kind::not_found:
+      reply->send(error_response(404, "no such resource"));
+      return;
+  }
+}
+
+void gateway_controller::purchase(http::request&& req, std::string product,
+                                  std::shared_ptr<http::responder> reply) const {
+  auto start = std::chrono::steady_clock::now();
+  auto front = links_.front;
+  std::string error;
+  auto user = parse_purchase_body(req.body, error);
+  if (!user) {
+    front->finished(bad_request_outcome, std::chrono::steady_clock::now() - start, false);
+    reply->send(error_response(400, error));
+    return;
+  }
+  // Counts the purchase under its outcome, then answers it.
+  auto finish = [front, start, opens_at = front->sale().opens_at_ms](
+                    http::responder& out, const purchase_reply& decision, bool was_in_flight) {
+    front->finished(static_cast<std::size_t>(decision.outcome),
+                    std::chrono::steady_clock::now() - start, was_in_flight);
+    out.send(purchase_response(decision, opens_at));
+  };
+  if (auto early = front->screen(product, utc_now_ms())) {
+    finish(*reply, purchase_reply{*early, {}}, false);
+    return;
+  }
+  front->started();
+  links_.purchase(purchase_call{
+      std::move(product), std::move(*user), std::move(req.idempotency_key),
+      [reply, finish](const purchase_reply& decision) { finish(*reply, decision, true); }});
+}
+
+}  // namespace flashsale::api

@@ -1,0 +1,33 @@
+#pragma once
+
+// Creating a sale's tree in ZooKeeper (flashsale-admin zk init, the tests): blocking calls on a
+// zk::blocking_session. The layout it creates: znodes.hpp.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/sale_definition.hpp"
+#include "quota/znodes.hpp"
+
+namespace flashsale::zk {
+class blocking_session;
+}
+
+namespace flashsale::quota {
+
+/// What init_sale_tree did for one product.
+struct product_init {
+  std::string product;
+  bool created = false;    ///< false: the znode existed and was left as it was
+  std::int64_t stock = 0;  ///< the stock the znode holds now
+};
+
+/// Creates the sale's tree (idempotent): the root, nodes/gateways, the sale's products (with the
+/// sale file's stock, only where absent), grants, consumed and leader. Existing product znodes are
+/// never overwritten (a running sale keeps its live stock). Throws std::runtime_error naming the
+/// path on any failure.
+std::vector<product_init> init_sale_tree(zk::blocking_session& zk, const layout& paths,
+                                         const sale_definition& sale);
+
+}  // namespace flashsale::quota
