@@ -1,7 +1,8 @@
 #pragma once
 
-// The gateway's HTTP API (DESIGN.md section 6), as pure functions: routing, request bodies and the
-// mapping of gateway decisions to status codes and JSON. No CAF, no Beast: unit-tested directly.
+// The gateway's HTTP API (README.md, "HTTP API"), as pure functions: routing, request bodies and
+// the mapping of gateway decisions to status codes and JSON. No CAF, no Beast: unit-tested
+// directly.
 //
 // Status codes: 202 accepted (ticket), 429 shed (lottery lost; retry later), 410 sold out at this
 // gateway, 409 already bought (per-user limit), 503 queue refused (unit refunded; retry later),

@@ -2,7 +2,7 @@
 
 // The links from one node to the nodes of the other role (a writer's to the gateways, a gateway's
 // to the writers). Peers register ephemerally in ZooKeeper with the endpoint of their published
-// actor (quota_znodes.hpp, member_znode::actors); peer_links re-reads those registrations when
+// actor (quota/znodes.hpp, member_znode::actors); peer_links re-reads those registrations when
 // polled, connects to new peers through CAF's middleman without blocking (a connect request with a
 // deadline), monitors each connected peer, and reconnects with a backoff while the peer stays
 // registered. A peer that is frozen is noticed by the middleman's heartbeats ([middleman]

@@ -24,7 +24,7 @@ struct sale_definition {
   std::vector<product_definition> products;
   /// The sale window (ms since the Unix epoch, UTC): purchases are taken from opens_at_ms
   /// (inclusive) to closes_at_ms (exclusive). 0 = no bound on that side. An operator can open or
-  /// close the sale regardless (ZooKeeper settings, see quota_znodes.hpp).
+  /// close the sale regardless (ZooKeeper settings, see quota/znodes.hpp).
   std::int64_t opens_at_ms = 0;
   std::int64_t closes_at_ms = 0;
   /// The main database (products that are not hot live there); hot product P lives in

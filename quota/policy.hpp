@@ -3,7 +3,7 @@
 // The quota leader's decisions as a pure function: from what the leader read in ZooKeeper (one
 // product: its stock, every node's grant and last consumption report, who is alive) to the grant
 // writes to make. No I/O, no CAF; the quota keeper reads, calls plan_product(), and writes the
-// plan in one versioned multi. The rules and their safety argument: quota_keeper.hpp.
+// plan in one versioned multi. The rules and their safety argument: docs/design.md, "Live quotas".
 
 #include <cstdint>
 #include <optional>
@@ -81,8 +81,8 @@ struct product_plan {
 /// Empty when n == 0.
 std::vector<std::int64_t> equal_split(std::int64_t total, std::size_t n);
 
-/// The leader's decision for one product (see quota_keeper.hpp for the rules). Deterministic:
-/// nodes are considered in name order.
+/// The leader's decision for one product (docs/design.md, "Live quotas", has the rules).
+/// Deterministic: nodes are considered in name order.
 product_plan plan_product(const product_view& view, const policy_settings& settings);
 
 }  // namespace flashsale::quota

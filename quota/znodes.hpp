@@ -1,8 +1,8 @@
 #pragma once
 
-// The ZooKeeper side of live quotas without CAF: where every znode lives (DESIGN.md section 3) and
-// what it holds (small JSON documents an operator can read and write with zkCli.sh). Shared by the
-// quota keeper, flashsale-admin and the tests.
+// The ZooKeeper side of live quotas without CAF: where every znode lives (docs/design.md, section
+// 3) and what it holds (small JSON documents an operator can read and write with zkCli.sh). Shared
+// by the quota keeper, flashsale-admin and the tests.
 //
 //   <root>/nodes/gateways/<node>            ephemeral  {"http":"127.0.0.1:8080","session":"0x..",
 //                                                       "actors":"127.0.0.1:4242"}
@@ -10,7 +10,7 @@
 //                                                       "actors":"127.0.0.1:4243"}
 //   <root>/sales/<sale>/products/<p>        persistent {"stock":1000}  stock made available
 //                                                      (a bare number "1000" is accepted too)
-//   <root>/sales/<sale>/grants              persistent the leader's fence (see quota_keeper.hpp)
+//   <root>/sales/<sale>/grants              persistent the leader's fence (docs/design.md)
 //                                                      {"leader":"gw1","at_ms":..,"split":{"TV":1000}}
 //   <root>/sales/<sale>/grants/<node>/<p>   persistent {"grant":334,"release":false}
 //   <root>/sales/<sale>/consumed/<node>/<p> persistent the node's consumption report

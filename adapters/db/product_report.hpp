@@ -1,6 +1,6 @@
 #pragma once
 
-// Per-product figures behind the invariants (DESIGN.md section 1). C++14-clean: shared by the
+// Per-product figures behind the invariants (docs/design.md, section 1). C++14-clean: shared by the
 // adapter's C++17 and ODB (C++14) sides.
 
 #include <cstdint>

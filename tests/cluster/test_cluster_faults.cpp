@@ -3,7 +3,7 @@
 // spread over both gateways, and one thing breaks while the stock is selling: a writer and a
 // gateway are killed with SIGKILL (and, separately, a gateway is killed and the buyers keep coming
 // until its quota was re-granted), RabbitMQ is stopped for 5 s, PostgreSQL is restarted, a writer
-// is frozen with SIGSTOP. What must hold afterwards (DESIGN.md section 1): every 202 the load
+// is frozen with SIGSTOP. What must hold afterwards (docs/design.md, section 1): every 202 the load
 // generator saw is exactly one order (I4, I3), nothing is oversold and the stock is conserved
 // (I1, I2), and orders nobody was told about come only from requests that got no answer or a 503.
 // Each test prints "requests N, 202s N, orders N, lost 0, duplicated 0, oversold 0, unsold stock

@@ -1,4 +1,4 @@
-// The gateway's HTTP API mapping: routes, purchase bodies and status codes (DESIGN.md section 6).
+// The gateway's HTTP API mapping: routes, purchase bodies and status codes (README.md, "HTTP API").
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Pure logic of live quotas: the counter's lease and release, the quota leader's decisions
-// (quota_policy) and the znode documents operators read and write.
+// (quota/policy) and the znode documents operators read and write.
 
 #include <gtest/gtest.h>
 

@@ -2,11 +2,11 @@
 
 // flashsale-admin zk reconcile: gives the live gateways what a gone gateway claimed but did not
 // sell. A gateway admits only within a claim it wrote to ZooKeeper first, so when it dies the
-// leader can lower its grant no further than that claim (quota_keeper.hpp): its sales after its
-// last report are unknown to ZooKeeper. The database knows them once every purchase the gateway
-// accepted has been written, which is what this command waits for: no message ready in any order
-// queue, every registered writer answering with nothing in progress, as many consumers on each
-// queue as writers answered, and the same gone gateways' order counts, twice, `settle` apart.
+// leader can lower its grant no further than that claim (docs/design.md, "Live quotas"): its sales
+// after its last report are unknown to ZooKeeper. The database knows them once every purchase the
+// gateway accepted has been written, which is what this command waits for: no message ready in any
+// order queue, every registered writer answering with nothing in progress, as many consumers on
+// each queue as writers answered, and the same gone gateways' order counts, twice, `settle` apart.
 // Then it lowers each gone gateway's grant of each product to the orders the database holds for
 // it (versioned writes; never raised), and the quota leader hands the difference to the live
 // gateways where buyers are. A gateway restarted later under the same name admits nothing of
