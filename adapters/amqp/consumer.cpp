@@ -67,186 +67,217 @@ consumer_counters consumer::counters() const {
   return c;
 }
 
-void consumer::run() {
-  std::unique_ptr<amqp_connection> conn;
-  std::uint64_t generation = 0;
-  auto backoff = std::chrono::milliseconds{100};
-  std::vector<settle> settles;
-  std::vector<delivery> batch;
-  std::deque<window_entry> window;  // unsettled deliveries of this connection, by tag
-  std::size_t finished_behind = 0;  // finished entries not at the head of the window
-  auto queues = opts_.route.queues();
-  std::string queue_list;
-  for (const auto& q : queues)
-    queue_list += (queue_list.empty() ? "" : ", ") + q;
+/// The consumer thread's state and its steps (the connection is used by this thread only).
+class consumer::loop {
+ public:
+  explicit loop(consumer& owner) : c_(owner), queues_(owner.opts_.route.queues()) {
+    for (const auto& q : queues_)
+      queue_list_ += (queue_list_.empty() ? "" : ", ") + q;
+  }
 
-  auto drop_connection = [&](const std::string& why) {
+  void run() {
+    std::vector<settle> settles;
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> guard{c_.mtx_};
+        if (c_.stop_)
+          break;
+        settles.swap(c_.settles_);
+      }
+      if (conn_ == nullptr) {
+        settles.clear();  // tags of a dead connection mean nothing to the next one
+        if (!connect())
+          continue;
+      }
+      auto now = clock::now();
+      bool ok = apply(settles, now) && ack_head() && ack_stuck(now);
+      settles.clear();
+      if (ok)
+        collect();
+    }
+  }
+
+ private:
+  amqp_connection_state_t state() const {
+    return static_cast<amqp_connection_state_t>(conn_->native());
+  }
+
+  /// Connects and consumes every queue; after a failure waits out the backoff, returns false.
+  bool connect() {
+    try {
+      conn_ = std::make_unique<amqp_connection>(c_.params_);
+      conn_->declare(c_.opts_.route);
+      amqp_basic_qos(state(), 1, 0, c_.opts_.prefetch, 0);
+      conn_->check_rpc("basic.qos");
+      for (const auto& q : queues_) {
+        amqp_basic_consume(state(), 1, amqp_cstring_bytes(q.c_str()), amqp_empty_bytes, 0, 0, 0,
+                           amqp_empty_table);
+        conn_->check_rpc(("basic.consume " + q).c_str());
+      }
+      ++generation_;
+      backoff_ = std::chrono::milliseconds{100};
+      c_.connected_ = true;
+      spdlog::info("amqp consumer connected to {} (queues {}, prefetch {} each)",
+                   c_.params_.endpoint(), queue_list_, c_.opts_.prefetch);
+      return true;
+    } catch (const amqp_error& e) {
+      conn_.reset();
+      spdlog::warn("amqp consumer: {}; retrying in {} ms", e.what(), backoff_.count());
+      std::unique_lock<std::mutex> lock{c_.mtx_};
+      c_.cv_.wait_for(lock, backoff_, [this] { return c_.stop_; });
+      backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds{2000});
+      return false;
+    }
+  }
+
+  void drop(const std::string& why) {
     spdlog::error(
         "amqp consumer {} queues {}: {}; reconnecting ({} unacked deliveries are redelivered)",
-        params_.endpoint(), queue_list, why, window.size());
-    connected_ = false;
-    conn.reset();
-    window.clear();
-    finished_behind = 0;
-  };
+        c_.params_.endpoint(), queue_list_, why, window_.size());
+    c_.connected_ = false;
+    conn_.reset();
+    window_.clear();
+    finished_behind_ = 0;
+  }
 
-  for (;;) {
-    {
-      std::lock_guard<std::mutex> guard{mtx_};
-      if (stop_)
-        break;
-      settles.swap(settles_);
-    }
-    if (conn == nullptr) {
-      settles.clear();  // tags of a dead connection mean nothing to the next one
-      try {
-        conn = std::make_unique<amqp_connection>(params_);
-        conn->declare(opts_.route);
-        auto state = static_cast<amqp_connection_state_t>(conn->native());
-        amqp_basic_qos(state, 1, 0, opts_.prefetch, 0);
-        conn->check_rpc("basic.qos");
-        for (const auto& q : queues) {
-          amqp_basic_consume(state, 1, amqp_cstring_bytes(q.c_str()), amqp_empty_bytes, 0, 0, 0,
-                             amqp_empty_table);
-          conn->check_rpc(("basic.consume " + q).c_str());
-        }
-        ++generation;
-        backoff = std::chrono::milliseconds{100};
-        connected_ = true;
-        spdlog::info("amqp consumer connected to {} (queues {}, prefetch {} each)",
-                     params_.endpoint(), queue_list, opts_.prefetch);
-      } catch (const amqp_error& e) {
-        conn.reset();
-        spdlog::warn("amqp consumer: {}; retrying in {} ms", e.what(), backoff.count());
-        std::unique_lock<std::mutex> lock{mtx_};
-        cv_.wait_for(lock, backoff, [this] { return stop_; });
-        backoff = std::min(backoff * 2, std::chrono::milliseconds{2000});
-        continue;
-      }
-    }
-    auto state = static_cast<amqp_connection_state_t>(conn->native());
-
-    // Settle what the application finished: rejects at once, acks into the window.
-    bool broken = false;
-    auto now = clock::now();
-    for (auto& s : settles) {
-      if ((s.tag >> generation_shift) != (generation & 0xffff))
+  /// Settles what the application finished: rejects at once, acks into the window. False when
+  /// the connection broke.
+  bool apply(const std::vector<settle>& settles, clock::time_point now) {
+    for (const auto& s : settles) {
+      if ((s.tag >> generation_shift) != (generation_ & 0xffff))
         continue;  // from an earlier connection: the broker redelivers it
       auto tag = s.tag & tag_mask;
-      auto it = std::lower_bound(window.begin(), window.end(), tag,
+      auto it = std::lower_bound(window_.begin(), window_.end(), tag,
                                  [](const window_entry& e, std::uint64_t t) { return e.tag < t; });
-      if (it == window.end() || it->tag != tag || it->st != window_entry::state::pending)
+      if (it == window_.end() || it->tag != tag || it->st != window_entry::state::pending)
         continue;  // settled twice: the first one counts
       if (s.ack) {
         it->st = window_entry::state::finished;
         it->finished_at = now;
-        ++finished_behind;
+        ++finished_behind_;
         continue;
       }
-      int rc = amqp_basic_reject(state, 1, tag, s.requeue ? 1 : 0);
+      int rc = amqp_basic_reject(state(), 1, tag, s.requeue ? 1 : 0);
       if (rc != AMQP_STATUS_OK) {
-        broken = true;
-        drop_connection(std::string("rejecting a delivery: ") + amqp_error_string2(rc));
-        break;
+        drop(std::string("rejecting a delivery: ") + amqp_error_string2(rc));
+        return false;
       }
       it->st = window_entry::state::settled;
-      ++(s.requeue ? requeued_ : dead_lettered_);
+      ++(s.requeue ? c_.requeued_ : c_.dead_lettered_);
     }
-    settles.clear();
-    if (broken)
-      continue;
+    return true;
+  }
 
-    // One multiple ack for the settled run at the head of the window.
+  /// One multiple ack for the settled run at the head of the window. False when it broke.
+  bool ack_head() {
     std::uint64_t last_finished = 0;
     std::uint64_t run_acked = 0;
-    while (!window.empty() && window.front().st != window_entry::state::pending) {
-      if (window.front().st == window_entry::state::finished) {
-        last_finished = window.front().tag;
+    while (!window_.empty() && window_.front().st != window_entry::state::pending) {
+      if (window_.front().st == window_entry::state::finished) {
+        last_finished = window_.front().tag;
         ++run_acked;
-        --finished_behind;
+        --finished_behind_;
       }
-      window.pop_front();
+      window_.pop_front();
     }
-    if (last_finished != 0) {
-      int rc = amqp_basic_ack(state, 1, last_finished, 1);
-      if (rc != AMQP_STATUS_OK) {
-        drop_connection(std::string("acking deliveries: ") + amqp_error_string2(rc));
-        continue;
-      }
-      acked_ += run_acked;
-      ++ack_frames_;
+    if (last_finished == 0)
+      return true;
+    int rc = amqp_basic_ack(state(), 1, last_finished, 1);
+    if (rc != AMQP_STATUS_OK) {
+      drop(std::string("acking deliveries: ") + amqp_error_string2(rc));
+      return false;
     }
-    // Finished deliveries stuck behind an unfinished one: acked one by one after ack_hold.
-    if (finished_behind > 0) {
-      for (auto& e : window) {
-        if (e.st != window_entry::state::finished || now - e.finished_at < opts_.ack_hold)
-          continue;
-        int rc = amqp_basic_ack(state, 1, e.tag, 0);
-        if (rc != AMQP_STATUS_OK) {
-          broken = true;
-          drop_connection(std::string("acking a delivery: ") + amqp_error_string2(rc));
-          break;
-        }
-        e.st = window_entry::state::settled;
-        --finished_behind;
-        ++acked_;
-        ++ack_frames_;
-      }
-      if (broken)
-        continue;
-    }
+    c_.acked_ += run_acked;
+    ++c_.ack_frames_;
+    return true;
+  }
 
-    // Collect a batch: wait up to 10 ms for the first delivery, then take what is already there.
-    // (Acks queued meanwhile wait at most that long; each wake-up costs a context switch.)
-    amqp_maybe_release_buffers(state);
+  /// Finished deliveries stuck behind an unfinished one: acked one by one after ack_hold.
+  bool ack_stuck(clock::time_point now) {
+    if (finished_behind_ == 0)
+      return true;
+    for (auto& e : window_) {
+      if (e.st != window_entry::state::finished || now - e.finished_at < c_.opts_.ack_hold)
+        continue;
+      int rc = amqp_basic_ack(state(), 1, e.tag, 0);
+      if (rc != AMQP_STATUS_OK) {
+        drop(std::string("acking a delivery: ") + amqp_error_string2(rc));
+        return false;
+      }
+      e.st = window_entry::state::settled;
+      --finished_behind_;
+      ++c_.acked_;
+      ++c_.ack_frames_;
+    }
+    return true;
+  }
+
+  /// A frame other than a delivery: read it. A close or a consumer cancelled by the broker (its
+  /// queue was deleted) ends the connection (false); the rest is ignored.
+  bool read_other_frame(timeval& wait) {
+    amqp_frame_t frame;
+    if (amqp_simple_wait_frame_noblock(state(), &frame, &wait) != AMQP_STATUS_OK ||
+        (frame.frame_type == AMQP_FRAME_METHOD &&
+         (frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
+          frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD ||
+          frame.payload.method.id == AMQP_BASIC_CANCEL_METHOD))) {
+      drop("the broker closed the channel or cancelled the consumer");
+      return false;
+    }
+    return true;
+  }
+
+  /// Collects a batch: waits up to 10 ms for the first delivery, then takes what is already there
+  /// (acks queued meanwhile wait at most that long; each wake-up costs a context switch), and
+  /// hands it over unless the connection broke meanwhile (the broker redelivers those).
+  void collect() {
+    std::vector<delivery> batch;
+    amqp_maybe_release_buffers(state());
     timeval wait{0, 10000};
-    while (batch.size() < opts_.max_batch) {
+    bool broken = false;
+    while (!broken && batch.size() < c_.opts_.max_batch) {
       amqp_envelope_t env;
-      auto r = amqp_consume_message(state, &env, &wait, 0);
+      auto r = amqp_consume_message(state(), &env, &wait, 0);
       wait = timeval{0, 0};
       if (r.reply_type == AMQP_RESPONSE_NORMAL) {
         delivery d;
-        d.tag = ((generation & 0xffff) << generation_shift) | (env.delivery_tag & tag_mask);
+        d.tag = ((generation_ & 0xffff) << generation_shift) | (env.delivery_tag & tag_mask);
         d.redelivered = env.redelivered != 0;
         d.body.assign(static_cast<const char*>(env.message.body.bytes), env.message.body.len);
-        window.emplace_back();
-        window.back().tag = env.delivery_tag & tag_mask;
+        window_.emplace_back();
+        window_.back().tag = env.delivery_tag & tag_mask;
         batch.push_back(std::move(d));
         amqp_destroy_envelope(&env);
-        continue;
-      }
-      if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_TIMEOUT)
+      } else if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+                 r.library_error == AMQP_STATUS_TIMEOUT) {
         break;
-      if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-          r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
-        // A frame other than a delivery: read it. A close or a consumer cancelled by the broker
-        // (its queue was deleted) ends the connection; the rest is ignored.
-        amqp_frame_t frame;
-        if (amqp_simple_wait_frame_noblock(state, &frame, &wait) != AMQP_STATUS_OK ||
-            (frame.frame_type == AMQP_FRAME_METHOD &&
-             (frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
-              frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD ||
-              frame.payload.method.id == AMQP_BASIC_CANCEL_METHOD))) {
-          broken = true;
-          drop_connection("the broker closed the channel or cancelled the consumer");
-          break;
-        }
-        continue;
+      } else if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+                 r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
+        broken = !read_other_frame(wait);
+      } else {
+        broken = true;
+        drop(r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION ? amqp_error_string2(r.library_error)
+                                                             : "unexpected reply while consuming");
       }
-      broken = true;
-      drop_connection(r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION
-                          ? amqp_error_string2(r.library_error)
-                          : "unexpected reply while consuming");
-      break;
     }
-    if (broken)
-      batch.clear();  // their tags died with the connection; the broker redelivers them
-    if (!batch.empty()) {
-      delivered_ += batch.size();
-      on_batch_(std::move(batch));
-      batch.clear();
-    }
+    if (broken || batch.empty())
+      return;
+    c_.delivered_ += batch.size();
+    c_.on_batch_(std::move(batch));
   }
+
+  consumer& c_;
+  std::vector<std::string> queues_;
+  std::string queue_list_;
+  std::unique_ptr<amqp_connection> conn_;
+  std::uint64_t generation_ = 0;
+  std::chrono::milliseconds backoff_{100};
+  std::deque<window_entry> window_;  // unsettled deliveries of this connection, by tag
+  std::size_t finished_behind_ = 0;  // finished entries not at the head of the window
+};
+
+void consumer::run() {
+  loop{*this}.run();
 }
 
 }  // namespace flashsale::amqp

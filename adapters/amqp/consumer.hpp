@@ -77,6 +77,8 @@ class consumer {
     bool requeue;
   };
 
+  class loop;  // the consumer thread's state and steps (consumer.cpp)
+
   void run();
 
   connection_params params_;

@@ -55,173 +55,202 @@ void publisher::report(std::vector<std::uint64_t> ids, fate f) {
     on_confirm_(std::move(ids), f);
 }
 
-void publisher::run() {
-  std::unique_ptr<amqp_connection> conn;
-  std::map<std::uint64_t, inflight> unconfirmed;  // delivery tag -> publish
-  std::uint64_t next_tag = 1;
-  auto backoff = std::chrono::milliseconds{100};
-  std::vector<pending> batch;
+/// The publisher thread's state and its steps (the connection is used by this thread only).
+class publisher::loop {
+ public:
+  explicit loop(publisher& owner) : p_(owner) {}
 
-  auto drop_connection = [&](const std::string& why) {
+  void run() {
+    std::vector<pending> batch;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock{p_.mtx_};
+        if (p_.stop_)
+          break;
+        if (conn_ == nullptr)
+          batch.swap(p_.queue_);  // everything queued while the connection died is refused
+      }
+      if (conn_ == nullptr) {
+        refuse(batch);  // never sent
+        if (!connect())
+          continue;
+      }
+      {
+        std::unique_lock<std::mutex> lock{p_.mtx_};
+        if (p_.queue_.empty() && unconfirmed_.empty() && !p_.stop_)
+          p_.cv_.wait_for(lock, std::chrono::milliseconds{100});
+        batch.swap(p_.queue_);
+      }
+      if (!publish_all(batch) || !read_confirms())
+        continue;
+      if (!unconfirmed_.empty() &&
+          clock::now() - unconfirmed_.begin()->second.sent > p_.opts_.confirm_timeout) {
+        drop("no confirm within " + std::to_string(p_.opts_.confirm_timeout.count()) + " ms");
+        continue;  // the connection state is gone
+      }
+      amqp_maybe_release_buffers(state());
+    }
+    shut_down();
+  }
+
+ private:
+  amqp_connection_state_t state() const {
+    return static_cast<amqp_connection_state_t>(conn_->native());
+  }
+
+  /// Reports every message of `batch` (from `from` on) refused, and empties it.
+  void refuse(std::vector<pending>& batch, std::size_t from = 0) {
+    std::vector<std::uint64_t> ids;
+    for (; from < batch.size(); ++from)
+      ids.push_back(batch[from].id);
+    batch.clear();
+    p_.report(std::move(ids), fate::refused);
+  }
+
+  /// Connects with confirms on; after a failure waits out the backoff and returns false.
+  bool connect() {
+    try {
+      conn_ = std::make_unique<amqp_connection>(p_.params_);
+      conn_->declare(p_.opts_.route);
+      amqp_confirm_select(state(), 1);
+      conn_->check_rpc("confirm.select");
+      next_tag_ = 1;
+      backoff_ = std::chrono::milliseconds{100};
+      p_.connected_->store(true);
+      spdlog::info("amqp publisher connected to {} (exchange {}, queues {})", p_.params_.endpoint(),
+                   p_.opts_.route.exchange, fmt::join(p_.opts_.route.queues(), ", "));
+      return true;
+    } catch (const amqp_error& e) {
+      conn_.reset();
+      spdlog::warn("amqp publisher: {}; retrying in {} ms", e.what(), backoff_.count());
+      std::unique_lock<std::mutex> lock{p_.mtx_};
+      p_.cv_.wait_for(lock, backoff_, [this] { return p_.stop_; });
+      backoff_ = std::min(backoff_ * 2, p_.opts_.max_backoff);
+      return false;
+    }
+  }
+
+  /// Reports what was sent and not confirmed as unknown (it may be stored), closes the connection.
+  void drop(const std::string& why) {
     spdlog::error(
         "amqp publisher {}: {}; {} unconfirmed messages reported as unknown (they may be stored), "
         "reconnecting",
-        params_.endpoint(), why, unconfirmed.size());
-    connected_->store(false);
+        p_.params_.endpoint(), why, unconfirmed_.size());
+    p_.connected_->store(false);
     std::vector<std::uint64_t> ids;
-    for (auto& [tag, m] : unconfirmed)
+    for (auto& [tag, m] : unconfirmed_)
       ids.push_back(m.id);
-    unconfirmed.clear();
-    report(std::move(ids), fate::unknown);
-    conn.reset();
-  };
+    unconfirmed_.clear();
+    p_.report(std::move(ids), fate::unknown);
+    conn_.reset();
+  }
 
-  for (;;) {
-    {
-      std::unique_lock<std::mutex> lock{mtx_};
-      if (stop_)
-        break;
-      if (conn == nullptr) {
-        // Everything queued while the connection died is refused at once.
-        batch.swap(queue_);
-      }
-    }
-    if (conn == nullptr) {
-      std::vector<std::uint64_t> ids;
-      for (auto& m : batch)
-        ids.push_back(m.id);
-      batch.clear();
-      report(std::move(ids), fate::refused);  // never sent
-      try {
-        conn = std::make_unique<amqp_connection>(params_);
-        conn->declare(opts_.route);
-        amqp_confirm_select(static_cast<amqp_connection_state_t>(conn->native()), 1);
-        conn->check_rpc("confirm.select");
-        next_tag = 1;
-        backoff = std::chrono::milliseconds{100};
-        connected_->store(true);
-        spdlog::info("amqp publisher connected to {} (exchange {}, queues {})", params_.endpoint(),
-                     opts_.route.exchange, fmt::join(opts_.route.queues(), ", "));
-      } catch (const amqp_error& e) {
-        conn.reset();
-        spdlog::warn("amqp publisher: {}; retrying in {} ms", e.what(), backoff.count());
-        std::unique_lock<std::mutex> lock{mtx_};
-        cv_.wait_for(lock, backoff, [this] { return stop_; });
-        backoff = std::min(backoff * 2, opts_.max_backoff);
-        continue;
-      }
-    }
-    auto state = static_cast<amqp_connection_state_t>(conn->native());
-
-    {
-      std::unique_lock<std::mutex> lock{mtx_};
-      if (queue_.empty() && unconfirmed.empty() && !stop_)
-        cv_.wait_for(lock, std::chrono::milliseconds{100});
-      batch.swap(queue_);
-    }
-
-    // Publish everything queued, then read confirms.
+  /// Publishes the batch persistently; false when the connection broke (what was not sent, or cut
+  /// off mid-message, which the broker drops, is refused).
+  bool publish_all(std::vector<pending>& batch) {
     amqp_basic_properties_t props;
     props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_CONTENT_TYPE_FLAG;
     props.delivery_mode = 2;  // persistent
     props.content_type = amqp_cstring_bytes("application/x-flashsale-purchase");
-    auto exchange = amqp_cstring_bytes(opts_.route.exchange.c_str());
-    auto main_key = amqp_cstring_bytes(opts_.route.queue.c_str());
-    bool broken = false;
-    std::size_t sent = 0;
-    for (; sent < batch.size(); ++sent) {
+    auto exchange = amqp_cstring_bytes(p_.opts_.route.exchange.c_str());
+    auto main_key = amqp_cstring_bytes(p_.opts_.route.queue.c_str());
+    for (std::size_t sent = 0; sent < batch.size(); ++sent) {
       auto& m = batch[sent];
       auto key = m.queue.empty() ? main_key : amqp_cstring_bytes(m.queue.c_str());
       amqp_bytes_t body{m.body.size(), m.body.data()};
-      int rc = amqp_basic_publish(state, 1, exchange, key, 0, 0, &props, body);
+      int rc = amqp_basic_publish(state(), 1, exchange, key, 0, 0, &props, body);
       if (rc != AMQP_STATUS_OK) {
-        broken = true;
-        drop_connection(std::string("publish: ") + amqp_error_string2(rc));
-        break;
+        drop(std::string("publish: ") + amqp_error_string2(rc));
+        refuse(batch, sent);
+        return false;
       }
-      unconfirmed.emplace(next_tag++, inflight{m.id, clock::now()});
-    }
-    if (broken) {
-      std::vector<std::uint64_t> ids;
-      // Not sent, or cut off mid-message (the broker drops an incomplete message).
-      for (; sent < batch.size(); ++sent)
-        ids.push_back(batch[sent].id);
-      batch.clear();
-      report(std::move(ids), fate::refused);
-      continue;
+      unconfirmed_.emplace(next_tag_++, inflight{m.id, clock::now()});
     }
     batch.clear();
+    return true;
+  }
 
-    // Read every frame that is there; wait up to 1 ms for the first one when confirms are due.
+  /// Moves the publishes a basic.ack / basic.nack frame covers from unconfirmed_ to `out`.
+  void settle(const amqp_frame_t& frame, std::vector<std::uint64_t>& out) {
+    std::uint64_t tag;
+    bool multiple;
+    if (frame.payload.method.id == AMQP_BASIC_ACK_METHOD) {
+      auto* m = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
+      tag = m->delivery_tag;
+      multiple = m->multiple != 0;
+    } else {
+      auto* m = static_cast<amqp_basic_nack_t*>(frame.payload.method.decoded);
+      tag = m->delivery_tag;
+      multiple = m->multiple != 0;
+    }
+    auto last = multiple ? unconfirmed_.upper_bound(tag) : unconfirmed_.find(tag);
+    auto first = multiple ? unconfirmed_.begin() : last;
+    if (!multiple && last != unconfirmed_.end())
+      ++last;
+    for (auto i = first; i != last; ++i)
+      out.push_back(i->second.id);
+    unconfirmed_.erase(first, last);
+  }
+
+  /// Reads every frame that is there (waiting up to 1 ms for the first one when confirms are due)
+  /// and reports the fates; false when the connection broke.
+  bool read_confirms() {
     std::vector<std::uint64_t> acked;
     std::vector<std::uint64_t> nacked;
-    timeval wait{0, unconfirmed.empty() ? 0 : 1000};
-    for (;;) {
+    bool broken = false;
+    timeval wait{0, unconfirmed_.empty() ? 0 : 1000};
+    while (!broken) {
       amqp_frame_t frame;
-      int rc = amqp_simple_wait_frame_noblock(state, &frame, &wait);
+      int rc = amqp_simple_wait_frame_noblock(state(), &frame, &wait);
       wait = timeval{0, 0};
       if (rc == AMQP_STATUS_TIMEOUT)
         break;
       if (rc != AMQP_STATUS_OK) {
         broken = true;
-        drop_connection(std::string("reading confirms: ") + amqp_error_string2(rc));
-        break;
-      }
-      if (frame.frame_type != AMQP_FRAME_METHOD)
+        drop(std::string("reading confirms: ") + amqp_error_string2(rc));
+      } else if (frame.frame_type != AMQP_FRAME_METHOD) {
         continue;
-      auto method = frame.payload.method.id;
-      if (method == AMQP_BASIC_ACK_METHOD || method == AMQP_BASIC_NACK_METHOD) {
-        std::uint64_t tag;
-        bool multiple;
-        if (method == AMQP_BASIC_ACK_METHOD) {
-          auto* m = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
-          tag = m->delivery_tag;
-          multiple = m->multiple != 0;
-        } else {
-          auto* m = static_cast<amqp_basic_nack_t*>(frame.payload.method.decoded);
-          tag = m->delivery_tag;
-          multiple = m->multiple != 0;
-        }
-        auto& out = method == AMQP_BASIC_ACK_METHOD ? acked : nacked;
-        auto last = multiple ? unconfirmed.upper_bound(tag) : unconfirmed.find(tag);
-        auto first = multiple ? unconfirmed.begin() : last;
-        if (!multiple && last != unconfirmed.end())
-          ++last;
-        for (auto i = first; i != last; ++i)
-          out.push_back(i->second.id);
-        unconfirmed.erase(first, last);
-      } else if (method == AMQP_CHANNEL_CLOSE_METHOD || method == AMQP_CONNECTION_CLOSE_METHOD) {
+      } else if (frame.payload.method.id == AMQP_BASIC_ACK_METHOD) {
+        settle(frame, acked);
+      } else if (frame.payload.method.id == AMQP_BASIC_NACK_METHOD) {
+        settle(frame, nacked);
+      } else if (frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
+                 frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD) {
         broken = true;
-        drop_connection("the broker closed the channel");
-        break;
+        drop("the broker closed the channel");
       }
     }
-    report(std::move(acked), fate::confirmed);
-    report(std::move(nacked), fate::refused);
-    if (broken)
-      continue;
-    if (!unconfirmed.empty() &&
-        clock::now() - unconfirmed.begin()->second.sent > opts_.confirm_timeout) {
-      drop_connection("no confirm within " + std::to_string(opts_.confirm_timeout.count()) + " ms");
-      continue;  // the connection state is gone
-    }
-    amqp_maybe_release_buffers(state);
+    p_.report(std::move(acked), fate::confirmed);
+    p_.report(std::move(nacked), fate::refused);
+    return !broken;
   }
 
-  // Shutting down: nothing unconfirmed may count as accepted.
-  std::vector<std::uint64_t> sent_ids;
-  for (auto& [tag, m] : unconfirmed)
-    sent_ids.push_back(m.id);
-  connected_->store(false);
-  std::vector<std::uint64_t> queued_ids;
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    for (auto& m : queue_)
-      queued_ids.push_back(m.id);
-    queue_.clear();
+  /// Shutting down: nothing unconfirmed may count as accepted.
+  void shut_down() {
+    std::vector<std::uint64_t> sent_ids;
+    for (auto& [tag, m] : unconfirmed_)
+      sent_ids.push_back(m.id);
+    p_.connected_->store(false);
+    std::vector<std::uint64_t> queued_ids;
+    {
+      std::lock_guard<std::mutex> guard{p_.mtx_};
+      for (auto& m : p_.queue_)
+        queued_ids.push_back(m.id);
+      p_.queue_.clear();
+    }
+    p_.report(std::move(sent_ids), fate::unknown);
+    p_.report(std::move(queued_ids), fate::refused);
   }
-  report(std::move(sent_ids), fate::unknown);
-  report(std::move(queued_ids), fate::refused);
+
+  publisher& p_;
+  std::unique_ptr<amqp_connection> conn_;
+  std::map<std::uint64_t, inflight> unconfirmed_;  // delivery tag -> publish
+  std::uint64_t next_tag_ = 1;
+  std::chrono::milliseconds backoff_{100};
+};
+
+void publisher::run() {
+  loop{*this}.run();
 }
 
 }  // namespace flashsale::amqp

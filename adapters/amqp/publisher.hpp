@@ -64,6 +64,8 @@ class publisher {
     std::string queue;  ///< routing key; empty = the route's main queue
   };
 
+  class loop;  // the publisher thread's state and steps (publisher.cpp)
+
   void run();
   void report(std::vector<std::uint64_t> ids, fate f);
 
