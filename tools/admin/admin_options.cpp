@@ -1,0 +1,170 @@
+#include "tools/admin/admin_options.hpp"
+
+#include <cstdlib>
+#include <set>
+
+#include "common/parse_integer.hpp"
+#include "quota/znodes.hpp"
+
+namespace flashsale::admin {
+
+const char* const usage_text = R"(usage: flashsale-admin [options] <command>
+
+commands:
+  migrate --sale FILE   create (if missing) and migrate the main database and the database of
+                        every hot product of the sale (applies sql/*.sql not yet applied)
+  sale create FILE      define every product of the sale in its database (idempotent; a product
+                        already defined differently is an error)
+  sale open|close|schedule --sale FILE --zk HOSTS
+                        open the sale now, close it now, or follow the opens_at / closes_at of
+                        the sale file again (the default); every gateway follows within a second
+  sale shed K --sale FILE --zk HOSTS
+                        keep 1 purchase attempt in K at every gateway (lottery), live
+  report --sale FILE    per product: stock made available, sold, remaining, and the invariants
+                        I1 no-oversell, I2 conservation, I3 no-duplicates (OK or FAIL)
+  zk init --sale FILE --zk HOSTS
+                        create the sale's ZooKeeper tree for live quotas (idempotent; the
+                        stock of a product znode that exists is left as it is). `sale create
+                        FILE --zk HOSTS` does the same after the database step
+  zk status --sale FILE --zk HOSTS
+                        per product: stock, and per gateway its grant, reported consumption and
+                        whether it is registered; the quota leader
+  zk reconcile --sale FILE --zk HOSTS [--amqp-queue Q] [--settle-s S]
+                        give the live gateways what a gateway that died mid-sale had claimed but
+                        not sold: once no message is queued and every writer is idle (checked
+                        twice, S seconds apart, default 3), lower each gone gateway's grant to
+                        its orders in the database; the quota leader re-grants the rest. Only for
+                        gateways whose process is gone (not frozen). Exit 6: not idle, try later
+  zk drop --sale FILE --zk HOSTS
+                        delete the sale's tree (grants, reports, stock) to start over; stop the
+                        sale's gateways first
+  stock set|add|remove PRODUCT N --sale FILE [--zk HOSTS]
+                        change the stock made available to N / by +N / by -N: in the database
+                        (stock ledger; a removal takes at most what is left) and, with --zk, in
+                        the product's znode, which every gateway of the live sale follows
+  status --zk HOSTS     ask every gateway and writer registered in ZooKeeper for its stats (CAF,
+                        3 s per node) and print one table: role, uptime, queue lag, batches,
+                        rate, connected peers, quota left, requests by outcome / orders by result
+
+options (also FLASHSALE_PG_* from build/run/endpoints.env, then the defaults):
+  --db-host HOST        PostgreSQL host            (FLASHSALE_PG_HOST, 127.0.0.1)
+  --db-port PORT        PostgreSQL port            (FLASHSALE_PG_PORT, 54329)
+  --db-user USER        admin user                 (FLASHSALE_PG_ADMIN_USER, flashsale)
+  --db-password PW      admin password             (FLASHSALE_PG_ADMIN_PASSWORD, flashsale)
+  --db-name NAME        main database; hot products use NAME_hot_<id>   (FLASHSALE_PG_DB, flashsale)
+  --db-connect-timeout S  connect timeout in seconds (5)
+  --sql-dir DIR         migration files            (FLASHSALE_SQL_DIR, the source tree's sql/)
+  --zk HOSTS            ZooKeeper connect string, e.g. 127.0.0.1:21810 (no default: without it
+                        `stock` changes the database only)
+  --zk-root ROOT        root znode of the flash-sale tree (/flashsale)
+  --amqp-host H --amqp-port P --amqp-user U --amqp-password W
+                        RabbitMQ, for zk reconcile (FLASHSALE_AMQP_*, then 127.0.0.1:56729)
+  --amqp-queue Q        the sale's order queue (flashsale.orders; hot products: Q.<product>)
+  --settle-s S          zk reconcile: seconds between its two checks (3)
+  -v, --verbose         log what is done (to stderr)
+  -h, --help            this text
+
+exit status: 0 success, 1 an invariant FAILed (report), 2 bad usage or sale file, 3 database error,
+             4 ZooKeeper error, 5 a registered node did not answer (status), 6 the sale is not
+             idle (zk reconcile; nothing changed)
+)";
+
+int parse_int_option(const std::string& name, const std::string& value, int min, int max) {
+  auto n = parse_integer(value);
+  if (!n || *n < min || *n > max)
+    throw usage_error(name + " must be an integer in [" + std::to_string(min) + ", " +
+                      std::to_string(max) + "], got '" + value + "'");
+  return static_cast<int>(*n);
+}
+
+options parse_options(int argc, char** argv) {
+  options o;
+  try {
+    o.db = db::connection_params::from_env();
+  } catch (const db::db_error& e) {
+    throw usage_error(e.what());
+  }
+  const char* sql_env = std::getenv("FLASHSALE_SQL_DIR");
+  o.sql_dir = sql_env != nullptr && *sql_env != '\0' ? sql_env : FLASHSALE_DEFAULT_SQL_DIR;
+
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string arg = args[i];
+    if (arg == "-h" || arg == "--help") {
+      o.help = true;
+      continue;
+    }
+    if (arg == "-v" || arg == "--verbose") {
+      o.verbose = true;
+      continue;
+    }
+    if (arg.size() < 2 || arg[0] != '-') {
+      o.command.push_back(arg);
+      continue;
+    }
+    std::string name = arg;
+    std::optional<std::string> value;
+    if (auto eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+      name = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+    }
+    static const std::set<std::string> with_value{
+        "--db-host",     "--db-port",       "--db-user",
+        "--db-password", "--db-name",       "--db-connect-timeout",
+        "--sql-dir",     "--sale",          "--zk",
+        "--zk-root",     "--amqp-host",     "--amqp-port",
+        "--amqp-user",   "--amqp-password", "--amqp-queue",
+        "--settle-s"};
+    if (with_value.count(name) == 0)
+      throw usage_error("unknown option '" + name + "'");
+    if (!value) {
+      if (i + 1 >= args.size())
+        throw usage_error("option " + name + " needs a value");
+      value = args[++i];
+    }
+    if (name == "--db-host")
+      o.db.host = *value;
+    else if (name == "--db-port")
+      o.db.port = parse_int_option(name, *value, 1, 65535);
+    else if (name == "--db-user")
+      o.db.user = *value;
+    else if (name == "--db-password")
+      o.db.password = *value;
+    else if (name == "--db-name")
+      o.db.dbname = *value;
+    else if (name == "--db-connect-timeout")
+      o.db.connect_timeout_s = parse_int_option(name, *value, 1, 3600);
+    else if (name == "--sql-dir")
+      o.sql_dir = *value;
+    else if (name == "--sale")
+      o.sale_file = *value;
+    else if (name == "--zk")
+      o.zk_hosts = *value;
+    else if (name == "--zk-root")
+      o.zk_root = *value;
+    else if (name == "--amqp-host")
+      o.amqp.host = *value;
+    else if (name == "--amqp-port")
+      o.amqp.port = parse_int_option(name, *value, 1, 65535);
+    else if (name == "--amqp-user")
+      o.amqp.user = *value;
+    else if (name == "--amqp-password")
+      o.amqp.password = *value;
+    else if (name == "--amqp-queue")
+      o.amqp_queue = *value;
+    else if (name == "--settle-s")
+      o.settle_s = parse_int_option(name, *value, 1, 600);
+  }
+  if (o.amqp.host.empty() || o.amqp_queue.empty())
+    throw usage_error("--amqp-host and --amqp-queue must not be empty");
+  if (o.db.host.empty() || o.db.dbname.empty() || o.db.user.empty())
+    throw usage_error("--db-host, --db-user and --db-name must not be empty");
+  if (o.zk_hosts && o.zk_hosts->empty())
+    throw usage_error("--zk must not be empty");
+  if (!quota::valid_root(o.zk_root))
+    throw usage_error("--zk-root must be an absolute znode path like /flashsale, got '" +
+                      o.zk_root + "'");
+  return o;
+}
+
+}  // namespace flashsale::admin

@@ -1,0 +1,54 @@
+#pragma once
+
+// flashsale-admin's command line: the options, the usage text and the exit codes. No CAF.
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "adapters/amqp/amqp_connection.hpp"
+#include "adapters/db/connection.hpp"
+
+namespace flashsale::admin {
+
+// Exit codes (documented in the usage text).
+constexpr int exit_ok = 0;
+constexpr int exit_invariant_failed = 1;
+constexpr int exit_usage = 2;
+constexpr int exit_database = 3;
+constexpr int exit_zookeeper = 4;
+constexpr int exit_node_unreachable = 5;
+constexpr int exit_not_idle = 6;
+
+/// The text of --help: every command, option and exit status.
+extern const char* const usage_text;
+
+/// A command line that cannot be run (exit_usage).
+struct usage_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Options and positional words, with the environment's defaults (FLASHSALE_PG_*,
+/// FLASHSALE_AMQP_*, FLASHSALE_SQL_DIR).
+struct options {
+  db::connection_params db;
+  std::string sql_dir;
+  std::vector<std::string> command;  // positional words
+  std::optional<std::string> sale_file;
+  std::optional<std::string> zk_hosts;
+  std::string zk_root = "/flashsale";
+  amqp::connection_params amqp = amqp::connection_params::from_env();
+  std::string amqp_queue = "flashsale.orders";
+  int settle_s = 3;
+  bool verbose = false;
+  bool help = false;
+};
+
+/// An integer option in [min, max]; throws usage_error naming the option otherwise.
+int parse_int_option(const std::string& name, const std::string& value, int min, int max);
+
+/// Parses argv. Throws usage_error for an unknown option, a missing or bad value.
+options parse_options(int argc, char** argv);
+
+}  // namespace flashsale::admin
