@@ -346,6 +346,79 @@ std::string status_summary(const run_state& run) {
   return s;
 }
 
+/// While client threads run: a progress line on stderr every second (with --progress).
+void watch_progress(run_state& run, const std::atomic<int>& running, steady::time_point begin) {
+  const auto& options = run.options;
+  auto last_tick = begin;
+  std::uint64_t last_answered = 0;
+  while (running.load() > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto now = steady::now();
+    if (!options.progress || now - last_tick < std::chrono::seconds(1))
+      continue;
+    auto answered = run.answered.load(std::memory_order_relaxed);
+    double dt = std::chrono::duration<double>(now - last_tick).count();
+    std::uint64_t errors = 0;
+    for (auto& e : run.errors)
+      errors += e.load(std::memory_order_relaxed);
+    fmt::print(stderr,
+               "progress {:.0f}s sent {} answered {} errors {} rate {:.0f} req/s status{}\n",
+               std::chrono::duration<double>(now - begin).count(),
+               run.sent.load(std::memory_order_relaxed), answered, errors,
+               static_cast<double>(answered - last_answered) / dt, status_summary(run));
+    last_tick = now;
+    last_answered = answered;
+  }
+}
+
+/// Writes the tickets (--tickets-out) and prints the report on stdout; returns the answers.
+std::uint64_t report(run_state& run, const std::vector<std::unique_ptr<thread_runner>>& runners,
+                     double elapsed, std::ofstream& tickets_file) {
+  const auto& options = run.options;
+  latency_histogram all;
+  std::uint64_t tickets = 0;
+  std::uint64_t unparsed = 0;
+  for (auto& r : runners) {
+    all.merge(r->histogram());
+    unparsed += r->unparsed_tickets;
+    for (auto& line : r->tickets())
+      tickets_file << line << '\n';
+    tickets += r->tickets().size();
+  }
+  if (tickets_file.is_open()) {
+    tickets_file.flush();
+    if (!tickets_file)
+      spdlog::error("load: writing '{}' failed", options.tickets_out);
+  }
+
+  auto answered = run.answered.load();
+  std::uint64_t errors = 0;
+  for (auto& e : run.errors)
+    errors += e.load();
+  std::string out;
+  out += fmt::format("requests {}\nsent {}\nanswered {}\n", options.requests, run.sent.load(),
+                     answered);
+  for (int code = 0; code < max_status; ++code)
+    if (auto n = run.status[static_cast<std::size_t>(code)].load())
+      out += fmt::format("status {} {}\n", code, n);
+  out += fmt::format("errors {}\n", errors);
+  for (std::size_t k = 0; k < error_names.size(); ++k)
+    out += fmt::format("error {} {}\n", error_names[k], run.errors[k].load());
+  out += fmt::format("elapsed_s {:.3f}\n", elapsed);
+  out += fmt::format("throughput {:.0f} req/s\n", elapsed > 0 ? answered / elapsed : 0.0);
+  out += fmt::format("latency_ms p50 {:.3f} p90 {:.3f} p99 {:.3f} max {:.3f}\n",
+                     all.quantile(0.50) / 1000, all.quantile(0.90) / 1000,
+                     all.quantile(0.99) / 1000, static_cast<double>(all.max()) / 1000);
+  out += fmt::format("tickets {}\n", tickets);
+  out += fmt::format("last_accepted_ms {}\n", run.last_accepted_ms.load());
+  if (unparsed)
+    out += fmt::format("tickets_unparsed {}\n", unparsed);
+  out += fmt::format("key_prefix {}\n", run.key_prefix);
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  std::fflush(stdout);
+  return answered;
+}
+
 int run_load(const load_options& options) {
   run_state run(options);
   run.key_prefix = options.key_prefix.empty() ? random_prefix() : options.key_prefix;
@@ -406,72 +479,12 @@ int run_load(const load_options& options) {
     });
   }
 
-  auto last_tick = begin;
-  std::uint64_t last_answered = 0;
-  while (running.load() > 0) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    auto now = steady::now();
-    if (!options.progress || now - last_tick < std::chrono::seconds(1))
-      continue;
-    auto answered = run.answered.load(std::memory_order_relaxed);
-    double dt = std::chrono::duration<double>(now - last_tick).count();
-    std::uint64_t errors = 0;
-    for (auto& e : run.errors)
-      errors += e.load(std::memory_order_relaxed);
-    fmt::print(stderr,
-               "progress {:.0f}s sent {} answered {} errors {} rate {:.0f} req/s status{}\n",
-               std::chrono::duration<double>(now - begin).count(),
-               run.sent.load(std::memory_order_relaxed), answered, errors,
-               static_cast<double>(answered - last_answered) / dt, status_summary(run));
-    last_tick = now;
-    last_answered = answered;
-  }
+  watch_progress(run, running, begin);
   for (auto& t : threads)
     t.join();
   double elapsed = std::chrono::duration<double>(steady::now() - begin).count();
 
-  latency_histogram all;
-  std::uint64_t tickets = 0;
-  std::uint64_t unparsed = 0;
-  for (auto& r : runners) {
-    all.merge(r->histogram());
-    unparsed += r->unparsed_tickets;
-    for (auto& line : r->tickets())
-      tickets_file << line << '\n';
-    tickets += r->tickets().size();
-  }
-  if (tickets_file.is_open()) {
-    tickets_file.flush();
-    if (!tickets_file)
-      spdlog::error("load: writing '{}' failed", options.tickets_out);
-  }
-
-  auto answered = run.answered.load();
-  std::uint64_t errors = 0;
-  for (auto& e : run.errors)
-    errors += e.load();
-  std::string out;
-  out += fmt::format("requests {}\nsent {}\nanswered {}\n", options.requests, run.sent.load(),
-                     answered);
-  for (int code = 0; code < max_status; ++code)
-    if (auto n = run.status[static_cast<std::size_t>(code)].load())
-      out += fmt::format("status {} {}\n", code, n);
-  out += fmt::format("errors {}\n", errors);
-  for (std::size_t k = 0; k < error_names.size(); ++k)
-    out += fmt::format("error {} {}\n", error_names[k], run.errors[k].load());
-  out += fmt::format("elapsed_s {:.3f}\n", elapsed);
-  out += fmt::format("throughput {:.0f} req/s\n", elapsed > 0 ? answered / elapsed : 0.0);
-  out += fmt::format("latency_ms p50 {:.3f} p90 {:.3f} p99 {:.3f} max {:.3f}\n",
-                     all.quantile(0.50) / 1000, all.quantile(0.90) / 1000,
-                     all.quantile(0.99) / 1000, static_cast<double>(all.max()) / 1000);
-  out += fmt::format("tickets {}\n", tickets);
-  out += fmt::format("last_accepted_ms {}\n", run.last_accepted_ms.load());
-  if (unparsed)
-    out += fmt::format("tickets_unparsed {}\n", unparsed);
-  out += fmt::format("key_prefix {}\n", run.key_prefix);
-  std::fwrite(out.data(), 1, out.size(), stdout);
-  std::fflush(stdout);
-  return answered == options.requests ? 0 : 1;
+  return report(run, runners, elapsed, tickets_file) == options.requests ? 0 : 1;
 }
 
 }  // namespace
