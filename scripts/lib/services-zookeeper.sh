@@ -1,0 +1,103 @@
+# Sourced by scripts/services (never run alone): the private ZooKeeper: start, stop, status, readiness.
+# Uses the helpers and the configuration that scripts/services sets before sourcing it.
+# shellcheck shell=bash
+
+# ---------------------------------------------------------------------------------------------------------
+# ZooKeeper
+# ---------------------------------------------------------------------------------------------------------
+ZK_DIR=$RUN/zk
+# Not "/usr/share/java/*": that holds six SLF4J bindings and slf4j picks one by directory order (NOP here,
+# so no log at all). zookeeper.jar's manifest Class-Path names its own dependencies (netty, jute, jline,
+# slf4j-api, ...); we add exactly one binding: slf4j-simple (server log to stderr) / slf4j-nop (client).
+ZK_SERVER_CP=$JAVA_DIR/zookeeper.jar:$JAVA_DIR/slf4j-simple.jar
+ZK_CLIENT_CP=$JAVA_DIR/zookeeper.jar:$JAVA_DIR/slf4j-nop.jar
+
+zk_4lw() {   # zk_4lw WORD -> the server's answer
+  timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$ZK_PORT && printf %s '$1' >&3 && cat <&3" 2>/dev/null
+}
+
+zk_pid() {   # pid of our ZooKeeper server, if it runs
+  local pid
+  pid=$(cat "$ZK_DIR/zk.pid" 2>/dev/null || true)
+  pid_matches "$pid" QuorumPeerMain "$ZK_DIR/zoo.cfg" && echo "$pid"
+}
+
+# Create an ephemeral znode and read it back through a real client session.
+zk_roundtrip() {
+  local node="/flashsale-ping-$$-$RANDOM" val="ok$RANDOM" out
+  out=$(printf 'create -e %s %s\nget %s\nquit\n' "$node" "$val" "$node" |
+        timeout 20 java -Xmx64m -cp "$ZK_CLIENT_CP" org.apache.zookeeper.ZooKeeperMain \
+          -server "127.0.0.1:$ZK_PORT" 2>&1) || true
+  grep -qx "Created $node" <<<"$out" && grep -qx "$val" <<<"$out"
+}
+
+zk_start() {
+  local t0 pid
+  t0=$(now_ms)
+  local j
+  for j in zookeeper.jar zookeeper-jute.jar slf4j-api.jar slf4j-simple.jar slf4j-nop.jar; do
+    [ -f "$JAVA_DIR/$j" ] || die "zk: $JAVA_DIR/$j missing (packages zookeeper, libslf4j-java; run scripts/bootstrap)"
+  done
+  command -v java >/dev/null || die "zk: java missing (default-jre-headless)"
+  mkdir -p "$ZK_DIR/data"
+  if pid=$(zk_pid); then
+    log "zk: already running (pid $pid), checking it answers"
+  else
+    cat >"$ZK_DIR/zoo.cfg" <<EOF
+# written by scripts/services at every start
+dataDir=$ZK_DIR/data
+clientPort=$ZK_PORT
+clientPortAddress=127.0.0.1
+tickTime=2000
+initLimit=10
+syncLimit=5
+maxClientCnxns=0
+admin.enableServer=false
+4lw.commands.whitelist=ruok,stat,srvr,mntr
+EOF
+    if port_open "$ZK_PORT"; then die "zk: port $ZK_PORT is already in use by another process"; fi
+    {
+      echo "==== $(date '+%F %T') starting ZooKeeper (scripts/services)"
+    } >>"$ZK_DIR/zk.log"
+    (cd "$ZK_DIR" && exec setsid nohup java -Xms32m -Xmx512m \
+        -Dorg.slf4j.simpleLogger.showDateTime=true \
+        -Dorg.slf4j.simpleLogger.dateTimeFormat='yyyy-MM-dd HH:mm:ss.SSS' \
+        -Dzookeeper.jmx.log4j.disable=true \
+        -cp "$ZK_SERVER_CP" org.apache.zookeeper.server.quorum.QuorumPeerMain "$ZK_DIR/zoo.cfg" \
+        </dev/null >>"$ZK_DIR/zk.log" 2>&1 9>&- &
+     echo $! >"$ZK_DIR/zk.pid")
+  fi
+  local deadline=$(( $(date +%s) + ZK_DEADLINE ))
+  until [ "$(zk_4lw ruok)" = imok ]; do
+    if ! zk_pid >/dev/null; then log_tail "$ZK_DIR/zk.log"; die "zk: the server process exited"; fi
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      log_tail "$ZK_DIR/zk.log"; die "zk: no 'imok' to 'ruok' within $ZK_DEADLINE s"
+    fi
+    sleep 0.2
+  done
+  until zk_roundtrip; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      log_tail "$ZK_DIR/zk.log"; die "zk: znode create/get round trip failed within $ZK_DEADLINE s"
+    fi
+    sleep 0.5
+  done
+  log "zk: ready at 127.0.0.1:$ZK_PORT (pid $(zk_pid), data $ZK_DIR/data) in $(fmt_secs $(( $(now_ms) - t0 )))"
+}
+
+zk_stop() {
+  local pid t0
+  if ! pid=$(zk_pid); then log "zk: not running"; rm -f "$ZK_DIR/zk.pid"; return 0; fi
+  t0=$(now_ms)
+  kill -TERM "$pid" 2>/dev/null || true
+  wait_gone_or_kill "$pid" "$STOP_DEADLINE" "zookeeper" || die "zk: pid $pid survived SIGKILL"
+  rm -f "$ZK_DIR/zk.pid"
+  log "zk: stopped in $(fmt_secs $(( $(now_ms) - t0 )))"
+}
+
+zk_status() {
+  if zk_pid >/dev/null; then
+    if [ "$(zk_4lw ruok)" = imok ]; then echo "running   127.0.0.1:$ZK_PORT"; return 0; fi
+    echo "unhealthy (process up, no 'imok')"; return 1
+  fi
+  echo "stopped"; return 1
+}
