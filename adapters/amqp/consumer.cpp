@@ -7,6 +7,8 @@
 #include <amqp.h>
 #include <spdlog/spdlog.h>
 
+#include "adapters/amqp/reconnect_backoff.hpp"
+
 namespace flashsale::amqp {
 
 namespace {
@@ -115,17 +117,15 @@ class consumer::loop {
         conn_->check_rpc(("basic.consume " + q).c_str());
       }
       ++generation_;
-      backoff_ = std::chrono::milliseconds{100};
+      backoff_.reset();
       c_.connected_ = true;
       spdlog::info("amqp consumer connected to {} (queues {}, prefetch {} each)",
                    c_.params_.endpoint(), queue_list_, c_.opts_.prefetch);
       return true;
     } catch (const amqp_error& e) {
       conn_.reset();
-      spdlog::warn("amqp consumer: {}; retrying in {} ms", e.what(), backoff_.count());
-      std::unique_lock<std::mutex> lock{c_.mtx_};
-      c_.cv_.wait_for(lock, backoff_, [this] { return c_.stop_; });
-      backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds{2000});
+      spdlog::warn("amqp consumer: {}; retrying in {} ms", e.what(), backoff_.delay().count());
+      backoff_.wait(c_.mtx_, c_.cv_, [this] { return c_.stop_; });
       return false;
     }
   }
@@ -271,7 +271,7 @@ class consumer::loop {
   std::string queue_list_;
   std::unique_ptr<amqp_connection> conn_;
   std::uint64_t generation_ = 0;
-  std::chrono::milliseconds backoff_{100};
+  detail::reconnect_backoff backoff_{std::chrono::milliseconds{2000}};
   std::deque<window_entry> window_;  // unsettled deliveries of this connection, by tag
   std::size_t finished_behind_ = 0;  // finished entries not at the head of the window
 };

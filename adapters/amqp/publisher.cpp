@@ -7,6 +7,8 @@
 #include <amqp.h>
 #include <spdlog/spdlog.h>
 
+#include "adapters/amqp/reconnect_backoff.hpp"
+
 namespace flashsale::amqp {
 
 namespace {
@@ -115,17 +117,15 @@ class publisher::loop {
       amqp_confirm_select(state(), 1);
       conn_->check_rpc("confirm.select");
       next_tag_ = 1;
-      backoff_ = std::chrono::milliseconds{100};
+      backoff_.reset();
       p_.connected_->store(true);
       spdlog::info("amqp publisher connected to {} (exchange {}, queues {})", p_.params_.endpoint(),
                    p_.opts_.route.exchange, fmt::join(p_.opts_.route.queues(), ", "));
       return true;
     } catch (const amqp_error& e) {
       conn_.reset();
-      spdlog::warn("amqp publisher: {}; retrying in {} ms", e.what(), backoff_.count());
-      std::unique_lock<std::mutex> lock{p_.mtx_};
-      p_.cv_.wait_for(lock, backoff_, [this] { return p_.stop_; });
-      backoff_ = std::min(backoff_ * 2, p_.opts_.max_backoff);
+      spdlog::warn("amqp publisher: {}; retrying in {} ms", e.what(), backoff_.delay().count());
+      backoff_.wait(p_.mtx_, p_.cv_, [this] { return p_.stop_; });
       return false;
     }
   }
@@ -246,7 +246,7 @@ class publisher::loop {
   std::unique_ptr<amqp_connection> conn_;
   std::map<std::uint64_t, inflight> unconfirmed_;  // delivery tag -> publish
   std::uint64_t next_tag_ = 1;
-  std::chrono::milliseconds backoff_{100};
+  detail::reconnect_backoff backoff_{p_.opts_.max_backoff};
 };
 
 void publisher::run() {

@@ -14,24 +14,15 @@
 #include <thread>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
+#include "adapters/http/io_types.hpp"
 #include "adapters/http/request_parser.hpp"
 #include "adapters/http/server.hpp"
 
 namespace flashsale::http::detail {
 
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-using steady = std::chrono::steady_clock;
-using error_code = boost::system::error_code;
-/// Sockets and timers bound to the concrete io_context executor (no type-erased executor).
-using socket_type = tcp::socket::rebind_executor<asio::io_context::executor_type>::other;
-using timer_type =
-    asio::basic_waitable_timer<steady, asio::wait_traits<steady>, asio::io_context::executor_type>;
+using namespace flashsale::http::io;  // asio, tcp, steady, error_code, socket_type, timer_type
 
 /// The server's counters, updated with relaxed atomics from every I/O thread.
 struct counters {

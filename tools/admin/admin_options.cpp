@@ -1,7 +1,8 @@
 #include "tools/admin/admin_options.hpp"
 
 #include <cstdlib>
-#include <set>
+#include <functional>
+#include <map>
 
 #include "common/parse_integer.hpp"
 #include "quota/znodes.hpp"
@@ -77,6 +78,41 @@ int parse_int_option(const std::string& name, const std::string& value, int min,
   return static_cast<int>(*n);
 }
 
+namespace {
+
+using option_setter = std::function<void(options&, const std::string& name, const std::string&)>;
+
+/// Every option that takes a value, named once, with what it sets.
+const std::map<std::string, option_setter>& option_setters() {
+  static const std::map<std::string, option_setter> table{
+      {"--db-host", [](options& o, auto&, auto& v) { o.db.host = v; }},
+      {"--db-port",
+       [](options& o, auto& n, auto& v) { o.db.port = parse_int_option(n, v, 1, 65535); }},
+      {"--db-user", [](options& o, auto&, auto& v) { o.db.user = v; }},
+      {"--db-password", [](options& o, auto&, auto& v) { o.db.password = v; }},
+      {"--db-name", [](options& o, auto&, auto& v) { o.db.dbname = v; }},
+      {"--db-connect-timeout",
+       [](options& o, auto& n, auto& v) {
+         o.db.connect_timeout_s = parse_int_option(n, v, 1, 3600);
+       }},
+      {"--sql-dir", [](options& o, auto&, auto& v) { o.sql_dir = v; }},
+      {"--sale", [](options& o, auto&, auto& v) { o.sale_file = v; }},
+      {"--zk", [](options& o, auto&, auto& v) { o.zk_hosts = v; }},
+      {"--zk-root", [](options& o, auto&, auto& v) { o.zk_root = v; }},
+      {"--amqp-host", [](options& o, auto&, auto& v) { o.amqp.host = v; }},
+      {"--amqp-port",
+       [](options& o, auto& n, auto& v) { o.amqp.port = parse_int_option(n, v, 1, 65535); }},
+      {"--amqp-user", [](options& o, auto&, auto& v) { o.amqp.user = v; }},
+      {"--amqp-password", [](options& o, auto&, auto& v) { o.amqp.password = v; }},
+      {"--amqp-queue", [](options& o, auto&, auto& v) { o.amqp_queue = v; }},
+      {"--settle-s",
+       [](options& o, auto& n, auto& v) { o.settle_s = parse_int_option(n, v, 1, 600); }},
+  };
+  return table;
+}
+
+}  // namespace
+
 options parse_options(int argc, char** argv) {
   options o;
   try {
@@ -108,52 +144,15 @@ options parse_options(int argc, char** argv) {
       name = arg.substr(0, eq);
       value = arg.substr(eq + 1);
     }
-    static const std::set<std::string> with_value{
-        "--db-host",     "--db-port",       "--db-user",
-        "--db-password", "--db-name",       "--db-connect-timeout",
-        "--sql-dir",     "--sale",          "--zk",
-        "--zk-root",     "--amqp-host",     "--amqp-port",
-        "--amqp-user",   "--amqp-password", "--amqp-queue",
-        "--settle-s"};
-    if (with_value.count(name) == 0)
+    auto setter = option_setters().find(name);
+    if (setter == option_setters().end())
       throw usage_error("unknown option '" + name + "'");
     if (!value) {
       if (i + 1 >= args.size())
         throw usage_error("option " + name + " needs a value");
       value = args[++i];
     }
-    if (name == "--db-host")
-      o.db.host = *value;
-    else if (name == "--db-port")
-      o.db.port = parse_int_option(name, *value, 1, 65535);
-    else if (name == "--db-user")
-      o.db.user = *value;
-    else if (name == "--db-password")
-      o.db.password = *value;
-    else if (name == "--db-name")
-      o.db.dbname = *value;
-    else if (name == "--db-connect-timeout")
-      o.db.connect_timeout_s = parse_int_option(name, *value, 1, 3600);
-    else if (name == "--sql-dir")
-      o.sql_dir = *value;
-    else if (name == "--sale")
-      o.sale_file = *value;
-    else if (name == "--zk")
-      o.zk_hosts = *value;
-    else if (name == "--zk-root")
-      o.zk_root = *value;
-    else if (name == "--amqp-host")
-      o.amqp.host = *value;
-    else if (name == "--amqp-port")
-      o.amqp.port = parse_int_option(name, *value, 1, 65535);
-    else if (name == "--amqp-user")
-      o.amqp.user = *value;
-    else if (name == "--amqp-password")
-      o.amqp.password = *value;
-    else if (name == "--amqp-queue")
-      o.amqp_queue = *value;
-    else if (name == "--settle-s")
-      o.settle_s = parse_int_option(name, *value, 1, 600);
+    setter->second(o, name, *value);
   }
   if (o.amqp.host.empty() || o.amqp_queue.empty())
     throw usage_error("--amqp-host and --amqp-queue must not be empty");

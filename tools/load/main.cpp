@@ -24,19 +24,14 @@
 #include <fmt/core.h>
 #include <spdlog/spdlog.h>
 
+#include "adapters/http/io_types.hpp"
 #include "tools/load/load_options.hpp"
 #include "tools/load/load_stats.hpp"
 
 namespace flashsale::load {
 namespace {
 
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-using steady = std::chrono::steady_clock;
-using error_code = boost::system::error_code;
-using socket_type = tcp::socket::rebind_executor<asio::io_context::executor_type>::other;
-using timer_type =
-    asio::basic_waitable_timer<steady, asio::wait_traits<steady>, asio::io_context::executor_type>;
+using namespace flashsale::http::io;  // asio, tcp, steady, error_code, socket_type, timer_type
 
 enum class error_kind { connect, timeout, transport, protocol };
 constexpr std::array<const char*, 4> error_names{"connect", "timeout", "transport", "protocol"};
