@@ -297,13 +297,18 @@ gateway_actor::behavior_type gateway_impl(gateway_self self, gateway_options opt
       [=](stats_atom) -> node_stats { return stats_of(self->state); },
       [=](const shedding_update& u) {
         auto& st = self->state;
-        if (u.version <= st.shedding_version || u.keep_one_in < 1)
+        if (u.version <= st.shedding_version)
           return;
         st.shedding_version = u.version;
-        // A fresh draw sequence per change keeps runs replayable from (seed, version).
-        st.opts.front->set_lottery(u.keep_one_in,
-                                   st.opts.seed + static_cast<std::uint64_t>(u.version));
-        spdlog::info("gateway {}: shedding keeps 1 in {}", st.opts.name, u.keep_one_in);
+        // What the settings do not name stays as it was (the node's K, its own key).
+        const auto& now = st.opts.front->draw();
+        auto k = u.keep_one_in >= 1 ? u.keep_one_in : now.keep_one_in();
+        auto key = u.has_key ? crypto::hash_key{u.key0, u.key1} : now.key();
+        auto window = u.draw_window_ms >= 0 ? u.draw_window_ms : now.window_ms();
+        if (k != now.keep_one_in() || window != now.window_ms() || !(key == now.key()))
+          spdlog::info("gateway {}: lottery keeps 1 buyer in {}, draw window {} ms (0: the sale)",
+                       st.opts.name, k, window);
+        st.opts.front->set_lottery(k, key, window);
       },
       [=](const window_update& u) {
         auto& st = self->state;

@@ -37,15 +37,14 @@ using gateway_actor = caf::typed_actor<
     caf::reacts_to<sold_out>,
     /// flashsale-admin status.
     caf::replies_to<stats_atom>::with<node_stats>,
-    /// A new lottery ratio (live setting); older versions are ignored.
+    /// The sale's lottery setting (K, draw secret, window); older versions are ignored.
     caf::reacts_to<shedding_update>,
     /// The operator's sale window; older versions are ignored.
     caf::reacts_to<window_update>>;
 
 struct gateway_options {
-  std::string name;        ///< node name: prefix of tickets and request ids
-  std::uint64_t seed = 1;  ///< lottery seed; a live K change draws from seed + version
-  std::shared_ptr<admission_front> front;           ///< required
+  std::string name;                        ///< node name: prefix of tickets and request ids
+  std::shared_ptr<admission_front> front;  ///< required
   std::chrono::milliseconds publish_timeout{8000};  ///< longer than the publisher's confirm timeout
   /// Order lookups by database name (each product's `database` in the sale); GET /v1/orders asks
   /// them when the gateway has no final result for a ticket. Empty: answer from memory only.

@@ -17,8 +17,8 @@ const char* to_string(sale_state s) {
 }
 
 admission_front::admission_front(const sale_definition& sale, std::uint32_t keep_one_in,
-                                 std::uint64_t seed)
-    : sale_(sale), draw_(keep_one_in, seed), outcomes_(outcome_count) {
+                                 const crypto::hash_key& draw_key)
+    : sale_(sale), draw_(keep_one_in, draw_key), outcomes_(outcome_count) {
   for (const auto& p : sale_.products)
     products_.emplace(p.id, std::make_unique<product_gauges>());
 }
@@ -39,7 +39,8 @@ sale_state admission_front::state_at(std::int64_t now_ms) const {
   return sale_state::open;
 }
 
-std::optional<admission> admission_front::screen(const std::string& product, std::int64_t now_ms) {
+std::optional<admission> admission_front::screen(const std::string& product, std::string_view user,
+                                                 std::int64_t now_ms) {
   if (products_.find(product) == products_.end())
     return admission::unknown_product;
   switch (state_at(now_ms)) {
@@ -52,7 +53,7 @@ std::optional<admission> admission_front::screen(const std::string& product, std
     case sale_state::open:
       break;
   }
-  if (!draw_.draw())
+  if (!draw_.draw(user, now_ms))
     return admission::shed;
   return std::nullopt;
 }

@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -46,14 +47,18 @@ struct product_gauges {
 
 class admission_front {
  public:
-  /// keep_one_in = K of the lottery (>= 1), seeded with `seed`.
-  admission_front(const sale_definition& sale, std::uint32_t keep_one_in, std::uint64_t seed);
+  /// keep_one_in = K of the lottery (>= 1), drawing with `draw_key` over the whole sale until
+  /// set_lottery() gives the sale's own setting.
+  admission_front(const sale_definition& sale, std::uint32_t keep_one_in,
+                  const crypto::hash_key& draw_key);
 
   /// The first steps of a purchase, in this order: unknown product, sale window, lottery. Returns
   /// the final answer (unknown_product, not_started, closed, ended or shed), or nullopt when the
-  /// purchase goes on to the gateway actor (per-user check, quota, publish). `now_ms` is the wall
-  /// clock (ms since the epoch). Counts nothing; see finished().
-  std::optional<admission> screen(const std::string& product, std::int64_t now_ms);
+  /// purchase goes on to the gateway actor (per-user check, quota, publish). `user` is the buyer
+  /// the lottery draws for; `now_ms` is the wall clock (ms since the epoch). Counts nothing; see
+  /// finished().
+  std::optional<admission> screen(const std::string& product, std::string_view user,
+                                  std::int64_t now_ms);
 
   /// The window as the operator's mode and the sale's times say at `now_ms`.
   sale_state state_at(std::int64_t now_ms) const;
@@ -62,10 +67,13 @@ class admission_front {
   void set_window(window_mode mode) { window_.store(mode, std::memory_order_relaxed); }
   window_mode window() const { return window_.load(std::memory_order_relaxed); }
 
-  /// A new lottery: keep 1 in K, a fresh draw sequence from `seed` (gateway actor only).
-  void set_lottery(std::uint32_t keep_one_in, std::uint64_t seed) {
-    draw_.reset(keep_one_in, seed);
+  /// A new lottery setting: keep 1 buyer in K, the sale's draw secret, the draw window (0: the
+  /// whole sale) (gateway actor only).
+  void set_lottery(std::uint32_t keep_one_in, const crypto::hash_key& draw_key,
+                   std::int64_t window_ms) {
+    draw_.reset(keep_one_in, draw_key, window_ms);
   }
+  const lottery& draw() const { return draw_; }
   std::uint32_t keep_one_in() const { return draw_.keep_one_in(); }
 
   const sale_definition& sale() const { return sale_; }

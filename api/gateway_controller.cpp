@@ -67,7 +67,7 @@ void gateway_controller::purchase(http::request&& req, std::string product,
                     std::chrono::steady_clock::now() - start, was_in_flight);
     out.send(purchase_response(decision, opens_at));
   };
-  if (auto early = front->screen(product, utc_now_ms())) {
+  if (auto early = front->screen(product, *user, utc_now_ms())) {
     finish(*reply, purchase_reply{*early, {}}, false);
     return;
   }

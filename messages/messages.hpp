@@ -170,15 +170,19 @@ typename Inspector::result_type inspect(Inspector& f, quota_release& x) {
   return f(x.product, x.released, x.grant, x.version);
 }
 
-/// A new shedding ratio for the gateway's lottery (ZooKeeper settings -> quota keeper -> gateway).
+/// The sale's lottery setting for the gateway (ZooKeeper settings -> quota keeper -> gateway).
 struct shedding_update {
-  std::uint32_t keep_one_in = 1;  ///< keep 1 request in K
+  std::uint32_t keep_one_in = 0;  ///< keep 1 buyer in K; 0: not set, the gateway keeps its own
   std::int64_t version = 0;       ///< source version (mzxid); older versions are ignored
+  bool has_key = false;    ///< the settings name a draw secret (else the gateway keeps its own)
+  std::uint64_t key0 = 0;  ///< the draw secret, first half
+  std::uint64_t key1 = 0;  ///< the draw secret, second half
+  std::int64_t draw_window_ms = 0;  ///< 0: one draw per user for the whole sale
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shedding_update& x) {
-  return f(x.keep_one_in, x.version);
+  return f(x.keep_one_in, x.version, x.has_key, x.key0, x.key1, x.draw_window_ms);
 }
 
 /// Who decides whether the sale is open: the window of the sale file, or an operator.

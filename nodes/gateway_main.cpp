@@ -19,6 +19,7 @@
 #include "actors/quota_keeper.hpp"
 #include "actors/writer_watch.hpp"
 #include "adapters/http/server.hpp"
+#include "adapters/crypto/keyed_hash.hpp"
 #include "admission/admission_front.hpp"
 #include "api/gateway_controller.hpp"
 #include "cluster/peer_roster.hpp"
@@ -36,7 +37,6 @@ class gateway_config : public node_config {
   std::string name = "gw1";
   std::string sale_file = "config/sale-demo.ini";
   int keep_one_in = 10;
-  int seed = 1;
   std::string http_address = "127.0.0.1";
   int http_port = 8080;
   int io_threads = 2;
@@ -65,8 +65,8 @@ class gateway_config : public node_config {
     opt_group{custom_options_, "gateway"}
         .add(name, "name", "node name; prefixes tickets and request ids ([A-Za-z0-9_-])")
         .add(sale_file, "sale-file", "sale definition (products, stock)")
-        .add(keep_one_in, "keep-one-in", "lottery: keep 1 request in K (1 keeps all)")
-        .add(seed, "seed", "lottery RNG seed (per node)");
+        .add(keep_one_in, "keep-one-in",
+             "lottery: keep 1 buyer in K (1 keeps all) until the sale's settings say otherwise");
     opt_group{custom_options_, "http"}
         .add(http_address, "address", "listen address")
         .add(http_port, "port", "listen port")
@@ -206,8 +206,9 @@ struct gateway_actors {
   gateway_actor gateway;
 
   gateway_actors(caf::actor_system& sys, const gateway_config& cfg) {
+    // Until the keeper reads the sale's draw secret from ZooKeeper, the node draws with its own.
     front = std::make_shared<admission_front>(cfg.sale, static_cast<std::uint32_t>(cfg.keep_one_in),
-                                              static_cast<std::uint64_t>(cfg.seed));
+                                              crypto::random_key());
     amqp::publisher::options pub_opts;
     pub_opts.route = cfg.amqp.route(cfg.sale);
     pub_opts.confirm_timeout = std::chrono::milliseconds{cfg.confirm_timeout_ms};
@@ -223,7 +224,6 @@ struct gateway_actors {
     counters = spawn_counters(sys, cfg.sale, front);
     gateway_options gw_opts;
     gw_opts.name = cfg.name;
-    gw_opts.seed = static_cast<std::uint64_t>(cfg.seed);
     gw_opts.front = front;
     // GET /v1/orders falls back to the databases of the sale (connected on first use).
     for (const auto& database : cfg.sale.databases())

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "adapters/crypto/keyed_hash.hpp"
 #include "common/parse_integer.hpp"
 #include "common/utc_time.hpp"
 
@@ -176,6 +177,19 @@ std::optional<sale_settings> decode_settings(const std::string& data) {
       return std::nullopt;
     s.keep_one_in = static_cast<std::uint32_t>(k);
   }
+  if (auto i = doc.find("draw_secret"); i != doc.end()) {
+    if (!i->is_string() || !crypto::key_from_hex(i->get<std::string>()))
+      return std::nullopt;
+    s.draw_secret = i->get<std::string>();
+  }
+  if (auto i = doc.find("draw_window_s"); i != doc.end()) {
+    if (!i->is_number_integer())
+      return std::nullopt;
+    auto w = i->get<std::int64_t>();
+    if (w < 0 || w > max_draw_window_s)
+      return std::nullopt;
+    s.draw_window_s = w;
+  }
   if (auto i = doc.find("window"); i != doc.end()) {
     if (!i->is_string())
       return std::nullopt;
@@ -195,6 +209,10 @@ std::string encode(const sale_settings& x) {
     doc["keep_one_in"] = *x.keep_one_in;
   if (x.window)
     doc["window"] = to_string(*x.window);
+  if (x.draw_secret)
+    doc["draw_secret"] = *x.draw_secret;
+  if (x.draw_window_s)
+    doc["draw_window_s"] = *x.draw_window_s;
   return doc.dump();
 }
 

@@ -100,9 +100,16 @@ struct consumption_report {
 std::string encode(const consumption_report& x);
 std::optional<consumption_report> decode_report(const std::string& data);
 
+/// Longest draw window: a year.
+constexpr std::int64_t max_draw_window_s = 31536000;
+
 /// settings: live knobs of the sale.
 struct sale_settings {
   std::optional<std::uint32_t> keep_one_in;  ///< lottery K, 1..1000000
+  /// The lottery's draw secret, 32 hex digits (written by zk init; every gateway draws with it).
+  std::optional<std::string> draw_secret;
+  /// Length of a draw window in seconds, 0..31,536,000; 0 (or absent): the whole sale.
+  std::optional<std::int64_t> draw_window_s;
   /// "scheduled" | "open" | "closed": the operator's say over the sale window.
   std::optional<window_mode> window;
 };

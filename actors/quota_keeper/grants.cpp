@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/quota_keeper/reports.hpp"
+#include "adapters/crypto/keyed_hash.hpp"
 
 namespace flashsale::keeper_parts {
 
@@ -135,11 +136,26 @@ void read_settings(keeper* self) {
                     path, r.data);
       return;
     }
-    if (s->keep_one_in) {
-      spdlog::info("quota keeper {}: shedding now keeps 1 in {} (from {})", st.opts.node,
-                   *s->keep_one_in, path);
-      self->send(st.gateway, shedding_update{*s->keep_one_in, r.stat.mzxid});
+    shedding_update lottery;
+    lottery.keep_one_in = s->keep_one_in.value_or(0);
+    lottery.version = r.stat.mzxid;
+    lottery.draw_window_ms = s->draw_window_s.value_or(0) * 1000;
+    if (auto key = s->draw_secret ? crypto::key_from_hex(*s->draw_secret) : std::nullopt) {
+      lottery.has_key = true;
+      lottery.key0 = key->k0;
+      lottery.key1 = key->k1;
+    } else {
+      spdlog::warn(
+          "quota keeper {}: {} has no draw_secret (run: flashsale-admin zk init); this "
+          "gateway draws with a key of its own, so a buyer may win at another gateway",
+          st.opts.node, path);
     }
+    spdlog::info("quota keeper {}: lottery keeps 1 in {}, draw window {} (from {})", st.opts.node,
+                 s->keep_one_in ? std::to_string(*s->keep_one_in) : std::string("(node's own)"),
+                 lottery.draw_window_ms == 0 ? std::string("the whole sale")
+                                             : std::to_string(*s->draw_window_s) + " s",
+                 path);
+    self->send(st.gateway, lottery);
     // No "window" key is the default: follow the sale's schedule.
     auto window = s->window.value_or(window_mode::scheduled);
     spdlog::info("quota keeper {}: sale window {} (from {})", st.opts.node, to_string(window),

@@ -95,7 +95,6 @@ void cluster_fixture::start(const cluster_setup& setup) {
     g.log_path = path_in_dir(g.name + ".log");
     std::vector<std::string> args{"--config-file=config/gateway-1.ini",
                                   "--gateway.name=" + g.name,
-                                  "--gateway.seed=" + std::to_string(i),
                                   "--gateway.sale-file=" + sale_file_,
                                   "--gateway.keep-one-in=" + std::to_string(setup.keep_one_in),
                                   "--http.port=" + std::to_string(g.port),

@@ -1,7 +1,7 @@
 #pragma once
 
 // A sale of the test's own served by a small cluster of real node processes: N flashsale-gateway
-// processes (distinct names, ports, lottery seeds; --zookeeper.expected-gateways=N) and M
+// processes (distinct names and ports; --zookeeper.expected-gateways=N) and M
 // flashsale-writer processes (distinct names) sharing one sale file, one ZooKeeper root, one order
 // queue and one scratch database. Plus what fault tests need: kill -9 / SIGSTOP / SIGCONT of a
 // node, stopping and starting the shared services through scripts/services (started again in

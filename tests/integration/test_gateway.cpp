@@ -296,8 +296,11 @@ slots = 2
 TEST_F(gateway_api, an_operator_close_stops_purchases_within_2_s_at_no_cost_and_open_resumes) {
   ASSERT_NO_FATAL_FAILURE(start({two_products}));
   // A live shedding setting the window commands must keep.
-  ASSERT_TRUE(zk_->session().create(paths_->settings(), "{\"keep_one_in\":1}").ok());
+  ASSERT_TRUE(flashsale::testing::set_keep_one_in(zk_->session(), *paths_, 1));
   ASSERT_EQ(purchase("Phone", "before").status, 202);
+  // The lottery's draw secret (written by zk init) must survive the window commands, unprinted.
+  auto secret = object_of(settings_znode().value_or("")).value("draw_secret", "");
+  ASSERT_EQ(secret.size(), 32u) << settings_znode().value_or("");
 
   std::string out;
   auto closed_at = clock_type::now();  // the operator's command, its own run included
@@ -311,6 +314,8 @@ TEST_F(gateway_api, an_operator_close_stops_purchases_within_2_s_at_no_cost_and_
   auto settings = object_of(settings_znode().value_or(""));
   EXPECT_EQ(settings.value("window", ""), "closed") << settings.dump();
   EXPECT_EQ(settings.value("keep_one_in", -1), 1) << settings.dump();
+  EXPECT_EQ(settings.value("draw_secret", ""), secret);
+  EXPECT_EQ(out.find(secret), std::string::npos) << out;
 
   for (int i = 0; i < 5; ++i) {
     auto reply = purchase("Phone", "closed" + std::to_string(i));
@@ -329,6 +334,7 @@ TEST_F(gateway_api, an_operator_close_stops_purchases_within_2_s_at_no_cost_and_
   settings = object_of(settings_znode().value_or(""));
   EXPECT_EQ(settings.value("window", ""), "open") << settings.dump();
   EXPECT_EQ(settings.value("keep_one_in", -1), 1) << settings.dump();
+  EXPECT_EQ(settings.value("draw_secret", ""), secret);
   auto reply = purchase("Phone", "closed0");  // refused while closed, so not holding a unit
   EXPECT_EQ(reply.status, 202) << reply.body;
   EXPECT_EQ(quota_left("Phone"), 998);
@@ -345,7 +351,7 @@ slots = 2
 )"}));
   EXPECT_EQ(purchase("TV", "u1").status, 403);
   std::string out;
-  ASSERT_EQ(sale_window("open", &out), 0) << out;  // no settings znode yet: created
+  ASSERT_EQ(sale_window("open", &out), 0) << out;
   ASSERT_TRUE(wait_for_state("TV", "open", 5s)) << product_state("TV").dump();
   auto reply = purchase("TV", "u2");
   EXPECT_EQ(reply.status, 202) << reply.body;

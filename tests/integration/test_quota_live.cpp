@@ -873,18 +873,47 @@ TEST_F(live_quotas, the_shedding_ratio_follows_the_settings_znode) {
         .status;
   };
   EXPECT_EQ(buy(0), 202);
-  ASSERT_TRUE(
-      zk_->session()
-          .create(paths_->settings(), quota::encode(quota::sale_settings{1000000, std::nullopt}))
-          .ok());
+  ASSERT_TRUE(flashsale::testing::set_keep_one_in(zk_->session(), *paths_, 1000000));
   int k = 1;
   ASSERT_TRUE(eventually(2000, [&] { return buy(k++) == 429; }));
   for (int i = 0; i < 20; ++i)
     EXPECT_EQ(buy(k++), 429);
-  ASSERT_TRUE(zk_->session()
-                  .set(paths_->settings(), quota::encode(quota::sale_settings{1, std::nullopt}))
-                  .ok());
+  ASSERT_TRUE(flashsale::testing::set_keep_one_in(zk_->session(), *paths_, 1));
   EXPECT_TRUE(eventually(2000, [&] { return buy(k++) == 202; }));
+}
+
+TEST_F(live_quotas, a_buyer_gets_the_same_draw_from_every_gateway_however_often_he_asks) {
+  ASSERT_NO_FATAL_FAILURE(start_gateways());
+  wait_for_split();
+  ASSERT_TRUE(flashsale::testing::set_keep_one_in(zk_->session(), *paths_, 4));
+  std::vector<std::unique_ptr<http_client>> clients;
+  for (auto& g : gateways_)
+    clients.push_back(std::make_unique<http_client>(g.port));
+  for (auto& c : clients)
+    ASSERT_TRUE(eventually(5000, [&] {
+      auto r = c->request("GET", std::string("/v1/products/") + product, "");
+      return r.body.find("\"keep_one_in\":4") != std::string::npos;
+    }));
+  auto shed = [&](http_client& c, int buyer) {
+    auto r = c.request("POST", std::string("/v1/products/") + product + "/purchase",
+                       "{\"user\":\"fair-" + std::to_string(buyer) + "\"}");
+    EXPECT_TRUE(r.status == 429 || r.status == 202 || r.status == 409) << r.status << r.body;
+    return r.status == 429;
+  };
+  // Each buyer asks gw1 twice, then gw2 and gw3: a winner buys (202), then is told he bought
+  // (409); a loser is shed (429) every time.
+  const int buyers = 300;
+  int winners = 0;
+  for (int b = 0; b < buyers; ++b) {
+    bool first = shed(*clients[0], b);
+    ASSERT_EQ(shed(*clients[0], b), first) << "buyer " << b << " asked gw1 again";
+    for (std::size_t g = 1; g < clients.size(); ++g)
+      ASSERT_EQ(shed(*clients[g], b), first) << "buyer " << b << " at " << gateways_[g].name;
+    winners += first ? 0 : 1;
+  }
+  std::cout << "[          ] " << winners << " of " << buyers << " buyers won at K=4\n";
+  EXPECT_GT(winners, buyers / 8);
+  EXPECT_LT(winners, buyers * 3 / 8);
 }
 
 }  // namespace

@@ -52,6 +52,17 @@ std::optional<quota::grant_znode> read_grant(zk::blocking_session& zk, const quo
   return quota::decode_grant(r.data);
 }
 
+bool set_keep_one_in(zk::blocking_session& zk, const quota::layout& paths, std::uint32_t k) {
+  auto current = zk.get(paths.settings());
+  if (!current.ok())
+    return false;
+  auto settings = quota::decode_settings(current.data);
+  if (!settings)
+    return false;
+  settings->keep_one_in = k;
+  return zk.set(paths.settings(), quota::encode(*settings), current.stat.version).ok();
+}
+
 std::optional<quota::consumption_report> read_report(zk::blocking_session& zk,
                                                      const quota::layout& paths,
                                                      const std::string& node,

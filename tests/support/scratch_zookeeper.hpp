@@ -46,6 +46,10 @@ std::optional<quota::consumption_report> read_report(zk::blocking_session& zk,
                                                      const std::string& node,
                                                      const std::string& product);
 
+/// Sets the lottery's K in the sale's settings znode, keeping its other keys (the draw secret
+/// zk init wrote). Returns whether the versioned write succeeded.
+bool set_keep_one_in(zk::blocking_session& zk, const quota::layout& paths, std::uint32_t k);
+
 /// Polls until `node`'s counter of `product` enforces a grant > 0 that is the grant in ZooKeeper
 /// (its report says so), or `timeout_ms` passes. Returns whether it happened.
 bool wait_until_granted(zk::blocking_session& zk, const quota::layout& paths,

@@ -10,3 +10,5 @@ flashsale_add_test(test_admission_front LABEL unit
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_admission_front.cpp LIBS flashsale_admission)
 flashsale_add_test(test_metrics LABEL unit
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_metrics.cpp LIBS flashsale_api)
+flashsale_add_test(test_lottery LABEL unit
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_lottery.cpp LIBS flashsale_admission)

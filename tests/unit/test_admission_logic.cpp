@@ -1,13 +1,11 @@
-// Pure admission logic of the gateway: quota arithmetic and lottery shedding.
+// Pure admission logic of the gateway: quota arithmetic (the lottery: test_lottery.cpp).
 
 #include <gtest/gtest.h>
 
-#include "admission/lottery.hpp"
 #include "quota/quota_counter.hpp"
 
 namespace {
 
-using flashsale::lottery;
 using flashsale::quota_counter;
 using flashsale::quota_update;
 
@@ -90,31 +88,6 @@ TEST(quota_counter, with_claims_required_nothing_is_admitted_past_the_claim) {
   for (int i = 0; i < 98; ++i)
     ASSERT_TRUE(c.reserve());
   EXPECT_FALSE(c.reserve());
-}
-
-TEST(lottery, keep_one_in_one_keeps_everything) {
-  lottery l{1, 7};
-  for (int i = 0; i < 1000; ++i)
-    EXPECT_TRUE(l.draw());
-}
-
-TEST(lottery, shed_share_is_within_one_point_of_one_minus_one_over_k) {
-  for (std::uint32_t k : {2u, 10u, 100u}) {
-    lottery l{k, 12345 + k};
-    int kept = 0;
-    const int n = 100000;
-    for (int i = 0; i < n; ++i)
-      kept += l.draw() ? 1 : 0;
-    double shed = 1.0 - static_cast<double>(kept) / n;
-    EXPECT_NEAR(shed, 1.0 - 1.0 / k, 0.01) << "K=" << k;
-  }
-}
-
-TEST(lottery, same_seed_same_draws) {
-  lottery a{10, 99};
-  lottery b{10, 99};
-  for (int i = 0; i < 1000; ++i)
-    ASSERT_EQ(a.draw(), b.draw());
 }
 
 }  // namespace

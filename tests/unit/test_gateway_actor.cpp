@@ -47,7 +47,7 @@ std::int64_t steady_now_ms() {
 
 struct fixture : flashsale::testing::actor_fixture {
   sale_definition sale = test_sale();
-  std::shared_ptr<admission_front> front = std::make_shared<admission_front>(sale, 1, 1);
+  std::shared_ptr<admission_front> front = std::make_shared<admission_front>(sale, 1, crypto::hash_key{1, 2});
   fake_outlet outlet;
   publisher_actor publisher;
   counter_actor counter;

@@ -78,7 +78,7 @@ TEST(http_api, product_state_shows_window_lottery_and_quota) {
   sale.name = "s";
   sale.products.push_back(product_definition{"TV", 10, 2, 1, false, "flashsale"});
   sale.opens_at_ms = 1795809600000;
-  admission_front front{sale, 10, 1};
+  admission_front front{sale, 10, crypto::hash_key{1, 2}};
   front.gauges("TV")->quota_left.set(4);
   auto before = api::product_response(front, "TV", 1795809600000 - 1);
   EXPECT_EQ(before.status, 200);

@@ -45,7 +45,7 @@ TEST(metrics, the_gateway_page_has_every_outcome_and_family) {
   sale_definition sale;
   sale.name = "m";
   sale.products.push_back(product_definition{"TV", 10, 2, 1, false, "flashsale"});
-  admission_front f{sale, 10, 1};
+  admission_front f{sale, 10, crypto::hash_key{1, 2}};
   f.gauges("TV")->quota_left.set(7);
   f.finished(static_cast<std::size_t>(admission::shed), std::chrono::microseconds{20}, false);
   f.publish_confirmed();

@@ -20,12 +20,16 @@ commands:
                         open the sale now, close it now, or follow the opens_at / closes_at of
                         the sale file again (the default); every gateway follows within a second
   sale shed K --sale FILE --zk HOSTS
-                        keep 1 purchase attempt in K at every gateway (lottery), live
+                        keep 1 buyer in K at every gateway (the fair lottery), live
+  sale draw-window S --sale FILE --zk HOSTS
+                        a buyer's draw holds for S seconds, then he may draw again; 0 (the
+                        default): one draw per buyer for the whole sale
   report --sale FILE    per product: stock made available, sold, remaining, and the invariants
                         I1 no-oversell, I2 conservation, I3 no-duplicates (OK or FAIL)
   zk init --sale FILE --zk HOSTS
-                        create the sale's ZooKeeper tree for live quotas (idempotent; the
-                        stock of a product znode that exists is left as it is). `sale create
+                        create the sale's ZooKeeper tree for live quotas and its lottery's
+                        random draw secret (idempotent; the stock of a product znode that
+                        exists and a secret once written are left as they are). `sale create
                         FILE --zk HOSTS` does the same after the database step
   zk status --sale FILE --zk HOSTS
                         per product: stock, and per gateway its grant, reported consumption and

@@ -265,11 +265,12 @@ int run_stock(const options& o, const sale_definition& sale, const std::string& 
   }
 }
 
-/// `sale open|close|schedule` and `sale shed K`: changes one key of the sale's settings znode
+/// `sale open|close|schedule`, `sale shed K` and `sale draw-window S`: changes one key of the
+/// sale's settings znode
 /// (the others are kept) with a versioned write, retried on conflicts; every gateway of the sale
 /// follows within about a second.
 int run_settings(const options& o, const sale_definition& sale, const std::string& verb,
-                 std::int64_t keep_one_in) {
+                 std::int64_t number) {
   auto zk = connect_zookeeper(*o.zk_hosts);
   quota::layout paths{o.zk_root, sale.name};
   auto path = paths.settings();
@@ -288,7 +289,9 @@ int run_settings(const options& o, const sale_definition& sale, const std::strin
       settings = *decoded;
     }
     if (verb == "shed")
-      settings.keep_one_in = static_cast<std::uint32_t>(keep_one_in);
+      settings.keep_one_in = static_cast<std::uint32_t>(number);
+    else if (verb == "draw-window")
+      settings.draw_window_s = number;
     else
       settings.window = verb == "open"    ? window_mode::open
                         : verb == "close" ? window_mode::closed
@@ -297,7 +300,10 @@ int run_settings(const options& o, const sale_definition& sale, const std::strin
     auto written =
         current.ok() ? zk->set(path, data, current.stat.version) : zk->create(path, data);
     if (written.ok()) {
-      std::cout << "sale " << sale.name << ": " << path << " = " << data << '\n';
+      auto shown = settings;
+      if (shown.draw_secret)
+        shown.draw_secret = "(secret)";
+      std::cout << "sale " << sale.name << ": " << path << " = " << encode(shown) << '\n';
       return exit_ok;
     }
     bool raced = written.rc == zk::code::bad_version || written.rc == zk::code::node_exists;

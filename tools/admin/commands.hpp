@@ -41,10 +41,11 @@ int run_zk_drop(const options& o, const sale_definition& sale);
 /// versioned write retried on conflicts (never forced).
 int run_stock(const options& o, const sale_definition& sale, const std::string& verb,
               const std::string& id, std::int64_t n);
-/// `sale open|close|schedule` and `sale shed K`: changes one key of the sale's settings znode
-/// (the others are kept) with a versioned write, retried on conflicts; every gateway of the sale
-/// follows within about a second.
+/// `sale open|close|schedule`, `sale shed K` (number = K) and `sale draw-window S` (number = S):
+/// changes one key of the sale's settings znode (the others, the draw secret among them, are
+/// kept) with a versioned write, retried on conflicts; every gateway of the sale follows within
+/// about a second. Prints the settings with the secret left out.
 int run_settings(const options& o, const sale_definition& sale, const std::string& verb,
-                 std::int64_t keep_one_in);
+                 std::int64_t number);
 
 }  // namespace flashsale::admin

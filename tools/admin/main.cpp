@@ -14,6 +14,7 @@
 
 #include "adapters/db/connection.hpp"
 #include "common/sale_definition.hpp"
+#include "quota/znodes.hpp"
 #include "tools/admin/admin_options.hpp"
 #include "tools/admin/cluster_status.hpp"
 #include "tools/admin/commands.hpp"
@@ -54,17 +55,22 @@ command_line make_command(command cmd, std::string sale_file = {}, std::string v
   return c;
 }
 
-/// `sale open|close|schedule|shed K`.
+/// `sale open|close|schedule`, `sale shed K`, `sale draw-window S`.
 command_line parse_sale_settings(const options& o, const std::vector<std::string>& words) {
   bool shed = words[1] == "shed";
-  if (words.size() != (shed ? 3u : 2u))
-    throw usage_error(shed ? "expected: sale shed K --sale FILE --zk HOSTS"
-                           : "expected: sale " + words[1] + " --sale FILE --zk HOSTS");
+  bool window = words[1] == "draw-window";
+  bool with_number = shed || window;
+  if (words.size() != (with_number ? 3u : 2u))
+    throw usage_error(shed     ? "expected: sale shed K --sale FILE --zk HOSTS"
+                      : window ? "expected: sale draw-window SECONDS --sale FILE --zk HOSTS"
+                               : "expected: sale " + words[1] + " --sale FILE --zk HOSTS");
   if (!o.sale_file || !o.zk_hosts)
     throw usage_error("sale " + words[1] + " needs --sale FILE and --zk HOSTS");
   auto c = make_command(command::sale_settings, *o.sale_file, words[1]);
   if (shed)
     c.number = parse_int_option("K", words[2], 1, 1000000);
+  if (window)
+    c.number = parse_int_option("SECONDS", words[2], 0, static_cast<int>(quota::max_draw_window_s));
   return c;
 }
 
@@ -73,7 +79,8 @@ command_line parse_sale_create(const options& o, const std::vector<std::string>&
   if (words.size() < 2 || words[1] != "create")
     throw usage_error("unknown sale subcommand" +
                       (words.size() < 2 ? std::string() : " '" + words[1] + "'") +
-                      " (expected: sale create FILE, sale open|close|schedule, sale shed K)");
+                      " (expected: sale create FILE, sale open|close|schedule, sale shed K, "
+                      "sale draw-window S)");
   if (words.size() > 3)
     throw usage_error("unexpected argument '" + words[3] + "' after sale create FILE");
   if (words.size() == 3 && o.sale_file && *o.sale_file != words[2])
@@ -99,7 +106,8 @@ command_line parse_command(const options& o) {
     return make_command(words[0] == "migrate" ? command::migrate : command::report, *o.sale_file);
   }
   if (words[0] == "sale" && words.size() >= 2 &&
-      (words[1] == "open" || words[1] == "close" || words[1] == "schedule" || words[1] == "shed"))
+      (words[1] == "open" || words[1] == "close" || words[1] == "schedule" || words[1] == "shed" ||
+       words[1] == "draw-window"))
     return parse_sale_settings(o, words);
   if (words[0] == "sale")
     return parse_sale_create(o, words);
