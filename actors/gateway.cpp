@@ -261,10 +261,8 @@ node_stats stats_of(gateway_state& st) {
   out.node = st.opts.name;
   out.role = "gateway";
   out.uptime_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - st.started).count();
-  for (std::size_t i = 0; i + 1 < outcome_count; ++i)
-    out.counts[to_string(static_cast<admission>(i))] =
-        static_cast<std::int64_t>(front.outcome_total(i));
-  out.counts["bad_request"] = static_cast<std::int64_t>(front.outcome_total(bad_request_outcome));
+  for (std::size_t i = 0; i < outcome_count; ++i)
+    out.counts[outcome_name(i)] = static_cast<std::int64_t>(front.outcome_total(i));
   for (const auto& [product, entry] : st.products)
     if (const auto* g = front.gauges(product))
       out.quota_left[product] = g->quota_left.value();

@@ -16,6 +16,14 @@ const char* to_string(sale_state s) {
   return "invalid";
 }
 
+const char* outcome_name(std::size_t i) {
+  if (i == bad_request_outcome)
+    return "bad_request";
+  if (i == unauthorized_outcome)
+    return "unauthorized";
+  return to_string(static_cast<admission>(i));
+}
+
 admission_front::admission_front(const sale_definition& sale, std::uint32_t keep_one_in,
                                  const crypto::hash_key& draw_key)
     : sale_(sale), draw_(keep_one_in, draw_key), outcomes_(outcome_count) {

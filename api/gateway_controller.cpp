@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "admission/admission_front.hpp"
+#include "admission/buyer_auth.hpp"
 #include "api/http_api.hpp"
 #include "common/utc_time.hpp"
 
@@ -34,7 +35,8 @@ void gateway_controller::handle(http::request&& req, std::shared_ptr<http::respo
     case route_kind::metrics: {
       const auto* server = server_.load();
       reply->send(metrics_response(*links_.front,
-                                   server != nullptr ? server->stats() : http::server_stats{}));
+                                   server != nullptr ? server->stats() : http::server_stats{},
+                                   links_.auth.get()));
       return;
     }
     case route_kind::healthz:
@@ -53,12 +55,26 @@ void gateway_controller::purchase(http::request&& req, std::string product,
                                   std::shared_ptr<http::responder> reply) const {
   auto start = std::chrono::steady_clock::now();
   auto front = links_.front;
+  auto refuse = [&](std::size_t outcome, http::response r) {
+    front->finished(outcome, std::chrono::steady_clock::now() - start, false);
+    reply->send(std::move(r));
+  };
+  std::string token_user;
+  if (links_.auth) {
+    auto verdict = links_.auth->verify(req.authorization, utc_now_ms() / 1000);
+    if (verdict.refusal)
+      return refuse(unauthorized_outcome, unauthorized_response(*verdict.refusal));
+    token_user = std::move(verdict.user);
+  }
   std::string error;
-  auto user = parse_purchase_body(req.body, error);
-  if (!user) {
-    front->finished(bad_request_outcome, std::chrono::steady_clock::now() - start, false);
-    reply->send(error_response(400, error));
-    return;
+  auto user = parse_purchase_body(req.body, error, !links_.auth);
+  if (!user)
+    return refuse(bad_request_outcome, error_response(400, error));
+  if (links_.auth) {
+    if (!user->empty() && *user != token_user)
+      return refuse(bad_request_outcome,
+                    error_response(400, "field \"user\" names another user than the buyer token"));
+    user = std::move(token_user);
   }
   // Counts the purchase under its outcome, then answers it.
   auto finish = [front, start, opens_at = front->sale().opens_at_ms](

@@ -1,10 +1,11 @@
 #pragma once
 
 // The gateway's HTTP controller: answers each request on the HTTP I/O thread that read it. What
-// the admission front decides (bad body, unknown product, sale window, lottery) is answered right
-// there, at no cost to anything else; a purchase that goes on and a ticket lookup are handed to
-// the gateway actor through the two calls the node wires, and answered from the actor's thread.
-// No CAF header: the actor is reached through std::function (unit-testable without an actor).
+// the buyer token and the admission front decide (no valid token, bad body, unknown product, sale
+// window, lottery) is answered right there, at no cost to anything else; a purchase that goes on
+// and a ticket lookup are handed to the gateway actor through the two calls the node wires, and
+// answered from the actor's thread. No CAF header: the actor is reached through std::function
+// (unit-testable without an actor).
 
 #include <atomic>
 #include <functional>
@@ -15,13 +16,16 @@
 
 namespace flashsale {
 class admission_front;
-}
+class buyer_authenticator;
+}  // namespace flashsale
 
 namespace flashsale::api {
 
-/// What the controller works with. Every member is required.
+/// What the controller works with. Every member but `auth` is required.
 struct controller_links {
   std::shared_ptr<admission_front> front;
+  /// Checks each purchase's buyer token; none: authentication is off and the body names the user.
+  std::shared_ptr<const buyer_authenticator> auth;
   /// Hands a purchase that passed the front to the gateway actor (must not block).
   std::function<void(purchase_call)> purchase;
   /// Hands a ticket lookup to the gateway actor (must not block).
@@ -34,9 +38,11 @@ class gateway_controller {
  public:
   explicit gateway_controller(controller_links links);
 
-  /// Answers one request, exactly once through `reply`: routes, 400 for a malformed purchase
-  /// body, 404/405 for other paths and methods, and counts every purchase in the front (outcome
-  /// and latency). Thread-safe: called on every I/O thread at once. Never blocks.
+  /// Answers one request, exactly once through `reply`: routes, 401 for a purchase without a
+  /// valid buyer token (when `auth` is set), 400 for a malformed purchase body or one naming
+  /// another user than the token, 404/405 for other paths and methods, and counts every purchase
+  /// in the front (outcome and latency). Thread-safe: called on every I/O thread at once. Never
+  /// blocks.
   void handle(http::request&& req, std::shared_ptr<http::responder> reply) const;
 
   /// The server whose figures GET /metrics shows (none until set). Set it before start(); the

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "admission/admission_front.hpp"
+#include "admission/buyer_auth.hpp"
 #include "common/metrics.hpp"
 #include "common/sale_definition.hpp"
 #include "common/utc_time.hpp"
@@ -57,7 +58,10 @@ route match(const std::string& method, const std::string& target) {
   return r;
 }
 
-std::optional<std::string> parse_purchase_body(const std::string& body, std::string& error) {
+std::optional<std::string> parse_purchase_body(const std::string& body, std::string& error,
+                                               bool user_required) {
+  if (!user_required && body.empty())
+    return std::string();
   auto doc = nlohmann::json::parse(body, nullptr, false);
   if (doc.is_discarded()) {
     error = "body is not valid JSON";
@@ -68,22 +72,33 @@ std::optional<std::string> parse_purchase_body(const std::string& body, std::str
     return std::nullopt;
   }
   auto user = doc.find("user");
+  if (!user_required && user == doc.end())
+    return std::string();
   if (user == doc.end() || !user->is_string()) {
     error = "field \"user\" (a string) is required";
     return std::nullopt;
   }
   auto value = user->get<std::string>();
-  if (value.empty() || value.size() > 128) {
-    error = "field \"user\" must have 1 to 128 characters";
+  if (const char* problem = user_id_problem(value)) {
+    error = std::string("field \"user\": ") + problem;
     return std::nullopt;
   }
-  for (unsigned char c : value) {
-    if (c < 0x20 || c == 0x7f) {
-      error = "field \"user\" must not contain control characters";
-      return std::nullopt;
-    }
-  }
   return value;
+}
+
+http::response unauthorized_response(auth_refusal reason) {
+  http::response r{
+      401,
+      nlohmann::json{
+          {"status", "unauthorized"}, {"reason", to_string(reason)}, {"error", describe(reason)}}
+          .dump(),
+      "application/json",
+      {}};
+  r.headers.emplace_back("WWW-Authenticate",
+                         reason == auth_refusal::missing
+                             ? R"(Bearer realm="flashsale")"
+                             : R"(Bearer realm="flashsale", error="invalid_token")");
+  return r;
 }
 
 http::response error_response(int status, const std::string& message) {
@@ -162,14 +177,22 @@ http::response product_response(const admission_front& front, const std::string&
   return http::response{200, j.dump(), "application/json", {}};
 }
 
-http::response metrics_response(const admission_front& front, const http::server_stats& server) {
+http::response metrics_response(const admission_front& front, const http::server_stats& server,
+                                const buyer_authenticator* auth) {
   metrics::exposition out;
   out.family("flashsale_purchases_total", "Purchase requests by outcome.", "counter");
   for (std::size_t i = 0; i < outcome_count; ++i) {
-    const char* name =
-        i == bad_request_outcome ? "bad_request" : to_string(static_cast<admission>(i));
-    out.sample("flashsale_purchases_total", std::string("outcome=\"") + name + '"',
+    out.sample("flashsale_purchases_total", std::string("outcome=\"") + outcome_name(i) + '"',
                front.outcome_total(i));
+  }
+  if (auth != nullptr) {
+    out.family("flashsale_auth_refused_total",
+               "Purchases refused with 401 before any decision, by reason.", "counter");
+    for (std::size_t i = 0; i < auth_refusal_count; ++i) {
+      auto r = static_cast<auth_refusal>(i);
+      out.sample("flashsale_auth_refused_total", std::string("reason=\"") + to_string(r) + '"',
+                 auth->refused(r));
+    }
   }
   out.family("flashsale_purchase_duration_seconds",
              "Time from reading a purchase request to its answer.", "histogram");

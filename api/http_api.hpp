@@ -7,7 +7,8 @@
 // Status codes: 202 accepted (ticket), 429 shed (lottery lost; retry later), 410 sold out at this
 // gateway, 409 already bought (per-user limit), 503 queue refused (unit refunded; retry later),
 // 403 not started (with opens_at) or closed by the operator, 410 ended (the window is over),
-// 404 unknown product / ticket / path, 405 wrong method, 400 malformed JSON or user.
+// 404 unknown product / ticket / path, 405 wrong method, 400 malformed JSON or user (or a user
+// other than the buyer token's), 401 no valid buyer token.
 
 #include <cstdint>
 #include <optional>
@@ -18,7 +19,9 @@
 
 namespace flashsale {
 class admission_front;
-}
+class buyer_authenticator;
+enum class auth_refusal : std::uint8_t;
+}  // namespace flashsale
 
 namespace flashsale::api {
 
@@ -35,7 +38,14 @@ route match(const std::string& method, const std::string& target);
 
 /// Extracts the user of a purchase body {"user": "..."}: a non-empty string of at most 128
 /// printable characters. On failure returns nullopt and sets `error` to a message for the client.
-std::optional<std::string> parse_purchase_body(const std::string& body, std::string& error);
+/// With `user_required` false (a buyer token names the user), "user" may be absent and the body
+/// empty: the result is then "".
+std::optional<std::string> parse_purchase_body(const std::string& body, std::string& error,
+                                               bool user_required = true);
+
+/// 401 for a purchase without a valid buyer token: {"status":"unauthorized","reason":...,
+/// "error":...} and WWW-Authenticate: Bearer (RFC 6750).
+http::response unauthorized_response(auth_refusal reason);
 
 /// The answer to a purchase decision. `opens_at_ms` (the sale's, 0 = none) is quoted in the
 /// answer to a purchase before the sale opened.
@@ -46,9 +56,10 @@ http::response purchase_response(const purchase_reply& reply, std::int64_t opens
 http::response product_response(const admission_front& front, const std::string& product,
                                 std::int64_t now_ms);
 
-/// GET /metrics: the front's counters and histograms and the HTTP server's, in the Prometheus
-/// text format 0.0.4.
-http::response metrics_response(const admission_front& front, const http::server_stats& server);
+/// GET /metrics: the front's counters and histograms, the token refusals by reason (`auth`, none
+/// when authentication is off) and the HTTP server's figures, in the Prometheus text format 0.0.4.
+http::response metrics_response(const admission_front& front, const http::server_stats& server,
+                                const buyer_authenticator* auth = nullptr);
 
 /// GET /healthz: 200 {"status":"ok"} when purchases can be confirmed (`broker_up`: the publisher's
 /// connection is open) and admitted (`quota_ready`: registered in ZooKeeper, the counters' quota

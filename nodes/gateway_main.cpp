@@ -19,8 +19,10 @@
 #include "actors/quota_keeper.hpp"
 #include "actors/writer_watch.hpp"
 #include "adapters/http/server.hpp"
+#include "adapters/crypto/key_file.hpp"
 #include "adapters/crypto/keyed_hash.hpp"
 #include "admission/admission_front.hpp"
+#include "admission/buyer_auth.hpp"
 #include "api/gateway_controller.hpp"
 #include "cluster/peer_roster.hpp"
 #include "common/sale_definition.hpp"
@@ -59,7 +61,11 @@ class gateway_config : public node_config {
   int zk_idle_release_ms = 2000;
   int zk_expected_gateways = 1;
   int zk_split_wait_ms = 10000;
+  std::string auth_mode = "token";
+  std::string auth_key_file;
+  std::string auth_previous_key_file;
   sale_definition sale;
+  std::vector<crypto::secret_key> auth_keys;  ///< read from the key files: current, previous
 
   gateway_config() {
     opt_group{custom_options_, "gateway"}
@@ -97,6 +103,12 @@ class gateway_config : public node_config {
         .add(zk_expected_gateways, "expected-gateways",
              "the first split waits for this many gateways ...")
         .add(zk_split_wait_ms, "split-wait-ms", "... or this long after the leader's election");
+    opt_group{custom_options_, "auth"}
+        .add(auth_mode, "mode",
+             "token: purchases need a buyer token; off: the body names the user (rehearsals)")
+        .add(auth_key_file, "key-file", "the token signing key (64 hex digits, mode 0600)")
+        .add(auth_previous_key_file, "previous-key-file",
+             "during a key rotation: the previous key, accepted too");
   }
 
  protected:
@@ -144,6 +156,23 @@ class gateway_config : public node_config {
     } catch (const sale_file_error& e) {
       problems.push_back(e.what());
     }
+    if (auth_mode != "token" && auth_mode != "off")
+      problems.push_back("'auth.mode' must be \"token\" or \"off\", got '" + auth_mode + "'");
+    if (auth_mode == "token" && auth_key_file.empty())
+      problems.push_back("'auth.key-file' is required with auth.mode = \"token\"");
+    for (const auto* path : {&auth_key_file, &auth_previous_key_file}) {
+      if (path->empty() || auth_mode != "token")  // off: the key files are not read
+        continue;
+      try {
+        auth_keys.push_back(crypto::read_key_file(*path));
+      } catch (const crypto::key_file_error& e) {
+        problems.push_back(std::string("'auth.") +
+                           (path == &auth_key_file ? "key-file" : "previous-key-file") +
+                           "': " + e.what());
+      }
+    }
+    if (!auth_previous_key_file.empty() && auth_key_file.empty())
+      problems.push_back("'auth.previous-key-file' needs 'auth.key-file'");
   }
 };
 
@@ -193,6 +222,21 @@ quota_keeper_options keeper_options(const gateway_config& cfg, std::string http_
   o.split_wait = std::chrono::milliseconds{cfg.zk_split_wait_ms};
   o.ready = std::move(ready);
   return o;
+}
+
+/// Checks buyer tokens with the configured keys; none when authentication is off (said loudly).
+std::shared_ptr<const buyer_authenticator> authenticator(const gateway_config& cfg) {
+  if (cfg.auth_mode == "off") {
+    spdlog::warn(
+        "AUTHENTICATION IS OFF (auth.mode = off): any client may buy as any user it names. "
+        "Only for a closed rehearsal, never for a public sale");
+    return nullptr;
+  }
+  std::string keys = crypto::key_fingerprint(cfg.auth_keys.front());
+  if (cfg.auth_keys.size() > 1)
+    keys += ", previous " + crypto::key_fingerprint(cfg.auth_keys.back());
+  spdlog::info("buyer tokens required: HS256 for sale {}, key {}", cfg.sale.name, keys);
+  return std::make_shared<const buyer_authenticator>(cfg.sale.name, cfg.auth_keys);
 }
 
 /// The actors of a gateway node, wired from its configuration.
@@ -261,6 +305,7 @@ int main(int argc, char** argv) {
   // Requests are answered on the HTTP I/O threads; what goes on reaches the gateway actor here.
   api::controller_links links;
   links.front = actors.front;
+  links.auth = authenticator(cfg);
   links.purchase = [gw = actors.gateway](purchase_call call) {
     caf::anon_send(gw, std::move(call));
   };

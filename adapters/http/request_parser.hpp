@@ -52,6 +52,10 @@ class request_parser final : public boost::beast::http::basic_parser<true> {
         if (req_.content_type.empty())
           req_.content_type.assign(value.data(), value.size());
         break;
+      case boost::beast::http::field::authorization:
+        if (req_.authorization.empty())
+          req_.authorization.assign(value.data(), value.size());
+        break;
       case boost::beast::http::field::expect:
         expect_continue_ = version_ >= 11 && boost::beast::iequals(value, "100-continue");
         break;

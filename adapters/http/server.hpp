@@ -38,6 +38,7 @@ struct request {
   std::string body;             ///< decoded body (chunked framing removed), <= max_body_bytes
   std::string idempotency_key;  ///< value of Idempotency-Key, empty if absent
   std::string content_type;     ///< value of Content-Type, empty if absent
+  std::string authorization;    ///< value of Authorization, empty if absent
 };
 
 /// What the handler answers. The server adds Content-Length and Connection itself.

@@ -9,7 +9,8 @@ add_library(flashsale_gateway_test_support STATIC
 target_include_directories(flashsale_gateway_test_support PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(flashsale_gateway_test_support PUBLIC flashsale_test_support
   flashsale_orders_test_support flashsale_quota
-  flashsale_db flashsale_amqp flashsale_common nlohmann_json::nlohmann_json PostgreSQL::PostgreSQL
+  flashsale_db flashsale_amqp flashsale_common flashsale_admission nlohmann_json::nlohmann_json
+  PostgreSQL::PostgreSQL
   GTest::gtest)
 target_compile_definitions(flashsale_gateway_test_support PRIVATE
   FLASHSALE_GATEWAY_BIN="$<TARGET_FILE:flashsale-gateway>"

@@ -87,6 +87,7 @@ class end_to_end : public ::testing::Test {
     std::vector<std::string> args{"--config-file=config/gateway-1.ini",
                                   "--gateway.sale-file=" + sale_file_,
                                   "--gateway.keep-one-in=1",
+                                  "--auth.mode=off",  // buyer tokens are tested in test_gateway
                                   "--http.port=" + std::to_string(http_port_),
                                   "--amqp.port=" + std::to_string(amqp.port),
                                   "--amqp.queue=" + queue_,

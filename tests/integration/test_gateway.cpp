@@ -13,6 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "adapters/crypto/key_file.hpp"
+#include "admission/buyer_auth.hpp"
+#include "common/utc_time.hpp"
 #include "tests/support/gateway_fixture.hpp"
 
 namespace {
@@ -39,8 +42,8 @@ slots = 4
 
 /// The outcomes /metrics counts purchases under (flashsale_purchases_total{outcome=...}).
 const std::vector<std::string> all_outcomes{
-    "accepted",        "shed",        "sold_out", "already_bought", "queue_refused",
-    "unknown_product", "not_started", "closed",   "ended",          "bad_request"};
+    "accepted",    "shed",   "sold_out", "already_bought", "queue_refused", "unknown_product",
+    "not_started", "closed", "ended",    "bad_request",    "unauthorized"};
 
 double outcome(const metrics_page& m, const std::string& name) {
   return m.value("flashsale_purchases_total", {{"outcome", name}});
@@ -491,6 +494,7 @@ stock = 1000000
 slots = 8
 )"};
   setup.keep_one_in = 10;  // no writer: the accepted ~10,000 wait in the queue (max 1,000,000)
+  setup.tokens = true;     // every buyer's token is checked, as in a real sale
   ASSERT_NO_FATAL_FAILURE(start(setup));
   constexpr std::uint64_t requests = 100000;
   auto started = clock_type::now();
@@ -512,8 +516,67 @@ slots = 8
   EXPECT_EQ(outcome(m, "shed"), load.status(429)) << m.text();
   EXPECT_EQ(outcome(m, "accepted"), load.status(202)) << m.text();
   EXPECT_EQ(m.value("flashsale_purchase_duration_seconds_count"), requests) << m.text();
+  EXPECT_EQ(outcome(m, "unauthorized"), 0) << m.text();
   EXPECT_EQ(quota_left("TV"), 1000000 - static_cast<std::int64_t>(load.status(202)));
   EXPECT_EQ(queued_purchases(), static_cast<std::int64_t>(load.status(202)));
+}
+
+// --- buyer tokens
+// ---------------------------------------------------------------------------------
+
+TEST_F(gateway_api, a_purchase_without_a_valid_token_is_401_and_costs_nothing) {
+  gateway_setup setup{two_products};
+  setup.tokens = true;
+  ASSERT_NO_FATAL_FAILURE(start(setup));
+  auto now_s = flashsale::utc_now_ms() / 1000;
+  auto key = flashsale::crypto::read_key_file(key_file_);
+  auto signed_by = [&](const flashsale::crypto::secret_key& k, const std::string& sale,
+                       std::int64_t issued, std::int64_t ttl) {
+    return "Bearer " + flashsale::issue_buyer_token(k, sale, "alice", issued, ttl);
+  };
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"", "missing"},
+      {"Bearer not.a.token", "malformed"},
+      {signed_by(flashsale::crypto::secret_key(32, 1), "gw", now_s, 600), "forged"},
+      {signed_by(key, "gw", now_s - 7200, 600), "expired"},
+      {signed_by(key, "another-sale", now_s, 600), "wrong_sale"},
+  };
+  for (const auto& [authorization, reason] : cases) {
+    std::map<std::string, std::string> headers;
+    if (!authorization.empty())
+      headers["Authorization"] = authorization;
+    auto reply = request("POST", "/v1/products/Phone/purchase", R"({"user":"alice"})", headers);
+    EXPECT_EQ(reply.status, 401) << reason << ": " << describe(reply);
+    EXPECT_EQ(json_of(reply).value("reason", ""), reason) << describe(reply);
+  }
+  expect_free_refusals("Phone", 1000, "unauthorized", static_cast<double>(cases.size()));
+  auto m = scrape();
+  for (const auto& [authorization, reason] : cases)
+    EXPECT_EQ(m.value("flashsale_auth_refused_total", {{"reason", reason}}), 1) << m.text();
+}
+
+TEST_F(gateway_api, a_minted_token_buys_one_unit_and_its_replay_gets_409) {
+  gateway_setup setup{two_products};
+  setup.tokens = true;
+  ASSERT_NO_FATAL_FAILURE(start(setup));
+  std::string token;
+  ASSERT_EQ(run_admin({"token", "issue", "--user", "bob", "--sale", sale_file_, "--key-file",
+                       key_file_, "--ttl", "10m"},
+                      &token),
+            0)
+      << token;
+  while (!token.empty() && token.back() == '\n')
+    token.pop_back();
+  std::map<std::string, std::string> auth{{"Authorization", "Bearer " + token}};
+  // The body may name the token's user, or nobody; never another.
+  auto other = request("POST", "/v1/products/Phone/purchase", R"({"user":"mallory"})", auth);
+  EXPECT_EQ(other.status, 400) << describe(other);
+  auto first = request("POST", "/v1/products/Phone/purchase", "", auth);
+  EXPECT_EQ(first.status, 202) << describe(first) << gateway_log();
+  auto replay = request("POST", "/v1/products/Phone/purchase", R"({"user":"bob"})", auth);
+  EXPECT_EQ(replay.status, 409) << describe(replay);
+  EXPECT_EQ(quota_left("Phone"), 999);
+  EXPECT_EQ(queued_purchases(), 1);
 }
 
 }  // namespace

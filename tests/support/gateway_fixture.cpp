@@ -10,6 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "adapters/crypto/key_file.hpp"
+#include "admission/buyer_auth.hpp"
+#include "common/utc_time.hpp"
 #include "tests/support/amqp_tools.hpp"
 #include "tests/support/queue_probe.hpp"
 
@@ -286,6 +289,13 @@ void gateway_fixture::start(const gateway_setup& setup) {
     args.insert(args.end(), {"--db.host=" + server.host, "--db.port=" + std::to_string(server.port),
                              "--db.database=" + server.dbname});
   }
+  if (setup.tokens) {
+    key_file_ = path_in_dir("buyer-token.key");
+    crypto::write_new_key_file(key_file_);
+    args.push_back("--auth.key-file=" + key_file_);
+  } else {
+    args.push_back("--auth.mode=off");
+  }
   args.insert(args.end(), setup.gateway_args.begin(), setup.gateway_args.end());
   gateway_ =
       std::make_unique<child_process>(FLASHSALE_GATEWAY_BIN, args, path_in_dir("gateway.log"));
@@ -328,7 +338,17 @@ http_reply gateway_fixture::request(const std::string& method, const std::string
 }
 
 http_reply gateway_fixture::purchase(const std::string& product, const std::string& user) {
-  return request("POST", "/v1/products/" + product + "/purchase", "{\"user\":\"" + user + "\"}");
+  std::map<std::string, std::string> headers;
+  if (!key_file_.empty())
+    headers["Authorization"] = bearer(user);
+  return request("POST", "/v1/products/" + product + "/purchase", "{\"user\":\"" + user + "\"}",
+                 headers);
+}
+
+std::string gateway_fixture::bearer(const std::string& user, std::int64_t ttl_s) const {
+  EXPECT_FALSE(key_file_.empty()) << "bearer() needs a setup with tokens";
+  return "Bearer " + issue_buyer_token(crypto::read_key_file(key_file_), sale_.name, user,
+                                       utc_now_ms() / 1000, ttl_s);
 }
 
 nlohmann::json gateway_fixture::json_of(const http_reply& reply) {
@@ -400,6 +420,8 @@ load_result gateway_fixture::run_load(const std::vector<std::string>& args,
 std::unique_ptr<background_load> gateway_fixture::start_load(const std::vector<std::string>& args,
                                                              const std::string& name) {
   std::vector<std::string> all{"--port", std::to_string(http_port_)};
+  if (!key_file_.empty())
+    all.insert(all.end(), {"--token-key", key_file_, "--sale", sale_.name});
   all.insert(all.end(), args.begin(), args.end());
   return std::make_unique<background_load>(all, path_in_dir(name + ".log"));
 }

@@ -41,6 +41,10 @@ struct gateway_setup {
   int keep_one_in = 1;                    ///< --gateway.keep-one-in
   std::vector<std::string> gateway_args;  ///< more --section.key=value overrides
   bool writer = false;  ///< also a scratch database and a writer node consuming the queue
+  /// Buyers need tokens (auth.mode = token): purchase() and the load tool send them, signed with a
+  /// key of the test's own. Off: the gateway runs with auth.mode = off (the body names the
+  /// buyer), for the tests of everything else.
+  bool tokens = false;
 };
 
 /// The samples of a Prometheus text page (version 0.0.4), by name and labels.
@@ -153,8 +157,12 @@ class gateway_fixture : public sale_fixture {
   http_reply request(const std::string& method, const std::string& target,
                      const std::string& body = {},
                      const std::map<std::string, std::string>& headers = {});
-  /// POST /v1/products/<product>/purchase {"user":"<user>"}.
+  /// POST /v1/products/<product>/purchase {"user":"<user>"}, with the user's token when the
+  /// setup has tokens.
   http_reply purchase(const std::string& product, const std::string& user);
+  /// "Bearer <token>" for `user` in this sale, issued now, valid for `ttl_s`, signed with the
+  /// gateway's key (setups with tokens).
+  std::string bearer(const std::string& user, std::int64_t ttl_s = 600) const;
   /// The body as a JSON object; an empty object when it is not one (so .value() never throws).
   static nlohmann::json json_of(const http_reply& reply);
   /// `text` as a JSON object; an empty object when it is not one.
@@ -175,7 +183,8 @@ class gateway_fixture : public sale_fixture {
   // --- tools --------------------------------------------------------------------------------
   /// flashsale-admin sale <verb> --sale FILE --zk HOSTS --zk-root ROOT.
   int sale_window(const std::string& verb, std::string* output = nullptr);
-  /// flashsale-load against this gateway with `args` (--port is added); waits up to `timeout`.
+  /// flashsale-load against this gateway with `args` (--port is added, and with tokens
+  /// --token-key and --sale); waits up to `timeout`.
   load_result run_load(const std::vector<std::string>& args, std::chrono::milliseconds timeout);
   /// Starts flashsale-load against this gateway in the background (--port is added).
   std::unique_ptr<background_load> start_load(const std::vector<std::string>& args,
@@ -195,6 +204,7 @@ class gateway_fixture : public sale_fixture {
   std::string writer_log() const { return writer_ ? writer_->log_tail(40) : std::string{}; }
 
   int http_port_ = 0;
+  std::string key_file_;  ///< the buyer-token key (setups with tokens), else empty
   std::unique_ptr<child_process> writer_;
   std::unique_ptr<child_process> gateway_;
 };

@@ -12,3 +12,7 @@ flashsale_add_test(test_metrics LABEL unit
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_metrics.cpp LIBS flashsale_api)
 flashsale_add_test(test_lottery LABEL unit
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_lottery.cpp LIBS flashsale_admission)
+flashsale_add_test(test_buyer_auth LABEL unit
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_buyer_auth.cpp LIBS flashsale_admission)
+flashsale_add_test(test_gateway_controller LABEL unit
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_gateway_controller.cpp LIBS flashsale_api)

@@ -81,17 +81,66 @@ TEST(node_config, a_missing_sale_file_stops_the_writer) {
       << r.output;
 }
 
+/// A buyer-token key file of the test's own with `mode` (64 hex digits).
+std::string write_key(const std::string& name, std::filesystem::perms mode) {
+  auto path = std::filesystem::temp_directory_path() /
+              ("flashsale-config-" + std::to_string(::getpid()) + "-" + name + ".key");
+  std::ofstream(path) << std::string(64, 'a') << '\n';
+  std::filesystem::permissions(path, mode);
+  return path.string();
+}
+
 TEST(node_config, the_shipped_configs_are_valid) {
-  // --help after a successful parse prints the options and exits 0: proves the files parse.
+  // --help after a successful parse prints the options and exits 0: proves the files parse. The
+  // gateways' key file lives in the run directory (scripts/demo makes it): here one of the test's.
+  auto key = write_key("shipped", std::filesystem::perms::owner_read);
   for (auto [bin, ini] : {std::pair{FLASHSALE_GATEWAY_BIN, "config/gateway-1.ini"},
                           std::pair{FLASHSALE_GATEWAY_BIN, "config/gateway-2.ini"},
                           std::pair{FLASHSALE_GATEWAY_BIN, "config/gateway-3.ini"},
                           std::pair{FLASHSALE_GATEWAY_BIN, "config/gateway-4.ini"},
                           std::pair{FLASHSALE_WRITER_BIN, "config/writer-1.ini"},
                           std::pair{FLASHSALE_WRITER_BIN, "config/writer-2.ini"}}) {
-    auto r = run(bin, {std::string("--config-file=") + ini, "--help"});
+    std::vector<std::string> args{std::string("--config-file=") + ini, "--help"};
+    if (std::string(bin) == FLASHSALE_GATEWAY_BIN)
+      args.push_back("--auth.key-file=" + key);
+    auto r = run(bin, args);
     EXPECT_EQ(r.exit_code, 0) << ini << ": " << r.output;
   }
+  std::filesystem::remove(key);
+}
+
+TEST(node_config, a_gateway_without_a_usable_token_key_does_not_start) {
+  auto open_key =
+      write_key("open", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                            std::filesystem::perms::others_read);
+  auto open = run(FLASHSALE_GATEWAY_BIN,
+                  {"--config-file=config/gateway-1.ini", "--auth.key-file=" + open_key});
+  EXPECT_EQ(open.exit_code, 2);
+  EXPECT_NE(open.output.find("'auth.key-file': key file " + open_key + ": mode 604"),
+            std::string::npos)
+      << open.output;
+  auto missing = run(FLASHSALE_GATEWAY_BIN, {"--config-file=config/gateway-1.ini",
+                                             "--auth.key-file=/nonexistent/buyer-token.key"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.output.find("/nonexistent/buyer-token.key: No such file or directory"),
+            std::string::npos)
+      << missing.output;
+  auto keyless = write_ini("[auth]\nmode = \"token\"\n");
+  auto none = run(FLASHSALE_GATEWAY_BIN, {"--config-file=" + keyless});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.output.find("'auth.key-file' is required with auth.mode = \"token\""),
+            std::string::npos)
+      << none.output;
+  auto typo = run(FLASHSALE_GATEWAY_BIN, {"--config-file=" + keyless, "--auth.mode=of"});
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_NE(typo.output.find("'auth.mode' must be \"token\" or \"off\", got 'of'"),
+            std::string::npos)
+      << typo.output;
+  // Switched off (a closed rehearsal), the gateway needs no key.
+  auto off = run(FLASHSALE_GATEWAY_BIN, {"--config-file=" + keyless, "--auth.mode=off", "--help"});
+  EXPECT_EQ(off.exit_code, 0) << off.output;
+  std::filesystem::remove(keyless);
+  std::filesystem::remove(open_key);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "common/parse_integer.hpp"
 #include "quota/znodes.hpp"
+#include "tools/admin/tokens.hpp"
 
 namespace flashsale::admin {
 
@@ -47,6 +48,13 @@ commands:
                         change the stock made available to N / by +N / by -N: in the database
                         (stock ledger; a removal takes at most what is left) and, with --zk, in
                         the product's znode, which every gateway of the live sale follows
+  token keygen --out FILE
+                        write a new random buyer-token signing key (64 hex digits, mode 0600;
+                        never overwrites) for the gateways' auth.key-file and the login service
+  token issue --user U --sale FILE --key-file KEY [--ttl 10m] [--count N]
+                        print a buyer token (HS256 JWT: sub U, aud the sale's name, exp, iat) for
+                        tests and rehearsals; --ttl from 1s to 30d (default 10m). With --count N:
+                        a line "U<i> <token>" for each of the users U0 .. U<N-1>
   status --zk HOSTS     ask every gateway and writer registered in ZooKeeper for its stats (CAF,
                         3 s per node) and print one table: role, uptime, queue lag, batches,
                         rate, connected peers, quota left, requests by outcome / orders by result
@@ -66,6 +74,8 @@ options (also FLASHSALE_PG_* from build/run/endpoints.env, then the defaults):
                         RabbitMQ, for zk reconcile (FLASHSALE_AMQP_*, then 127.0.0.1:56729)
   --amqp-queue Q        the sale's order queue (flashsale.orders; hot products: Q.<product>)
   --settle-s S          zk reconcile: seconds between its two checks (3)
+  --out FILE, --key-file KEY, --user U, --ttl DURATION, --count N
+                        token keygen / token issue (above)
   -v, --verbose         log what is done (to stderr)
   -h, --help            this text
 
@@ -111,6 +121,12 @@ const std::map<std::string, option_setter>& option_setters() {
       {"--amqp-queue", [](options& o, auto&, auto& v) { o.amqp_queue = v; }},
       {"--settle-s",
        [](options& o, auto& n, auto& v) { o.settle_s = parse_int_option(n, v, 1, 600); }},
+      {"--out", [](options& o, auto&, auto& v) { o.out_file = v; }},
+      {"--key-file", [](options& o, auto&, auto& v) { o.key_file = v; }},
+      {"--user", [](options& o, auto&, auto& v) { o.user = v; }},
+      {"--ttl", [](options& o, auto& n, auto& v) { o.ttl_s = parse_duration_s(n, v); }},
+      {"--count",
+       [](options& o, auto& n, auto& v) { o.count = parse_int_option(n, v, 1, 10000000); }},
   };
   return table;
 }

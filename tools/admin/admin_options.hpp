@@ -41,6 +41,11 @@ struct options {
   amqp::connection_params amqp = amqp::connection_params::from_env();
   std::string amqp_queue = "flashsale.orders";
   int settle_s = 3;
+  std::string out_file;   ///< token keygen --out
+  std::string key_file;   ///< token issue --key-file
+  std::string user;       ///< token issue --user
+  long long ttl_s = 600;  ///< token issue --ttl
+  int count = 0;          ///< token issue --count (0: one token for --user itself)
   bool verbose = false;
   bool help = false;
 };

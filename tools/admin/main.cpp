@@ -19,6 +19,7 @@
 #include "tools/admin/cluster_status.hpp"
 #include "tools/admin/commands.hpp"
 #include "tools/admin/reconcile.hpp"
+#include "tools/admin/tokens.hpp"
 
 namespace {
 
@@ -134,7 +135,7 @@ command_line parse_command(const options& o) {
     return c;
   }
   throw usage_error("unknown command '" + words[0] +
-                    "' (migrate, sale create, report, zk init, stock, status)");
+                    "' (migrate, sale create, report, zk init, stock, status, token)");
 }
 
 /// `status`: needs no sale file, it shows whatever nodes are registered.
@@ -218,9 +219,12 @@ int run(int argc, char** argv) {
     spdlog::set_default_logger(logger);
     spdlog::set_level(o.verbose ? spdlog::level::debug : spdlog::level::warn);
     if (o.command.empty())
-      return fail_usage("no command given (migrate, sale create, report, zk init, stock, status)");
+      return fail_usage(
+          "no command given (migrate, sale create, report, zk init, stock, status, token)");
     if (o.command[0] == "status")
       return run_status(o);
+    if (o.command[0] == "token")
+      return run_token(o);
     c = parse_command(o);
   } catch (const usage_error& e) {
     return fail_usage(e.what());

@@ -119,12 +119,25 @@ load_options parse_options(int argc, const char* const* argv) {
       o.key_prefix = std::string(take());
       if (o.key_prefix.empty() || o.key_prefix.size() > 64 || !valid_token(o.key_prefix))
         throw usage_error("--key-prefix: 1..64 printable characters without spaces");
+    } else if (arg == "--token-key") {
+      o.token_key = std::string(take());
+      if (o.token_key.empty())
+        throw usage_error("--token-key: empty file name");
+    } else if (arg == "--sale") {
+      o.sale = std::string(take());
+      if (o.sale.empty())
+        throw usage_error("--sale: empty sale name");
     } else {
       throw usage_error("unknown option '" + std::string(arg) + "' (see --help)");
     }
   }
   if (o.users == 0)
     o.users = o.requests;
+  if (o.token_key.empty() != o.sale.empty())
+    throw usage_error("--token-key and --sale go together (the tokens name the sale)");
+  if (!o.token_key.empty() && o.users > max_token_users)
+    throw usage_error("--users: at most " + std::to_string(max_token_users) +
+                      " with --token-key (each user's token is kept in memory)");
   if (o.connections < o.threads)
     throw usage_error("--connections (" + std::to_string(o.connections) +
                       ") must be >= --threads (" + std::to_string(o.threads) + ")");
@@ -146,6 +159,9 @@ Usage: flashsale-load [options]
   --seed S            pick the product at random instead, reproducibly from S
   --key-prefix X      Idempotency-Key is X-<i> (default: a random prefix per run)
   --tickets-out FILE  write "ticket product user idempotency-key" for every 202
+  --token-key FILE    sign a buyer token for each user with this key (flashsale-admin token
+  --sale NAME         keygen) for sale NAME, before the clock starts, and send it in
+                      Authorization: Bearer (at most 10,000,000 users; ~200 bytes each)
   --timeout-ms MS     per request, connect included (default 10000)
   --progress          one progress line per second on stderr
   --help              this text

@@ -26,8 +26,13 @@ struct load_options {
   std::chrono::milliseconds timeout{10000};  ///< per request, connect included
   bool progress = false;
   std::string key_prefix;  ///< Idempotency-Key is "<key_prefix>-<i>"; empty: random per run
+  std::string token_key;   ///< buyer-token key file; empty: no Authorization header
+  std::string sale;        ///< the sale the tokens are for (with token_key)
   bool help = false;
 };
+
+/// --users at most this with --token-key (the tokens are minted into memory before the run).
+constexpr std::uint64_t max_token_users = 10000000;
 
 /// A bad command line; what() says what is wrong.
 class usage_error : public std::runtime_error {

@@ -27,6 +27,7 @@
 #include "adapters/http/io_types.hpp"
 #include "tools/load/load_options.hpp"
 #include "tools/load/load_stats.hpp"
+#include "tools/load/token_table.hpp"
 
 namespace flashsale::load {
 namespace {
@@ -46,6 +47,7 @@ struct run_state {
   std::vector<std::string>
       request_heads;  // [product * ports + port]: up to "Idempotency-Key: <prefix>-"
   std::string key_prefix;
+  std::unique_ptr<token_table> tokens;  ///< none: no Authorization header
   std::atomic<std::uint64_t> next_request{0};
   std::atomic<std::uint64_t> sent{0};
   std::atomic<std::uint64_t> answered{0};
@@ -221,8 +223,11 @@ void client_connection::send() {
   out_.clear();
   out_ += run_.request_heads[product * run_.endpoints.size() + port_index_];
   append_number(out_, i);
-  out_ += "\r\nContent-Length: ";
   auto user = run_.user_of(i);
+  out_ += "\r\n";
+  if (run_.tokens)
+    out_ += run_.tokens->header(user);
+  out_ += "Content-Length: ";
   char digits[24];
   auto user_end = std::to_chars(digits, digits + sizeof digits, user).ptr;
   std::size_t body_len = 12 + static_cast<std::size_t>(user_end - digits);  // {"user":"u"}
@@ -440,6 +445,23 @@ int run_load(const load_options& options) {
                       "Content-Type: application/json\r\nIdempotency-Key: {}-",
                       product, options.host, port, run.key_prefix));
     }
+  }
+
+  if (!options.token_key.empty()) {
+    auto minting = steady::now();
+    crypto::secret_key key;
+    try {
+      key = crypto::read_key_file(options.token_key);
+    } catch (const crypto::key_file_error& e) {
+      fmt::print(stderr, "flashsale-load: --token-key: {}\n", e.what());
+      return 2;
+    }
+    run.tokens = std::make_unique<token_table>(
+        key, options.sale, options.users, static_cast<int>(std::thread::hardware_concurrency()),
+        24 * 3600);
+    fmt::print(stderr, "flashsale-load: {} buyer tokens for sale {} minted in {:.1f} s\n",
+               options.users, options.sale,
+               std::chrono::duration<double>(steady::now() - minting).count());
   }
 
   std::ofstream tickets_file;
