@@ -21,6 +21,8 @@ const char* outcome_name(std::size_t i) {
     return "bad_request";
   if (i == unauthorized_outcome)
     return "unauthorized";
+  if (i == rate_limited_outcome)
+    return "rate_limited";
   return to_string(static_cast<admission>(i));
 }
 

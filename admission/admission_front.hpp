@@ -35,14 +35,16 @@ enum class sale_state : std::uint8_t { open, not_started, closed, ended };
 const char* to_string(sale_state s);
 
 /// Purchase outcomes counted in /metrics: every admission value, then bad_request (a purchase
-/// whose body was refused with 400 before any decision) and unauthorized (401: no valid buyer
-/// token, refused before any decision).
+/// whose body was refused with 400 before any decision), unauthorized (401: no valid buyer
+/// token) and rate_limited (429: the client's address or user over its limit), both refused before
+/// any decision.
 constexpr std::size_t bad_request_outcome = static_cast<std::size_t>(admission::busy) + 1;
 constexpr std::size_t unauthorized_outcome = bad_request_outcome + 1;
-constexpr std::size_t outcome_count = unauthorized_outcome + 1;
+constexpr std::size_t rate_limited_outcome = unauthorized_outcome + 1;
+constexpr std::size_t outcome_count = rate_limited_outcome + 1;
 
 /// The name of outcome `i` (< outcome_count) in metrics and stats: "accepted", ..., "bad_request",
-/// "unauthorized".
+/// "unauthorized", "rate_limited".
 const char* outcome_name(std::size_t i);
 
 /// Live figures of one product at this gateway, written by its product counter.

@@ -7,6 +7,7 @@
 
 #include "admission/admission_front.hpp"
 #include "admission/buyer_auth.hpp"
+#include "admission/rate_limiter.hpp"
 #include "api/http_api.hpp"
 #include "common/utc_time.hpp"
 
@@ -34,9 +35,9 @@ void gateway_controller::handle(http::request&& req, std::shared_ptr<http::respo
       return;
     case route_kind::metrics: {
       const auto* server = server_.load();
-      reply->send(metrics_response(*links_.front,
-                                   server != nullptr ? server->stats() : http::server_stats{},
-                                   links_.auth.get()));
+      reply->send(metrics_response(
+          *links_.front, server != nullptr ? server->stats() : http::server_stats{},
+          guards_view{links_.auth.get(), links_.per_address.get(), links_.per_user.get()}));
       return;
     }
     case route_kind::healthz:
@@ -59,6 +60,10 @@ void gateway_controller::purchase(http::request&& req, std::string product,
     front->finished(outcome, std::chrono::steady_clock::now() - start, false);
     reply->send(std::move(r));
   };
+  // Per address first: a flood from one address costs no token check.
+  if (links_.per_address)
+    if (auto wait = links_.per_address->take(req.peer, start))
+      return refuse(rate_limited_outcome, rate_limited_response(*wait, "address"));
   std::string token_user;
   if (links_.auth) {
     auto verdict = links_.auth->verify(req.authorization, utc_now_ms() / 1000);
@@ -76,6 +81,9 @@ void gateway_controller::purchase(http::request&& req, std::string product,
                     error_response(400, "field \"user\" names another user than the buyer token"));
     user = std::move(token_user);
   }
+  if (links_.per_user)
+    if (auto wait = links_.per_user->take(*user, start))
+      return refuse(rate_limited_outcome, rate_limited_response(*wait, "user"));
   // Counts the purchase under its outcome, then answers it.
   auto finish = [front, start, opens_at = front->sale().opens_at_ms](
                     http::responder& out, const purchase_reply& decision, bool was_in_flight) {

@@ -17,15 +17,21 @@
 namespace flashsale {
 class admission_front;
 class buyer_authenticator;
+class rate_limiter;
 }  // namespace flashsale
 
 namespace flashsale::api {
 
-/// What the controller works with. Every member but `auth` is required.
+/// What the controller works with. Every member but `auth`, `per_address` and `per_user` is
+/// required.
 struct controller_links {
   std::shared_ptr<admission_front> front;
   /// Checks each purchase's buyer token; none: authentication is off and the body names the user.
   std::shared_ptr<const buyer_authenticator> auth;
+  /// Token buckets per client address and per user (the token's, or the body's without tokens);
+  /// none: no limit.
+  std::shared_ptr<rate_limiter> per_address;
+  std::shared_ptr<rate_limiter> per_user;
   /// Hands a purchase that passed the front to the gateway actor (must not block).
   std::function<void(purchase_call)> purchase;
   /// Hands a ticket lookup to the gateway actor (must not block).
@@ -38,8 +44,9 @@ class gateway_controller {
  public:
   explicit gateway_controller(controller_links links);
 
-  /// Answers one request, exactly once through `reply`: routes, 401 for a purchase without a
-  /// valid buyer token (when `auth` is set), 400 for a malformed purchase body or one naming
+  /// Answers one request, exactly once through `reply`: routes, 429 rate_limited for a purchase
+  /// over its address's or user's limit, 401 for a purchase without a valid buyer token (when
+  /// `auth` is set), 400 for a malformed purchase body or one naming
   /// another user than the token, 404/405 for other paths and methods, and counts every purchase
   /// in the front (outcome and latency). Thread-safe: called on every I/O thread at once. Never
   /// blocks.

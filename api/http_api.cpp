@@ -1,9 +1,12 @@
 #include "api/http_api.hpp"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "admission/admission_front.hpp"
 #include "admission/buyer_auth.hpp"
+#include "admission/rate_limiter.hpp"
 #include "common/metrics.hpp"
 #include "common/sale_definition.hpp"
 #include "common/utc_time.hpp"
@@ -84,6 +87,19 @@ std::optional<std::string> parse_purchase_body(const std::string& body, std::str
     return std::nullopt;
   }
   return value;
+}
+
+http::response rate_limited_response(std::chrono::milliseconds retry_after, const char* who) {
+  auto seconds = std::max<long long>(1, (retry_after.count() + 999) / 1000);
+  http::response r{429,
+                   nlohmann::json{{"status", "rate_limited"},
+                                  {"error", std::string("too many requests from this ") + who +
+                                                ", retry after " + std::to_string(seconds) + " s"}}
+                       .dump(),
+                   "application/json",
+                   {}};
+  r.headers.emplace_back("Retry-After", std::to_string(seconds));
+  return r;
 }
 
 http::response unauthorized_response(auth_refusal reason) {
@@ -178,22 +194,36 @@ http::response product_response(const admission_front& front, const std::string&
 }
 
 http::response metrics_response(const admission_front& front, const http::server_stats& server,
-                                const buyer_authenticator* auth) {
+                                const guards_view& guards) {
   metrics::exposition out;
   out.family("flashsale_purchases_total", "Purchase requests by outcome.", "counter");
   for (std::size_t i = 0; i < outcome_count; ++i) {
     out.sample("flashsale_purchases_total", std::string("outcome=\"") + outcome_name(i) + '"',
                front.outcome_total(i));
   }
-  if (auth != nullptr) {
+  if (guards.auth != nullptr) {
     out.family("flashsale_auth_refused_total",
                "Purchases refused with 401 before any decision, by reason.", "counter");
     for (std::size_t i = 0; i < auth_refusal_count; ++i) {
       auto r = static_cast<auth_refusal>(i);
       out.sample("flashsale_auth_refused_total", std::string("reason=\"") + to_string(r) + '"',
-                 auth->refused(r));
+                 guards.auth->refused(r));
     }
   }
+  const std::pair<const char*, const rate_limiter*> limiters[] = {{"address", guards.per_address},
+                                                                  {"user", guards.per_user}};
+  out.family("flashsale_rate_limited_total",
+             "Purchases refused with 429 rate_limited, by the limit that refused them.", "counter");
+  for (auto [by, limiter] : limiters)
+    if (limiter != nullptr && limiter->enabled())
+      out.sample("flashsale_rate_limited_total", std::string("by=\"") + by + '"',
+                 limiter->refused());
+  out.family("flashsale_rate_limit_overflow_total",
+             "New clients let through unlimited because the limit's table was full.", "counter");
+  for (auto [by, limiter] : limiters)
+    if (limiter != nullptr && limiter->enabled())
+      out.sample("flashsale_rate_limit_overflow_total", std::string("by=\"") + by + '"',
+                 limiter->overflowed());
   out.family("flashsale_purchase_duration_seconds",
              "Time from reading a purchase request to its answer.", "histogram");
   out.histogram("flashsale_purchase_duration_seconds", "", front.purchase_latency());
@@ -237,6 +267,8 @@ http::response metrics_response(const admission_front& front, const http::server
              server.headers_too_large);
   out.sample("flashsale_http_refused_total", "reason=\"too_many_connections\"",
              server.connections_rejected);
+  out.sample("flashsale_http_refused_total", "reason=\"too_many_connections_from_address\"",
+             server.connections_rejected_per_address);
   return http::response{200, out.text(), "text/plain; version=0.0.4", {}};
 }
 

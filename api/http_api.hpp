@@ -4,12 +4,14 @@
 // the mapping of gateway decisions to status codes and JSON. No CAF, no Beast: unit-tested
 // directly.
 //
-// Status codes: 202 accepted (ticket), 429 shed (lottery lost; retry later), 410 sold out at this
+// Status codes: 202 accepted (ticket), 429 shed (lottery lost; retry later) or rate_limited (the
+// client's address or user over its rate limit, Retry-After), 410 sold out at this
 // gateway, 409 already bought (per-user limit), 503 queue refused (unit refunded; retry later),
 // 403 not started (with opens_at) or closed by the operator, 410 ended (the window is over),
 // 404 unknown product / ticket / path, 405 wrong method, 400 malformed JSON or user (or a user
 // other than the buyer token's), 401 no valid buyer token.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -20,6 +22,7 @@
 namespace flashsale {
 class admission_front;
 class buyer_authenticator;
+class rate_limiter;
 enum class auth_refusal : std::uint8_t;
 }  // namespace flashsale
 
@@ -43,6 +46,10 @@ route match(const std::string& method, const std::string& target);
 std::optional<std::string> parse_purchase_body(const std::string& body, std::string& error,
                                                bool user_required = true);
 
+/// 429 for a client over its rate limit: {"status":"rate_limited","error":...} with Retry-After
+/// (whole seconds, at least 1). `who`: "address" or "user".
+http::response rate_limited_response(std::chrono::milliseconds retry_after, const char* who);
+
 /// 401 for a purchase without a valid buyer token: {"status":"unauthorized","reason":...,
 /// "error":...} and WWW-Authenticate: Bearer (RFC 6750).
 http::response unauthorized_response(auth_refusal reason);
@@ -56,10 +63,18 @@ http::response purchase_response(const purchase_reply& reply, std::int64_t opens
 http::response product_response(const admission_front& front, const std::string& product,
                                 std::int64_t now_ms);
 
-/// GET /metrics: the front's counters and histograms, the token refusals by reason (`auth`, none
-/// when authentication is off) and the HTTP server's figures, in the Prometheus text format 0.0.4.
+/// The gateway's guards in front of the admission front; each may be absent (off).
+struct guards_view {
+  const buyer_authenticator* auth = nullptr;
+  const rate_limiter* per_address = nullptr;
+  const rate_limiter* per_user = nullptr;
+};
+
+/// GET /metrics: the front's counters and histograms, the guards' refusals (token refusals by
+/// reason, rate-limited purchases by key) and the HTTP server's figures, in the Prometheus text
+/// format 0.0.4.
 http::response metrics_response(const admission_front& front, const http::server_stats& server,
-                                const buyer_authenticator* auth = nullptr);
+                                const guards_view& guards = {});
 
 /// GET /healthz: 200 {"status":"ok"} when purchases can be confirmed (`broker_up`: the publisher's
 /// connection is open) and admitted (`quota_ready`: registered in ZooKeeper, the counters' quota

@@ -23,6 +23,7 @@
 #include "adapters/crypto/keyed_hash.hpp"
 #include "admission/admission_front.hpp"
 #include "admission/buyer_auth.hpp"
+#include "admission/rate_limiter.hpp"
 #include "api/gateway_controller.hpp"
 #include "cluster/peer_roster.hpp"
 #include "common/sale_definition.hpp"
@@ -47,6 +48,11 @@ class gateway_config : public node_config {
   int header_deadline_ms = 5000;
   int idle_timeout_ms = 30000;
   int max_connections = 10000;
+  int max_connections_per_address = 0;
+  int per_address_rate = 0;
+  int per_address_burst = 100;
+  int per_user_rate = 5;
+  int per_user_burst = 20;
   amqp_settings amqp;
   int confirm_timeout_ms = 5000;
   int purchases_per_message = 100;
@@ -81,7 +87,16 @@ class gateway_config : public node_config {
         .add(max_body_bytes, "max-body-bytes", "request body cap (413 beyond)")
         .add(header_deadline_ms, "header-deadline-ms", "whole header must arrive within (408)")
         .add(idle_timeout_ms, "idle-timeout-ms", "idle keep-alive connections close after")
-        .add(max_connections, "max-connections", "open connections cap (503 beyond)");
+        .add(max_connections, "max-connections", "open connections cap (503 beyond)")
+        .add(max_connections_per_address, "max-connections-per-address",
+             "open connections from one address (429 beyond; 0: no cap)");
+    opt_group{custom_options_, "limits"}
+        .add(per_address_rate, "per-address-rate",
+             "purchases per second from one client address (429 beyond; 0: no limit)")
+        .add(per_address_burst, "per-address-burst", "... of which at most this many at once")
+        .add(per_user_rate, "per-user-rate",
+             "purchases per second of one buyer (429 beyond; 0: no limit)")
+        .add(per_user_burst, "per-user-burst", "... of which at most this many at once");
     amqp.add_options(custom_options_)
         .add(confirm_timeout_ms, "confirm-timeout-ms", "broker confirm deadline")
         .add(purchases_per_message, "purchases-per-message",
@@ -123,6 +138,12 @@ class gateway_config : public node_config {
     require_range(problems, "http.header-deadline-ms", header_deadline_ms, 100, 600000);
     require_range(problems, "http.idle-timeout-ms", idle_timeout_ms, 100, 3600000);
     require_range(problems, "http.max-connections", max_connections, 1, 1000000);
+    require_range(problems, "http.max-connections-per-address", max_connections_per_address, 0,
+                  1000000);
+    require_range(problems, "limits.per-address-rate", per_address_rate, 0, 10000000);
+    require_range(problems, "limits.per-address-burst", per_address_burst, 1, 10000000);
+    require_range(problems, "limits.per-user-rate", per_user_rate, 0, 10000000);
+    require_range(problems, "limits.per-user-burst", per_user_burst, 1, 10000000);
     amqp.check(problems);
     require_range(problems, "amqp.confirm-timeout-ms", confirm_timeout_ms, 100, 600000);
     require_range(problems, "amqp.purchases-per-message", purchases_per_message, 1,
@@ -202,6 +223,7 @@ http::server_options http_options(const gateway_config& cfg) {
   o.header_deadline = std::chrono::milliseconds{cfg.header_deadline_ms};
   o.idle_timeout = std::chrono::milliseconds{cfg.idle_timeout_ms};
   o.max_connections = static_cast<std::size_t>(cfg.max_connections);
+  o.max_connections_per_address = static_cast<std::size_t>(cfg.max_connections_per_address);
   return o;
 }
 
@@ -306,6 +328,10 @@ int main(int argc, char** argv) {
   api::controller_links links;
   links.front = actors.front;
   links.auth = authenticator(cfg);
+  links.per_address = std::make_shared<rate_limiter>(rate_limit{
+      static_cast<double>(cfg.per_address_rate), static_cast<double>(cfg.per_address_burst)});
+  links.per_user = std::make_shared<rate_limiter>(
+      rate_limit{static_cast<double>(cfg.per_user_rate), static_cast<double>(cfg.per_user_burst)});
   links.purchase = [gw = actors.gateway](purchase_call call) {
     caf::anon_send(gw, std::move(call));
   };

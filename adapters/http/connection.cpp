@@ -115,14 +115,32 @@ class connection_responder final : public responder {
 
 }  // namespace
 
+bool address_slots::try_take(const std::string& address, std::size_t cap) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto& n = open_[address];
+  if (n >= cap)
+    return false;
+  ++n;
+  return true;
+}
+
+void address_slots::give_back(const std::string& address) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = open_.find(address);
+  if (it != open_.end() && --it->second == 0)
+    open_.erase(it);
+}
+
 connection::connection(socket_type socket, worker& owner, std::shared_ptr<shared_state> state,
-                       bool reject)
+                       refusal reject, std::string address, bool holds_address_slot)
     : socket_(std::move(socket)),
       timer_(owner.ctx),
       owner_(owner),
       state_(std::move(state)),
+      address_(std::move(address)),
       buffer_(state_->options.max_header_bytes + state_->options.max_body_bytes + read_chunk),
-      rejecting_(reject) {
+      rejecting_(reject),
+      holds_address_slot_(holds_address_slot) {
   error_code ec;
   peer_ = socket_.remote_endpoint(ec);
 }
@@ -134,10 +152,15 @@ void connection::start() {
   if (state_->stopping.load())
     return close();
   timer_.expires_at(steady::time_point::max());
-  if (rejecting_) {
+  if (rejecting_ == refusal::server_full) {
     spdlog::debug("http: {} rejected with 503, max_connections {} reached", endpoint_text(peer_),
                   state_->options.max_connections);
     return send_error(503, "too many connections");
+  }
+  if (rejecting_ == refusal::address_full) {
+    spdlog::debug("http: {} rejected with 429, max_connections_per_address {} reached",
+                  endpoint_text(peer_), state_->options.max_connections_per_address);
+    return send_error(429, "too many connections from this address");
   }
   phase_ = phase::awaiting;
   set_deadline(steady::now() + state_->options.header_deadline);
@@ -152,10 +175,12 @@ void connection::close() {
   error_code ec;
   socket_.close(ec);
   timer_.cancel();
-  if (rejecting_)
+  if (rejecting_ != refusal::none)
     state_->stats.rejecting.fetch_sub(1, std::memory_order_relaxed);
   else
     state_->stats.open.fetch_sub(1, std::memory_order_relaxed);
+  if (holds_address_slot_)
+    state_->per_address.give_back(address_);
   auto& list = owner_.connections;
   if (registry_index_ < list.size() && list[registry_index_].get() == this) {
     auto self = std::move(list[registry_index_]);  // keeps *this alive to the end of close()
@@ -261,6 +286,7 @@ void connection::process() {
 void connection::dispatch_request() {
   keep_alive_ = parser_->keep_alive();
   request req = std::move(parser_->message());
+  req.peer = address_;
   parser_.reset();
   is_head_ = req.method == "HEAD";
   method_.assign(req.method);
@@ -360,7 +386,8 @@ void connection::serialize(const response& r, bool& close_after) {
 
 void connection::write_response(bool close_after, bool no_body) {
   phase_ = phase::writing;
-  set_deadline(steady::now() + (rejecting_ ? linger_time : state_->options.idle_timeout));
+  set_deadline(steady::now() +
+               (rejecting_ != refusal::none ? linger_time : state_->options.idle_timeout));
   std::array<asio::const_buffer, 2> buffers{asio::buffer(head_),
                                             no_body ? asio::const_buffer() : asio::buffer(body_)};
   asio::async_write(socket_, buffers,

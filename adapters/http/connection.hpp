@@ -9,9 +9,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/beast/core/flat_buffer.hpp>
@@ -29,7 +31,8 @@ struct counters {
   std::atomic<std::uint64_t> accepted{0};
   std::atomic<std::uint64_t> open{0};
   std::atomic<std::uint64_t> rejected{0};
-  std::atomic<std::uint64_t> rejecting{0};  // 503 answers in progress
+  std::atomic<std::uint64_t> rejected_per_address{0};
+  std::atomic<std::uint64_t> rejecting{0};  // 503 and 429 answers in progress
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> bad_requests{0};
   std::atomic<std::uint64_t> timeouts{0};
@@ -38,13 +41,31 @@ struct counters {
   std::atomic<std::uint64_t> responders_dropped{0};
 };
 
-/// What every connection of one server shares. Immutable after start() except the atomics.
+/// Open connections per client address (max_connections_per_address). Thread-safe: taken on
+/// the acceptor's thread, given back on the connections' worker threads.
+class address_slots {
+ public:
+  /// Counts one more connection of `address` unless it has `cap` already (then false).
+  bool try_take(const std::string& address, std::size_t cap);
+  void give_back(const std::string& address);
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::size_t> open_;
+};
+
+/// What every connection of one server shares. Immutable after start() except the atomics and
+/// the address slots.
 struct shared_state {
   server_options options;
   handler on_request;
   counters stats;
+  address_slots per_address;
   std::atomic<bool> stopping{false};
 };
+
+/// Why a new connection is answered with an error and closed at once.
+enum class refusal { none, server_full, address_full };
 
 class connection;
 
@@ -63,8 +84,11 @@ struct worker : std::enable_shared_from_this<worker> {
 /// its worker's list, and responders hold it only weakly.
 class connection final : public std::enable_shared_from_this<connection> {
  public:
-  /// `reject`: answer 503 and close (the server is at max_connections).
-  connection(socket_type socket, worker& owner, std::shared_ptr<shared_state> state, bool reject);
+  /// `reject`: answer 503 (the server is at max_connections) or 429 (the client's address is at
+  /// max_connections_per_address) and close. `address`: the client's; `holds_address_slot`: the
+  /// connection gives its slot in state->per_address back when it closes.
+  connection(socket_type socket, worker& owner, std::shared_ptr<shared_state> state, refusal reject,
+             std::string address, bool holds_address_slot);
 
   /// Registers with the worker and starts reading (or answers 503 when rejecting). Worker thread.
   void start();
@@ -102,6 +126,7 @@ class connection final : public std::enable_shared_from_this<connection> {
   worker& owner_;
   std::shared_ptr<shared_state> state_;
   tcp::endpoint peer_;
+  std::string address_;                   // peer_'s address as text, handed to every request
   boost::beast::flat_buffer buffer_;      // reused for every request of the connection
   std::optional<request_parser> parser_;  // the request being parsed
   std::string head_;                      // serialized response header, reused
@@ -112,7 +137,8 @@ class connection final : public std::enable_shared_from_this<connection> {
   std::size_t registry_index_ = 0;
   std::uint64_t seq_ = 0;
   phase phase_ = phase::awaiting;
-  bool rejecting_;
+  refusal rejecting_;
+  bool holds_address_slot_;
   bool first_request_ = true;
   bool keep_alive_ = true;
   bool is_head_ = false;

@@ -83,12 +83,29 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     }
     auto& stats = state->stats;
     stats.accepted.fetch_add(1, std::memory_order_relaxed);
-    bool reject = stats.open.load(std::memory_order_relaxed) >= state->options.max_connections;
-    if (reject) {
+    error_code peer_ec;
+    auto address = socket.remote_endpoint(peer_ec).address().to_string();
+    auto reject = detail::refusal::none;
+    bool slot = false;
+    const auto& opts = state->options;
+    if (stats.open.load(std::memory_order_relaxed) >= opts.max_connections) {
+      reject = detail::refusal::server_full;
       auto n = stats.rejected.fetch_add(1, std::memory_order_relaxed);
       if (n % 1000 == 0)
         spdlog::warn("http: max_connections {} reached: answering 503 ({} so far)",
-                     state->options.max_connections, n + 1);
+                     opts.max_connections, n + 1);
+    } else if (opts.max_connections_per_address > 0) {
+      slot = state->per_address.try_take(address, opts.max_connections_per_address);
+      if (!slot) {
+        reject = detail::refusal::address_full;
+        auto n = stats.rejected_per_address.fetch_add(1, std::memory_order_relaxed);
+        if (n % 1000 == 0)
+          spdlog::warn(
+              "http: {} has max_connections_per_address {} open: answering 429 ({} so far)",
+              address, opts.max_connections_per_address, n + 1);
+      }
+    }
+    if (reject != detail::refusal::none) {
       if (stats.rejecting.load(std::memory_order_relaxed) >= max_rejecting) {
         error_code ignored;
         socket.close(ignored);  // too many 503s in flight: close without an answer
@@ -100,7 +117,8 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
       error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
     }
-    auto conn = std::make_shared<connection>(std::move(socket), target, state, reject);
+    auto conn = std::make_shared<connection>(std::move(socket), target, state, reject,
+                                             std::move(address), slot);
     asio::post(target.ctx, [conn] { conn->start(); });
     do_accept();
   }
@@ -234,6 +252,7 @@ server_stats server::stats() const {
   s.connections_accepted = get(c.accepted);
   s.connections_open = get(c.open);
   s.connections_rejected = get(c.rejected);
+  s.connections_rejected_per_address = get(c.rejected_per_address);
   s.requests = get(c.requests);
   s.bad_requests = get(c.bad_requests);
   s.timeouts = get(c.timeouts);

@@ -29,6 +29,8 @@ struct server_options {
   /// limit for writing one response to a client that does not read.
   std::chrono::milliseconds idle_timeout{30000};
   std::size_t max_connections = 10000;  ///< open connections beyond this get 503 and are closed
+  /// Open connections from one client address beyond this get 429 and are closed (0: no cap).
+  std::size_t max_connections_per_address = 0;
 };
 
 /// One complete request, handed to the handler by value (the handler owns it).
@@ -39,6 +41,7 @@ struct request {
   std::string idempotency_key;  ///< value of Idempotency-Key, empty if absent
   std::string content_type;     ///< value of Content-Type, empty if absent
   std::string authorization;    ///< value of Authorization, empty if absent
+  std::string peer;             ///< the client's IP address, e.g. "10.0.0.7" or "::1"
 };
 
 /// What the handler answers. The server adds Content-Length and Connection itself.
@@ -74,18 +77,21 @@ struct server_stats {
   std::uint64_t connections_accepted = 0;
   std::uint64_t connections_open = 0;
   std::uint64_t connections_rejected = 0;  ///< answered 503 (max_connections)
-  std::uint64_t requests = 0;              ///< complete requests handed to the handler
-  std::uint64_t bad_requests = 0;          ///< 400
-  std::uint64_t timeouts = 0;              ///< 408
-  std::uint64_t bodies_too_large = 0;      ///< 413
-  std::uint64_t headers_too_large = 0;     ///< 431
-  std::uint64_t responders_dropped = 0;    ///< 500 because no send() happened
+  /// Answered 429 (max_connections_per_address).
+  std::uint64_t connections_rejected_per_address = 0;
+  std::uint64_t requests = 0;            ///< complete requests handed to the handler
+  std::uint64_t bad_requests = 0;        ///< 400
+  std::uint64_t timeouts = 0;            ///< 408
+  std::uint64_t bodies_too_large = 0;    ///< 413
+  std::uint64_t headers_too_large = 0;   ///< 431
+  std::uint64_t responders_dropped = 0;  ///< 500 because no send() happened
 };
 
 /// HTTP/1.1 listener with keep-alive. Owns its I/O threads. Every response carries
 /// Content-Length (except 204 and 304, which have no body) and "Connection: keep-alive" or
 /// "Connection: close"; answers to HEAD carry no body. Pipelined requests are answered in order,
-/// one at a time. Errors answered by the server itself (400, 408, 413, 431, 503) have a JSON body
+/// one at a time. Errors answered by the server itself (400, 408, 413, 429, 431, 503) have a JSON
+/// body
 /// {"error":"..."} and close the connection after draining the client's input for up to 1 s.
 /// Client errors are logged at debug level (they are counted in stats()); server-side problems
 /// (dropped responders, invalid responses, accept failures) at error level.

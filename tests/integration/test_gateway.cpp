@@ -10,6 +10,7 @@
 #include <chrono>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -43,7 +44,7 @@ slots = 4
 /// The outcomes /metrics counts purchases under (flashsale_purchases_total{outcome=...}).
 const std::vector<std::string> all_outcomes{
     "accepted",    "shed",   "sold_out", "already_bought", "queue_refused", "unknown_product",
-    "not_started", "closed", "ended",    "bad_request",    "unauthorized"};
+    "not_started", "closed", "ended",    "bad_request",    "unauthorized",  "rate_limited"};
 
 double outcome(const metrics_page& m, const std::string& name) {
   return m.value("flashsale_purchases_total", {{"outcome", name}});
@@ -396,8 +397,8 @@ TEST_F(gateway_api, metrics_count_every_purchase_under_the_outcome_the_client_sa
           phone_buyer = user;
         }
         break;
-      case 429:
-        ++seen["shed"];
+      case 429:  // the repeat buyer below may run into his rate limit (burst 20)
+        ++seen[status_of(reply) == "rate_limited" ? "rate_limited" : "shed"];
         break;
       case 410:
         ++seen[status_of(reply) == "sold_out" ? "sold_out" : "?410"];
@@ -577,6 +578,54 @@ TEST_F(gateway_api, a_minted_token_buys_one_unit_and_its_replay_gets_409) {
   EXPECT_EQ(replay.status, 409) << describe(replay);
   EXPECT_EQ(quota_left("Phone"), 999);
   EXPECT_EQ(queued_purchases(), 1);
+}
+
+// --- per-client limits
+// ----------------------------------------------------------------------------
+
+TEST_F(gateway_api, an_address_over_its_rate_gets_429_with_retry_after_at_no_cost) {
+  gateway_setup setup{two_products};
+  setup.tokens = true;
+  setup.gateway_args = {"--limits.per-address-rate=1", "--limits.per-address-burst=3"};
+  ASSERT_NO_FATAL_FAILURE(start(setup));
+  std::map<int, int> statuses;
+  http_reply limited;
+  for (int i = 0; i < 10; ++i) {
+    auto r = purchase("Phone", "buyer-" + std::to_string(i));
+    ++statuses[r.status];
+    if (r.status == 429)
+      limited = r;
+  }
+  EXPECT_EQ(statuses[202], 3) << "the burst";
+  EXPECT_EQ(statuses[429], 7);
+  EXPECT_EQ(status_of(limited), "rate_limited") << describe(limited);
+  EXPECT_EQ(limited.headers["retry-after"], "1") << describe(limited);
+  EXPECT_EQ(quota_left("Phone"), 997) << "a refused purchase reserves nothing";
+  EXPECT_EQ(queued_purchases(), 3);
+  auto m = scrape();
+  EXPECT_EQ(outcome(m, "rate_limited"), 7) << m.text();
+  EXPECT_EQ(m.value("flashsale_rate_limited_total", {{"by", "address"}}), 7) << m.text();
+}
+
+TEST_F(gateway_api, connections_beyond_the_per_address_cap_get_429_and_are_closed) {
+  gateway_setup setup{two_products};
+  setup.gateway_args = {"--http.max-connections-per-address=2"};
+  ASSERT_NO_FATAL_FAILURE(start(setup));
+  http_client first{http_port_};
+  auto second = std::make_unique<http_client>(http_port_);
+  ASSERT_EQ(first.request("GET", "/healthz").status, 200);
+  ASSERT_EQ(second->request("GET", "/healthz").status, 200);
+  auto third = request("GET", "/healthz");
+  EXPECT_EQ(third.status, 429) << describe(third);
+  EXPECT_EQ(third.headers["connection"], "close") << describe(third);
+  // Closing one gives its slot back.
+  second.reset();
+  EXPECT_TRUE(
+      flashsale::testing::poll_until([&] { return request("GET", "/healthz").status == 200; }, 5s));
+  auto m = scrape();
+  EXPECT_GE(
+      m.value("flashsale_http_refused_total", {{"reason", "too_many_connections_from_address"}}), 1)
+      << m.text();
 }
 
 }  // namespace

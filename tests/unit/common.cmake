@@ -16,3 +16,5 @@ flashsale_add_test(test_buyer_auth LABEL unit
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_buyer_auth.cpp LIBS flashsale_admission)
 flashsale_add_test(test_gateway_controller LABEL unit
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_gateway_controller.cpp LIBS flashsale_api)
+flashsale_add_test(test_rate_limiter LABEL unit
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_rate_limiter.cpp LIBS flashsale_admission)

@@ -11,6 +11,7 @@
 
 #include "admission/admission_front.hpp"
 #include "admission/buyer_auth.hpp"
+#include "admission/rate_limiter.hpp"
 #include "api/gateway_controller.hpp"
 #include "common/utc_time.hpp"
 
@@ -27,7 +28,7 @@ class gateway_controller_test : public ::testing::Test {
  protected:
   crypto::secret_key key = crypto::secret_key(32, 7);
 
-  void make(bool with_auth) {
+  void make(bool with_auth, rate_limit per_address = {}, rate_limit per_user = {}) {
     sale.name = "s1";
     sale.products.push_back(product_definition{"TV", 10, 2, 1, false, "flashsale"});
     front = std::make_shared<admission_front>(sale, 1, crypto::hash_key{1, 2});
@@ -36,6 +37,8 @@ class gateway_controller_test : public ::testing::Test {
     if (with_auth)
       links.auth =
           std::make_shared<const buyer_authenticator>("s1", std::vector<crypto::secret_key>{key});
+    links.per_address = std::make_shared<rate_limiter>(per_address);
+    links.per_user = std::make_shared<rate_limiter>(per_user);
     links.purchase = [this](purchase_call c) { calls.push_back(std::move(c)); };
     links.ticket = [](ticket_query) {};
     links.broker_up = std::make_shared<std::atomic<bool>>(true);
@@ -44,8 +47,10 @@ class gateway_controller_test : public ::testing::Test {
   }
 
   http::response post(const std::string& body, const std::string& authorization = {},
-                      const std::string& target = "/v1/products/TV/purchase") {
+                      const std::string& target = "/v1/products/TV/purchase",
+                      const std::string& peer = "10.0.0.1") {
     http::request req;
+    req.peer = peer;
     req.method = target == "/metrics" ? "GET" : "POST";
     req.target = target;
     req.body = body;
@@ -117,6 +122,39 @@ TEST_F(gateway_controller_test, without_authentication_the_body_names_the_buyer)
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0].user, "alice");
   EXPECT_EQ(post("", "", "/metrics").body.find("flashsale_auth_refused_total"), std::string::npos);
+}
+
+TEST_F(gateway_controller_test, an_address_over_its_limit_gets_429_before_its_token_is_checked) {
+  make(true, rate_limit{1, 2});
+  const std::string bot = "10.9.9.9";
+  for (int i = 0; i < 2; ++i)
+    EXPECT_EQ(post("{}", "Bearer forged", "/v1/products/TV/purchase", bot).status, 401);
+  auto limited = post("{}", "Bearer forged", "/v1/products/TV/purchase", bot);
+  EXPECT_EQ(limited.status, 429) << limited.body;
+  EXPECT_NE(limited.body.find("\"rate_limited\""), std::string::npos) << limited.body;
+  ASSERT_EQ(limited.headers.size(), 1u);
+  EXPECT_EQ(limited.headers[0], (std::pair<std::string, std::string>{"Retry-After", "1"}));
+  EXPECT_EQ(front->outcome_total(unauthorized_outcome), 2u) << "the third cost no token check";
+  EXPECT_EQ(front->outcome_total(rate_limited_outcome), 1u);
+  // Another address is not held back by the bot.
+  post("{}", token_for("alice"), "/v1/products/TV/purchase", "10.0.0.2");
+  EXPECT_EQ(calls.size(), 1u);
+}
+
+TEST_F(gateway_controller_test, a_buyer_over_his_limit_gets_429_from_every_address) {
+  make(true, rate_limit{}, rate_limit{1, 3});
+  for (int i = 0; i < 3; ++i)
+    post("{}", token_for("alice"), "/v1/products/TV/purchase", "10.0.0." + std::to_string(i));
+  EXPECT_EQ(calls.size(), 3u);
+  auto limited = post("{}", token_for("alice"), "/v1/products/TV/purchase", "10.0.0.99");
+  EXPECT_EQ(limited.status, 429) << limited.body;
+  EXPECT_NE(limited.body.find("this user"), std::string::npos) << limited.body;
+  EXPECT_EQ(calls.size(), 3u);
+  post("{}", token_for("bob"));
+  EXPECT_EQ(calls.size(), 4u) << "another buyer is not held back";
+  auto metrics = post("", "", "/metrics").body;
+  EXPECT_NE(metrics.find("flashsale_rate_limited_total{by=\"user\"} 1"), std::string::npos)
+      << metrics;
 }
 
 }  // namespace
