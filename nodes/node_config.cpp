@@ -1,6 +1,7 @@
 #include "nodes/node_config.hpp"
 
 #include <cctype>
+#include <cstring>
 #include <csignal>
 #include <iostream>
 
@@ -14,8 +15,16 @@
 namespace flashsale {
 
 bool node_config::load(int argc, char** argv) {
-  if (auto err = parse(argc, argv)) {
-    std::cerr << "configuration error: " << caf::to_string(err) << "\n";
+  return validate(parse(argc, argv));
+}
+
+bool node_config::load(const std::vector<std::string>& args, std::istream& ini) {
+  return validate(parse(args, ini));
+}
+
+bool node_config::validate(const caf::error& parsed) {
+  if (parsed) {
+    std::cerr << "configuration error: " << caf::to_string(parsed) << "\n";
     return false;
   }
   std::vector<std::string> problems;
@@ -103,7 +112,7 @@ caf::config_option_adder db_settings::add_options(caf::config_option_set& option
   caf::config_option_adder group{options, "db"};
   group.add(host, "host", "PostgreSQL host")
       .add(port, "port", "PostgreSQL port")
-      .add(user, "user", role_help)
+      .add(user, "user", caf::string_view{role_help, std::strlen(role_help)})
       .add(password, "password", "password of that role")
       .add(database, "database", "main database; hot products use <database>_hot_<product>")
       .add(connect_timeout_s, "connect-timeout-s", "connect timeout");

@@ -3,6 +3,7 @@
 // Shared start-up of node processes: CAF configuration parsing with strict validation (CAF itself
 // silently ignores unknown INI keys), logging, and waiting for a stop signal.
 
+#include <iosfwd>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,9 @@ class node_config : public caf::actor_system_config, protected node_config_check
   /// unknown section or key, or a value check() rejects - prints every problem to stderr and
   /// returns false. Also false after --help (nothing to run; the configuration is still checked).
   bool load(int argc, char** argv);
+  /// As load(argc, argv), with the INI text read from `ini` and command-line style `args`
+  /// ("--http.port=8081", ...; no program name): for tests and fuzzing.
+  bool load(const std::vector<std::string>& args, std::istream& ini);
 
   /// Exit code main() should return when load() returned false: 0 after --help with a valid
   /// configuration, 2 otherwise.
@@ -87,6 +91,9 @@ class node_config : public caf::actor_system_config, protected node_config_check
   virtual void resolve(std::vector<std::string>& problems) { (void)problems; }
 
  private:
+  /// What both load()s do after CAF's parse.
+  bool validate(const caf::error& parsed);
+
   bool help_printed_ = false;
 };
 
