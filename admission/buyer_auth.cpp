@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "adapters/crypto/jwt.hpp"
+#include "common/utf8.hpp"
 
 namespace flashsale {
 
@@ -49,6 +50,8 @@ const char* user_id_problem(std::string_view user) {
   for (unsigned char c : user)
     if (c < 0x20 || c == 0x7f)
       return "a user id must not contain control characters";
+  if (!valid_utf8(user))
+    return "a user id must be valid UTF-8";  // JSON and tokens carry text, nothing else
   return nullptr;
 }
 

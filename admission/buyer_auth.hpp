@@ -34,7 +34,7 @@ const char* to_string(auth_refusal r);
 /// A sentence for the buyer's client, e.g. "the token has expired".
 const char* describe(auth_refusal r);
 
-/// nullptr when `user` is a valid user id (1 to 128 characters, no control characters);
+/// nullptr when `user` is a valid user id (1 to 128 bytes of UTF-8, no control characters);
 /// otherwise what is wrong with it, for the client.
 const char* user_id_problem(std::string_view user);
 

@@ -3,6 +3,8 @@
 #include <caf/binary_deserializer.hpp>
 #include <caf/binary_serializer.hpp>
 
+#include "common/utf8.hpp"
+
 namespace flashsale {
 
 namespace {
@@ -13,44 +15,9 @@ bool complete(const purchase& p) {
   return !p.request_id.empty() && !p.product.empty() && !p.user.empty() && !p.gateway.empty();
 }
 
-/// True if `s` is valid UTF-8 without NUL bytes (what PostgreSQL text accepts: no overlong forms,
-/// no surrogates, nothing beyond U+10FFFF) and not too long.
+/// What PostgreSQL text accepts (valid UTF-8 without NUL bytes), and not too long.
 bool storable_text(const std::string& s) {
-  if (s.size() > max_field_bytes)
-    return false;
-  auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
-  std::size_t i = 0;
-  while (i < s.size()) {
-    auto c = byte(i);
-    if (c == 0)
-      return false;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t len = c >= 0xc2 && c <= 0xdf   ? 2
-                      : c >= 0xe0 && c <= 0xef ? 3
-                      : c >= 0xf0 && c <= 0xf4 ? 4
-                                               : 0;
-    if (len == 0 || i + len > s.size())
-      return false;
-    unsigned char lo = 0x80, hi = 0xbf;  // range of the second byte
-    if (c == 0xe0)
-      lo = 0xa0;
-    else if (c == 0xed)
-      hi = 0x9f;
-    else if (c == 0xf0)
-      lo = 0x90;
-    else if (c == 0xf4)
-      hi = 0x8f;
-    if (byte(i + 1) < lo || byte(i + 1) > hi)
-      return false;
-    for (std::size_t k = 2; k < len; ++k)
-      if (byte(i + k) < 0x80 || byte(i + k) > 0xbf)
-        return false;
-    i += len;
-  }
-  return true;
+  return s.size() <= max_field_bytes && valid_utf8(s);
 }
 
 }  // namespace

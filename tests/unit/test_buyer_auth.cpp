@@ -153,11 +153,23 @@ TEST(buyer_auth, an_authenticator_needs_one_or_two_keys) {
                std::invalid_argument);
 }
 
+/// The user a token for the user id "用户" names once verified.
+std::string auth_of_utf8_user() {
+  buyer_authenticator a{"demo", {key_of(1)}};
+  return a
+      .verify(bearer(issue_buyer_token(key_of(1), "demo", "\xe7\x94\xa8\xe6\x88\xb7", now, 60)),
+              now)
+      .user;
+}
+
 TEST(buyer_auth, tokens_are_issued_only_for_valid_users_and_ttls) {
   EXPECT_THROW(issue_buyer_token(key_of(1), "demo", "", now, 60), std::invalid_argument);
   EXPECT_THROW(issue_buyer_token(key_of(1), "demo", std::string(129, 'u'), now, 60),
                std::invalid_argument);
   EXPECT_THROW(issue_buyer_token(key_of(1), "demo", "a\nb", now, 60), std::invalid_argument);
+  // Found by fuzz_buyer_token: bytes that are not UTF-8 cannot be a JSON string, so no token.
+  EXPECT_THROW(issue_buyer_token(key_of(1), "demo", "bot\xe1\xe1", now, 60), std::invalid_argument);
+  EXPECT_EQ(auth_of_utf8_user(), "\xe7\x94\xa8\xe6\x88\xb7") << "UTF-8 beyond ASCII is fine";
   EXPECT_THROW(issue_buyer_token(key_of(1), "demo", "alice", now, 0), std::invalid_argument);
 }
 
