@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <iostream>
 #include <string>
 
 #include "adapters/crypto/keyed_hash.hpp"
@@ -34,6 +35,8 @@ TEST(lottery, the_share_kept_over_100000_buyers_is_within_one_point_of_one_over_
     for (int i = 0; i < n; ++i)
       kept += l.draw(user(i), sale_start_ms) ? 1 : 0;
     EXPECT_NEAR(static_cast<double>(kept) / n, 1.0 / k, 0.01) << "K=" << k;
+    std::cout << "[          ] K=" << k << ": " << kept << " of " << n << " buyers kept ("
+              << 100.0 * kept / n << "%, 1/K = " << 100.0 / k << "%)\n";
   }
 }
 
@@ -53,6 +56,8 @@ TEST(lottery, one_hundred_requests_of_a_buyer_win_no_more_often_than_one) {
   }
   EXPECT_EQ(retry_wins, one_try_wins);
   EXPECT_NEAR(static_cast<double>(one_try_wins) / buyers, 0.1, 0.01);
+  std::cout << "[          ] K=10, " << buyers << " buyers: one try won " << one_try_wins
+            << ", 100 tries won " << retry_wins << "\n";
 }
 
 TEST(lottery, gateways_with_the_same_secret_agree_and_a_new_secret_draws_anew) {
