@@ -14,7 +14,10 @@
 
 #include <gtest/gtest.h>
 
+#include "adapters/crypto/key_file.hpp"
 #include "adapters/http/server.hpp"
+#include "admission/buyer_auth.hpp"
+#include "common/utc_time.hpp"
 #include "tools/load/load_options.hpp"
 #include "tools/load/load_stats.hpp"
 
@@ -87,6 +90,9 @@ TEST(load_options, bad_command_lines_are_usage_errors) {
   EXPECT_THROW(parse({"--connections", "2", "--threads", "4"}), usage_error);
   EXPECT_THROW(parse({"--frobnicate"}), usage_error);
   EXPECT_THROW(parse({"--progress=yes"}), usage_error);
+  EXPECT_THROW(parse({"--token-key", "k"}), usage_error) << "a token key needs its sale";
+  EXPECT_THROW(parse({"--sale", "s"}), usage_error);
+  EXPECT_THROW(parse({"--token-key", "k", "--sale", "s", "--users", "10000001"}), usage_error);
 }
 
 TEST(latency_histogram, quantiles_are_close) {
@@ -217,6 +223,32 @@ TEST(flashsale_load, counts_every_status_and_writes_tickets) {
     EXPECT_LT(std::stoi(user.substr(1)), 50);
   }
   EXPECT_EQ(lines, 100);
+}
+
+TEST(flashsale_load, with_a_token_key_every_request_carries_its_users_token) {
+  using namespace flashsale::http;
+  std::string key_file = ::testing::TempDir() + "flashsale_load_token.key";
+  std::remove(key_file.c_str());
+  auto key = flashsale::crypto::write_new_key_file(key_file);
+  flashsale::buyer_authenticator auth{"s", {key}};
+  server srv(server_options{"127.0.0.1", 0}, [&](request&& req, std::shared_ptr<responder> reply) {
+    // 202 only when the token verifies and names the user the body names.
+    auto verdict = auth.verify(req.authorization, flashsale::utc_now_ms() / 1000);
+    bool agrees = !verdict.refusal && req.body == "{\"user\":\"" + verdict.user + "\"}";
+    reply->send(response{
+        agrees ? 202 : 401, R"({"ticket":"t","status":"queued"})", "application/json", {}});
+  });
+  srv.start();
+  auto result =
+      run_load("--port " + std::to_string(srv.port()) +
+               " --requests 200 --users 30 --connections 4 --token-key " + key_file + " --sale s");
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(result.lines["status 202"], "200");
+  EXPECT_EQ(result.lines.count("status 401"), 0u);
+  auto other_sale = run_load("--port " + std::to_string(srv.port()) +
+                             " --requests 10 --token-key " + key_file + " --sale other");
+  EXPECT_EQ(other_sale.lines["status 401"], "10") << "the tokens name the sale given";
+  std::remove(key_file.c_str());
 }
 
 TEST(flashsale_load, unreachable_server_counts_errors_and_exits_1) {
