@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "adapters/crypto/jwt.hpp"
+#include "common/sale_definition.hpp"
 #include "common/utf8.hpp"
 
 namespace flashsale {
@@ -104,6 +105,8 @@ std::string issue_buyer_token(const crypto::secret_key& key, const std::string& 
                               const std::string& user, std::int64_t now_s, std::int64_t ttl_s) {
   if (const char* problem = user_id_problem(user))
     throw std::invalid_argument(problem);
+  if (!valid_product_id(sale))  // sale names follow the sale file's rule
+    throw std::invalid_argument("invalid sale name '" + sale + "'");
   if (ttl_s < 1)
     throw std::invalid_argument("a token's ttl must be at least 1 s");
   return crypto::sign_hs256(crypto::token_claims{user, sale, now_s + ttl_s, now_s}, key);

@@ -74,7 +74,8 @@ class buyer_authenticator {
 
 /// A token for `user` in `sale`, issued at `now_s` and valid for `ttl_s` seconds, signed with
 /// `key`: what the shop's login service hands out (flashsale-admin token issue, flashsale-load).
-/// Throws std::invalid_argument for an invalid user id or a ttl below 1.
+/// Throws std::invalid_argument for an invalid user id, an invalid sale name (the sale file's
+/// rule) or a ttl below 1.
 std::string issue_buyer_token(const crypto::secret_key& key, const std::string& sale,
                               const std::string& user, std::int64_t now_s, std::int64_t ttl_s);
 

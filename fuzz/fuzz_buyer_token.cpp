@@ -1,7 +1,7 @@
 // An Authorization header: the token check never crashes, and it accepts only what the key
-// signed. The input's first byte picks how it is presented (raw header or "Bearer " + bytes);
-// inputs that start with "sign:" are signed first (with the key), so the fuzzer also explores the
-// claims behind a valid signature.
+// signed. Each input is checked as the whole header and as "Bearer " + input. An input
+// "sign:USER[|SALE]" is also signed with the key first, so the fuzzer explores the claims behind a
+// valid signature: such a token is accepted exactly when it is for this sale.
 
 #include <cstddef>
 #include <cstdint>
@@ -11,6 +11,7 @@
 
 #include "adapters/crypto/jwt.hpp"
 #include "admission/buyer_auth.hpp"
+#include "common/sale_definition.hpp"
 
 namespace {
 
@@ -43,9 +44,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto cut = rest.find('|');
     std::string user(rest.substr(0, cut));
     std::string sale = cut == std::string_view::npos ? "fuzz" : std::string(rest.substr(cut + 1));
-    if (user_id_problem(user) != nullptr)
-      return 0;
-    auto token = crypto::sign_hs256(crypto::token_claims{user, sale, now + 60, now}, key);
+    if (user_id_problem(user) != nullptr || !valid_product_id(sale))
+      return 0;  // issue_buyer_token refuses these; a sale file cannot name such a sale
+    auto token = issue_buyer_token(key, sale, user, now, 60);
     auto r = check("Bearer " + token);
     if (r.refusal.has_value() != (sale != "fuzz") || (!r.refusal && r.user != user))
       std::abort();

@@ -171,6 +171,11 @@ TEST(buyer_auth, tokens_are_issued_only_for_valid_users_and_ttls) {
   EXPECT_THROW(issue_buyer_token(key_of(1), "demo", "bot\xe1\xe1", now, 60), std::invalid_argument);
   EXPECT_EQ(auth_of_utf8_user(), "\xe7\x94\xa8\xe6\x88\xb7") << "UTF-8 beyond ASCII is fine";
   EXPECT_THROW(issue_buyer_token(key_of(1), "demo", "alice", now, 0), std::invalid_argument);
+  // Found by fuzz_buyer_token: a sale name no sale file allows (here not UTF-8) is refused as
+  // such, not as libjwt's "cannot sign".
+  EXPECT_THROW(issue_buyer_token(key_of(1), "sale\xfa\xf9", "alice", now, 60),
+               std::invalid_argument);
+  EXPECT_THROW(issue_buyer_token(key_of(1), "", "alice", now, 60), std::invalid_argument);
 }
 
 // --- key files -------------------------------------------------------------------------------
