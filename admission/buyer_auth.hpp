@@ -62,8 +62,6 @@ class buyer_authenticator {
     return refused_[static_cast<std::size_t>(r)].load(std::memory_order_relaxed);
   }
 
-  const std::string& sale() const { return sale_; }
-
  private:
   auth_result refuse(auth_refusal r) const;
 

@@ -40,7 +40,6 @@ class rate_limiter {
   std::optional<std::chrono::milliseconds> take(std::string_view key, clock::time_point now);
 
   bool enabled() const { return limit_.per_second > 0; }
-  const rate_limit& limit() const { return limit_; }
   /// Requests refused so far.
   std::uint64_t refused() const { return refused_.load(std::memory_order_relaxed); }
   /// New keys let through unlimited because the table was full of busy buckets.

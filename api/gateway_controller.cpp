@@ -55,6 +55,7 @@ void gateway_controller::handle(http::request&& req, std::shared_ptr<http::respo
 void gateway_controller::purchase(http::request&& req, std::string product,
                                   std::shared_ptr<http::responder> reply) const {
   auto start = std::chrono::steady_clock::now();
+  auto now_ms = utc_now_ms();  // one wall-clock read for the token check and the sale window
   auto front = links_.front;
   auto refuse = [&](std::size_t outcome, http::response r) {
     front->finished(outcome, std::chrono::steady_clock::now() - start, false);
@@ -66,7 +67,7 @@ void gateway_controller::purchase(http::request&& req, std::string product,
       return refuse(rate_limited_outcome, rate_limited_response(*wait, "address"));
   std::string token_user;
   if (links_.auth) {
-    auto verdict = links_.auth->verify(req.authorization, utc_now_ms() / 1000);
+    auto verdict = links_.auth->verify(req.authorization, now_ms / 1000);
     if (verdict.refusal)
       return refuse(unauthorized_outcome, unauthorized_response(*verdict.refusal));
     token_user = std::move(verdict.user);
@@ -91,7 +92,7 @@ void gateway_controller::purchase(http::request&& req, std::string product,
                     std::chrono::steady_clock::now() - start, was_in_flight);
     out.send(purchase_response(decision, opens_at));
   };
-  if (auto early = front->screen(product, *user, utc_now_ms())) {
+  if (auto early = front->screen(product, *user, now_ms)) {
     finish(*reply, purchase_reply{*early, {}}, false);
     return;
   }

@@ -81,6 +81,8 @@ void gateway_config::check(std::vector<std::string>& problems) const {
   require_range(problems, "amqp.purchases-per-message", purchases_per_message, 1,
                 static_cast<int>(max_purchases_per_message));
   db.check(problems);
+  if (auth_mode != "token" && auth_mode != "off")
+    problems.push_back("'auth.mode' must be \"token\" or \"off\", got '" + auth_mode + "'");
   require_range(problems, "cluster.port", cluster_port, 0, 65535);
   if (cluster_address.empty())
     problems.push_back("'cluster.address' must not be empty");
@@ -108,8 +110,6 @@ void gateway_config::resolve(std::vector<std::string>& problems) {
   } catch (const sale_file_error& e) {
     problems.push_back(e.what());
   }
-  if (auth_mode != "token" && auth_mode != "off")
-    problems.push_back("'auth.mode' must be \"token\" or \"off\", got '" + auth_mode + "'");
   if (auth_mode == "token" && auth_key_file.empty())
     problems.push_back("'auth.key-file' is required with auth.mode = \"token\"");
   for (const auto* path : {&auth_key_file, &auth_previous_key_file}) {

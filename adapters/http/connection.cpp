@@ -132,18 +132,17 @@ void address_slots::give_back(const std::string& address) {
 }
 
 connection::connection(socket_type socket, worker& owner, std::shared_ptr<shared_state> state,
-                       refusal reject, std::string address, bool holds_address_slot)
+                       refusal reject, tcp::endpoint peer, std::string address,
+                       bool holds_address_slot)
     : socket_(std::move(socket)),
       timer_(owner.ctx),
       owner_(owner),
       state_(std::move(state)),
+      peer_(std::move(peer)),
       address_(std::move(address)),
       buffer_(state_->options.max_header_bytes + state_->options.max_body_bytes + read_chunk),
       rejecting_(reject),
-      holds_address_slot_(holds_address_slot) {
-  error_code ec;
-  peer_ = socket_.remote_endpoint(ec);
-}
+      holds_address_slot_(holds_address_slot) {}
 
 /// Registers with the worker and starts reading (or answers 503 when rejecting). Worker thread.
 void connection::start() {

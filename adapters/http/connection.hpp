@@ -85,10 +85,11 @@ struct worker : std::enable_shared_from_this<worker> {
 class connection final : public std::enable_shared_from_this<connection> {
  public:
   /// `reject`: answer 503 (the server is at max_connections) or 429 (the client's address is at
-  /// max_connections_per_address) and close. `address`: the client's; `holds_address_slot`: the
-  /// connection gives its slot in state->per_address back when it closes.
+  /// max_connections_per_address) and close. `peer`: the client's endpoint, `address` its
+  /// address as text; `holds_address_slot`: the connection gives its slot in state->per_address
+  /// back when it closes.
   connection(socket_type socket, worker& owner, std::shared_ptr<shared_state> state, refusal reject,
-             std::string address, bool holds_address_slot);
+             tcp::endpoint peer, std::string address, bool holds_address_slot);
 
   /// Registers with the worker and starts reading (or answers 503 when rejecting). Worker thread.
   void start();

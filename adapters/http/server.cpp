@@ -84,7 +84,8 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     auto& stats = state->stats;
     stats.accepted.fetch_add(1, std::memory_order_relaxed);
     error_code peer_ec;
-    auto address = socket.remote_endpoint(peer_ec).address().to_string();
+    auto peer = socket.remote_endpoint(peer_ec);
+    auto address = peer.address().to_string();
     auto reject = detail::refusal::none;
     bool slot = false;
     const auto& opts = state->options;
@@ -117,7 +118,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
       error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
     }
-    auto conn = std::make_shared<connection>(std::move(socket), target, state, reject,
+    auto conn = std::make_shared<connection>(std::move(socket), target, state, reject, peer,
                                              std::move(address), slot);
     asio::post(target.ctx, [conn] { conn->start(); });
     do_accept();

@@ -91,8 +91,7 @@ struct server_stats {
 /// Content-Length (except 204 and 304, which have no body) and "Connection: keep-alive" or
 /// "Connection: close"; answers to HEAD carry no body. Pipelined requests are answered in order,
 /// one at a time. Errors answered by the server itself (400, 408, 413, 429, 431, 503) have a JSON
-/// body
-/// {"error":"..."} and close the connection after draining the client's input for up to 1 s.
+/// body {"error":"..."} and close the connection after draining the client's input for up to 1 s.
 /// Client errors are logged at debug level (they are counted in stats()); server-side problems
 /// (dropped responders, invalid responses, accept failures) at error level.
 /// Thread use: construct, start(), stop() and destroy from one controlling thread that is not an

@@ -530,7 +530,7 @@ TEST_F(gateway_api, a_purchase_without_a_valid_token_is_401_and_costs_nothing) {
   setup.tokens = true;
   ASSERT_NO_FATAL_FAILURE(start(setup));
   auto now_s = flashsale::utc_now_ms() / 1000;
-  auto key = flashsale::crypto::read_key_file(key_file_);
+  const auto& key = token_key_;
   auto signed_by = [&](const flashsale::crypto::secret_key& k, const std::string& sale,
                        std::int64_t issued, std::int64_t ttl) {
     return "Bearer " + flashsale::issue_buyer_token(k, sale, "alice", issued, ttl);

@@ -291,7 +291,7 @@ void gateway_fixture::start(const gateway_setup& setup) {
   }
   if (setup.tokens) {
     key_file_ = path_in_dir("buyer-token.key");
-    crypto::write_new_key_file(key_file_);
+    token_key_ = crypto::write_new_key_file(key_file_);
     args.push_back("--auth.key-file=" + key_file_);
   } else {
     args.push_back("--auth.mode=off");
@@ -347,8 +347,7 @@ http_reply gateway_fixture::purchase(const std::string& product, const std::stri
 
 std::string gateway_fixture::bearer(const std::string& user, std::int64_t ttl_s) const {
   EXPECT_FALSE(key_file_.empty()) << "bearer() needs a setup with tokens";
-  return "Bearer " + issue_buyer_token(crypto::read_key_file(key_file_), sale_.name, user,
-                                       utc_now_ms() / 1000, ttl_s);
+  return "Bearer " + issue_buyer_token(token_key_, sale_.name, user, utc_now_ms() / 1000, ttl_s);
 }
 
 nlohmann::json gateway_fixture::json_of(const http_reply& reply) {

@@ -23,6 +23,7 @@
 
 #include "quota/znodes.hpp"
 #include "adapters/amqp/amqp_connection.hpp"
+#include "adapters/crypto/key_file.hpp"
 #include "adapters/db/schema_admin.hpp"
 #include "common/sale_definition.hpp"
 #include "tests/support/child_process.hpp"
@@ -204,7 +205,8 @@ class gateway_fixture : public sale_fixture {
   std::string writer_log() const { return writer_ ? writer_->log_tail(40) : std::string{}; }
 
   int http_port_ = 0;
-  std::string key_file_;  ///< the buyer-token key (setups with tokens), else empty
+  std::string key_file_;          ///< the buyer-token key's file (setups with tokens), else empty
+  crypto::secret_key token_key_;  ///< the key in it
   std::unique_ptr<child_process> writer_;
   std::unique_ptr<child_process> gateway_;
 };
