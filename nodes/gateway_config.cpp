@@ -110,6 +110,8 @@ void gateway_config::resolve(std::vector<std::string>& problems) {
   } catch (const sale_file_error& e) {
     problems.push_back(e.what());
   }
+  amqp.resolve(problems);
+  db.resolve(problems);
   if (auth_mode == "token" && auth_key_file.empty())
     problems.push_back("'auth.key-file' is required with auth.mode = \"token\"");
   for (const auto* path : {&auth_key_file, &auth_previous_key_file}) {

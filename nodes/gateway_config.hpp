@@ -31,10 +31,10 @@ class gateway_config : public node_config {
   int per_address_burst = 100;
   int per_user_rate = 5;
   int per_user_burst = 20;
-  amqp_settings amqp;
+  amqp_settings amqp{"flashsale-gateway"};
   int confirm_timeout_ms = 5000;
   int purchases_per_message = 100;
-  db_settings db{db::gateway_role, db::gateway_default_password};
+  db_settings db{db::gateway_role};
   std::string cluster_address = "127.0.0.1";
   int cluster_port = 0;
   std::string zk_hosts = "127.0.0.1:21810";
@@ -56,7 +56,7 @@ class gateway_config : public node_config {
 
  protected:
   void check(std::vector<std::string>& problems) const override;
-  /// Loads the sale file and, with auth.mode = token, the key files.
+  /// Loads the sale file, the password files and, with auth.mode = token, the key files.
   void resolve(std::vector<std::string>& problems) override;
 };
 

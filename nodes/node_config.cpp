@@ -12,6 +12,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "common/secret_file.hpp"
+
 namespace flashsale {
 
 bool node_config::load(int argc, char** argv) {
@@ -36,7 +38,13 @@ bool node_config::validate(const caf::error& parsed) {
   for (const auto& [category, value] : content) {
     if (const auto* section = caf::get_if<caf::settings>(&value)) {
       for (const auto& [key, ignored] : *section) {
-        if (options.qualified_name_lookup(category, key) == nullptr)
+        if (options.qualified_name_lookup(category, key) != nullptr)
+          continue;
+        if (key == "password")
+          problems.push_back("'" + category + ".password' is not accepted: secrets stay out of " +
+                             "configuration; put it in a file of mode 0600 and name that file " +
+                             "in '" + category + ".password-file'");
+        else
           problems.push_back("unknown key '" + key + "' in section [" + category + "]");
       }
     } else if (options.qualified_name_lookup("global", category) == nullptr) {
@@ -67,40 +75,65 @@ void node_config_checks::require_range(std::vector<std::string>& problems, const
                        std::to_string(hi) + "], got " + std::to_string(value));
 }
 
+void credential_checks::require_password_file(std::vector<std::string>& problems,
+                                              const std::string& section, const std::string& file) {
+  if (file.empty())
+    problems.push_back("'" + section + ".password-file' is required: the file (mode 0600) that " +
+                       "holds the password of '" + section + ".user'");
+}
+
+std::string credential_checks::read_password(std::vector<std::string>& problems,
+                                             const std::string& section, const std::string& file) {
+  if (file.empty())
+    return {};
+  try {
+    return read_secret_file(file, "'" + section + ".password-file'");
+  } catch (const secret_file_error& e) {
+    problems.push_back(e.what());
+    return {};
+  }
+}
+
 caf::config_option_adder amqp_settings::add_options(caf::config_option_set& options) {
   caf::config_option_adder group{options, "amqp"};
   group.add(host, "host", "RabbitMQ host")
       .add(port, "port", "RabbitMQ port")
-      .add(user, "user", "RabbitMQ user")
-      .add(password, "password", "RabbitMQ password")
+      .add(vhost, "vhost", "the platform's virtual host")
+      .add(user, "user", "this node's RabbitMQ user")
+      .add(password_file, "password-file", "file (mode 0600) holding that user's password")
       .add(exchange, "exchange", "durable exchange")
       .add(queue, "queue", "durable order queue")
-      .add(dead_letter_queue, "dead-letter-queue", "queue for undecodable messages")
-      .add(max_length, "max-length", "queue bound; beyond it publishes are refused (503)");
+      .add(dead_letter_queue, "dead-letter-queue", "queue for undecodable messages");
   return group;
 }
 
 void amqp_settings::check(std::vector<std::string>& problems) const {
   node_config_checks::require_range(problems, "amqp.port", port, 1, 65535);
-  node_config_checks::require_range(problems, "amqp.max-length", max_length, 1, 100000000);
   for (const auto& [key, value] :
        {std::pair{"amqp.exchange", &exchange}, std::pair{"amqp.queue", &queue},
-        std::pair{"amqp.dead-letter-queue", &dead_letter_queue}})
+        std::pair{"amqp.dead-letter-queue", &dead_letter_queue}, std::pair{"amqp.vhost", &vhost},
+        std::pair{"amqp.user", &user}})
     if (value->empty() || value->size() > 255)
       problems.push_back(std::string("'") + key + "' must have 1 to 255 characters");
+  credential_checks::require_password_file(problems, "amqp", password_file);
+}
+
+void amqp_settings::resolve(std::vector<std::string>& problems) {
+  password_ = credential_checks::read_password(problems, "amqp", password_file);
 }
 
 amqp::connection_params amqp_settings::params() const {
   amqp::connection_params p;
   p.host = host;
   p.port = port;
+  p.vhost = vhost;
   p.user = user;
-  p.password = password;
+  p.password = password_;
   return p;
 }
 
 amqp::topology amqp_settings::route(const sale_definition& sale) const {
-  amqp::topology t{exchange, queue, dead_letter_queue, max_length, {}};
+  amqp::topology t{exchange, queue, dead_letter_queue, amqp::topology{}.max_length, {}};
   for (const auto& p : sale.products)
     if (p.hot)
       t.hot_products.push_back(p.id);
@@ -113,7 +146,7 @@ caf::config_option_adder db_settings::add_options(caf::config_option_set& option
   group.add(host, "host", "PostgreSQL host")
       .add(port, "port", "PostgreSQL port")
       .add(user, "user", caf::string_view{role_help, std::strlen(role_help)})
-      .add(password, "password", "password of that role")
+      .add(password_file, "password-file", "file (mode 0600) holding that role's password")
       .add(database, "database", "main database; hot products use <database>_hot_<product>")
       .add(connect_timeout_s, "connect-timeout-s", "connect timeout");
   return group;
@@ -127,6 +160,11 @@ void db_settings::check(std::vector<std::string>& problems) const {
     valid_name = valid_name && (std::isalnum(c) || c == '_' || c == '-');
   if (!valid_name)
     problems.push_back("'db.database' must be 1-64 of [A-Za-z0-9_-], got '" + database + "'");
+  credential_checks::require_password_file(problems, "db", password_file);
+}
+
+void db_settings::resolve(std::vector<std::string>& problems) {
+  password_ = credential_checks::read_password(problems, "db", password_file);
 }
 
 db::connection_params db_settings::params(const std::string& dbname) const {
@@ -134,7 +172,7 @@ db::connection_params db_settings::params(const std::string& dbname) const {
   p.host = host;
   p.port = port;
   p.user = user;
-  p.password = password;
+  p.password = password_;
   p.dbname = dbname;
   p.connect_timeout_s = connect_timeout_s;
   return p;

@@ -22,46 +22,70 @@ struct node_config_checks {
                             long long value, long long lo, long long hi);
 };
 
-/// Section [amqp], shared by every node that talks to RabbitMQ. Both sides must agree on the
-/// topology (a queue declared with other arguments is refused by the broker).
+/// Checks shared by the credential keys of every section: `<section>.password-file` names a secret
+/// file (common/secret_file.hpp). (load() refuses a `<section>.password` key with a pointer to it.)
+struct credential_checks {
+  /// Appends a problem when `file` is empty.
+  static void require_password_file(std::vector<std::string>& problems, const std::string& section,
+                                    const std::string& file);
+  /// The password in `file`; appends a problem (naming `section`) and returns "" when it cannot
+  /// be used.
+  static std::string read_password(std::vector<std::string>& problems, const std::string& section,
+                                   const std::string& file);
+};
+
+/// Section [amqp], shared by every node that talks to RabbitMQ. The topology (exchange, queues,
+/// their bounds) is declared by `flashsale-admin amqp declare`; a node only checks it exists (its
+/// user may not declare anything).
 struct amqp_settings {
   std::string host = "127.0.0.1";
   int port = 56729;
-  std::string user = "guest";
-  std::string password = "guest";
+  std::string vhost = "flashsale";
+  std::string user;           ///< the node's own RabbitMQ user
+  std::string password_file;  ///< secret file with that user's password
   std::string exchange = "flashsale";
   std::string queue = "flashsale.orders";
   std::string dead_letter_queue = "flashsale.dead";
-  int max_length = 1000000;
+
+  explicit amqp_settings(std::string node_user) : user(std::move(node_user)) {}
 
   /// Registers the keys above under [amqp] (plus whatever the caller adds to the returned group).
   caf::config_option_adder add_options(caf::config_option_set& options);
   /// Appends one message per invalid value.
   void check(std::vector<std::string>& problems) const;
+  /// Reads the password file (after check()); appends a problem when it cannot be used.
+  void resolve(std::vector<std::string>& problems);
   amqp::connection_params params() const;
   /// The order queues of `sale`: the main queue, and one of its own for each hot product.
   amqp::topology route(const sale_definition& sale) const;
+
+ private:
+  std::string password_;
 };
 
 /// Section [db], shared by every node that talks to PostgreSQL. Each node connects as its own
-/// least-privileged role (the defaults of user and password).
+/// least-privileged role (the default of user) with the password in password_file.
 struct db_settings {
   std::string host = "127.0.0.1";
   int port = 54329;
   std::string user;
-  std::string password;
+  std::string password_file;  ///< secret file with the role's password
   std::string database = "flashsale";
   int connect_timeout_s = 5;
 
-  db_settings(std::string role, std::string role_password)
-      : user(std::move(role)), password(std::move(role_password)) {}
+  explicit db_settings(std::string role) : user(std::move(role)) {}
 
   /// Registers the keys above under [db]; `role_help` says what the role may do.
   caf::config_option_adder add_options(caf::config_option_set& options, const char* role_help);
   /// Appends one message per invalid value.
   void check(std::vector<std::string>& problems) const;
+  /// Reads the password file (after check()); appends a problem when it cannot be used.
+  void resolve(std::vector<std::string>& problems);
   /// Where and as whom to connect, for `dbname` (the main database or a hot product's).
   db::connection_params params(const std::string& dbname) const;
+
+ private:
+  std::string password_;
 };
 
 /// Base of every node's configuration: CAF's own options plus the node's opt_groups.

@@ -32,8 +32,8 @@ class writer_config : public node_config {
   int batch_size = 100;
   int linger_ms = 2;
   int stats_interval_s = 10;
-  db_settings db{db::writer_role, db::writer_default_password};
-  amqp_settings amqp;
+  db_settings db{db::writer_role};
+  amqp_settings amqp{"flashsale-writer"};
   std::string zk_hosts = "127.0.0.1:21810";
   std::string zk_root = "/flashsale";
   int zk_poll_interval_ms = 1000;
@@ -93,6 +93,8 @@ class writer_config : public node_config {
     } catch (const sale_file_error& e) {
       problems.push_back(e.what());
     }
+    db.resolve(problems);
+    amqp.resolve(problems);
   }
 };
 

@@ -7,7 +7,7 @@ DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'flashsale_gateway') THEN
     BEGIN
-      CREATE ROLE flashsale_gateway LOGIN PASSWORD 'flashsale_gateway';
+      CREATE ROLE flashsale_gateway LOGIN;  -- no password: it cannot log in until an operator sets one
     EXCEPTION WHEN duplicate_object OR unique_violation THEN
       NULL;  -- created concurrently by the migration of another database
     END;

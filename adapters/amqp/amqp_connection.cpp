@@ -6,6 +6,8 @@
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
 
+#include "common/secret_file.hpp"
+
 namespace flashsale::amqp {
 
 namespace {
@@ -56,8 +58,16 @@ connection_params connection_params::from_env() {
   connection_params p;
   p.host = env_or("FLASHSALE_AMQP_HOST", p.host);
   p.port = std::atoi(env_or("FLASHSALE_AMQP_PORT", std::to_string(p.port)).c_str());
+  p.vhost = env_or("FLASHSALE_AMQP_VHOST", p.vhost);
   p.user = env_or("FLASHSALE_AMQP_USER", p.user);
-  p.password = env_or("FLASHSALE_AMQP_PASSWORD", p.password);
+  auto password_file = env_or("FLASHSALE_AMQP_PASSWORD_FILE", "");
+  if (!password_file.empty()) {
+    try {
+      p.password = read_secret_file(password_file, "FLASHSALE_AMQP_PASSWORD_FILE");
+    } catch (const secret_file_error& e) {
+      throw amqp_error(e.what());
+    }
+  }
   return p;
 }
 
@@ -139,6 +149,27 @@ void amqp_connection::declare(const topology& t) {
   check_rpc(("declare queue " + t.dead_letter_queue).c_str());
   for (const auto& queue : t.queues())
     declare_order_queue(t, queue);
+}
+
+void amqp_connection::verify(const topology& t) {
+  auto conn = st(state_);
+  auto missing = [&](const std::string& what) {
+    try {
+      check_rpc(("check " + what).c_str());
+    } catch (const amqp_error& e) {
+      throw amqp_error(std::string(e.what()) + " (the topology is declared by `flashsale-admin " +
+                       "amqp declare`, with the same exchange and queue names)");
+    }
+  };
+  amqp_exchange_declare(conn, 1, amqp_cstring_bytes(t.exchange.c_str()),
+                        amqp_cstring_bytes("direct"), 1, 1, 0, 0, amqp_empty_table);
+  missing("exchange " + t.exchange);
+  auto queues = t.queues();
+  queues.push_back(t.dead_letter_queue);
+  for (const auto& queue : queues) {
+    amqp_queue_declare(conn, 1, amqp_cstring_bytes(queue.c_str()), 1, 0, 0, 0, amqp_empty_table);
+    missing("queue " + queue);
+  }
 }
 
 queue_state amqp_connection::inspect(const std::string& queue) {

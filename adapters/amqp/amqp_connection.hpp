@@ -17,13 +17,15 @@ namespace flashsale::amqp {
 struct connection_params {
   std::string host = "127.0.0.1";
   int port = 56729;
-  std::string user = "guest";
-  std::string password = "guest";
-  std::string vhost = "/";
+  std::string user;
+  std::string password;
+  std::string vhost = "flashsale";
   std::chrono::milliseconds connect_timeout{3000};  ///< TCP connect and login
   int heartbeat_s = 10;                             ///< AMQP heartbeat; 0 disables
 
-  /// FLASHSALE_AMQP_{HOST,PORT,USER,PASSWORD} from the environment over the defaults above.
+  /// FLASHSALE_AMQP_{HOST,PORT,VHOST,USER} from the environment over the defaults above, and the
+  /// password from the secret file FLASHSALE_AMQP_PASSWORD_FILE names (none when unset). Throws
+  /// amqp_error when that file cannot be used.
   static connection_params from_env();
   /// "host:port" for log lines.
   std::string endpoint() const;
@@ -68,8 +70,15 @@ class amqp_connection {
   /// Declares the exchange, every order queue of `t` (durable, classic version 2, bounded,
   /// reject-publish, dead-lettered, bound under its own name) and the dead-letter queue; idempotent
   /// as long as the arguments match (a queue declared with other arguments, e.g. by an older
-  /// version, is refused by the broker: delete it). Throws amqp_error.
+  /// version, is refused by the broker: delete it). Needs configure permission (the admin user).
+  /// Throws amqp_error.
   void declare(const topology& t);
+
+  /// Checks, by passive declares (which need no permission), that the exchange, the order queues
+  /// and the dead-letter queue of `t` exist. Throws amqp_error naming the first missing one and
+  /// saying that `flashsale-admin amqp declare` makes them; the channel is then closed (use a new
+  /// connection).
+  void verify(const topology& t);
 
   /// The broker's view of an existing queue (passive declare: creates nothing). Throws amqp_error
   /// when the queue does not exist (the channel is then closed: use a new connection).

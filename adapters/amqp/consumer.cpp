@@ -108,7 +108,7 @@ class consumer::loop {
   bool connect() {
     try {
       conn_ = std::make_unique<amqp_connection>(c_.params_);
-      conn_->declare(c_.opts_.route);
+      conn_->verify(c_.opts_.route);
       amqp_basic_qos(state(), 1, 0, c_.opts_.prefetch, 0);
       conn_->check_rpc("basic.qos");
       for (const auto& q : queues_) {

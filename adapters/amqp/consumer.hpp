@@ -44,7 +44,7 @@ class consumer {
   using batch_callback = std::function<void(std::vector<delivery>)>;
 
   struct options {
-    topology route;  ///< every queue of route.queues() is consumed; declared on connect
+    topology route;  ///< every queue of route.queues() is consumed; checked on connect
     std::uint16_t prefetch = 500;  ///< unacked deliveries the broker may hand over, per queue
     std::size_t max_batch = 200;   ///< deliveries per callback
     std::chrono::milliseconds ack_hold{5};  ///< longest wait of a finished delivery for its run

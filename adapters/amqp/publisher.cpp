@@ -113,7 +113,7 @@ class publisher::loop {
   bool connect() {
     try {
       conn_ = std::make_unique<amqp_connection>(p_.params_);
-      conn_->declare(p_.opts_.route);
+      conn_->verify(p_.opts_.route);
       amqp_confirm_select(state(), 1);
       conn_->check_rpc("confirm.select");
       next_tag_ = 1;

@@ -33,7 +33,7 @@ class publisher {
   using confirm_callback = std::function<void(std::vector<std::uint64_t> ids, fate f)>;
 
   struct options {
-    topology route;  ///< where messages go; declared on connect
+    topology route;  ///< where messages go; checked on connect (verify)
     std::chrono::milliseconds confirm_timeout{
         5000};                                    ///< unconfirmed that long -> reconnect, nack all
     std::chrono::milliseconds max_backoff{2000};  ///< reconnect delay cap

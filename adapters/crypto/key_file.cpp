@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/secret_file.hpp"
+
 namespace flashsale::crypto {
 
 namespace {
@@ -26,22 +28,12 @@ void init_sodium() {
 }  // namespace
 
 secret_key read_key_file(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0)
-    fail(path, std::strerror(errno));
-  if (!S_ISREG(st.st_mode))
-    fail(path, "not a regular file");
-  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    std::ostringstream mode;
-    mode << std::oct << (st.st_mode & 0777);
-    fail(path, "mode " + mode.str() + " lets others read or change it; chmod 600 it");
+  std::string text;
+  try {
+    text = read_secret_file(path, "key file");
+  } catch (const secret_file_error& e) {
+    throw key_file_error(e.what());
   }
-  std::ifstream in(path);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.good() && !in.eof())
-    fail(path, "cannot be read");
-  if (!text.empty() && text.back() == '\n')
-    text.pop_back();
   if (text.size() < 64 || text.size() > 128 || text.size() % 2 != 0)
     fail(path, "must hold 64 to 128 hex digits (32 to 64 bytes), found " +
                    std::to_string(text.size()) + " characters");

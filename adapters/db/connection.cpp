@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "common/secret_file.hpp"
+
 namespace flashsale::db {
 
 namespace {
@@ -29,7 +31,14 @@ connection_params connection_params::from_env() {
     throw db_error("FLASHSALE_PG_PORT must be a port number (1-65535), got '" + port + "'");
   p.port = n;
   p.user = env_or("FLASHSALE_PG_ADMIN_USER", "flashsale");
-  p.password = env_or("FLASHSALE_PG_ADMIN_PASSWORD", "flashsale");
+  auto password_file = env_or("FLASHSALE_PG_ADMIN_PASSWORD_FILE", "");
+  if (!password_file.empty()) {
+    try {
+      p.password = read_secret_file(password_file, "FLASHSALE_PG_ADMIN_PASSWORD_FILE");
+    } catch (const secret_file_error& e) {
+      throw db_error(e.what());
+    }
+  }
   p.dbname = env_or("FLASHSALE_PG_DB", p.dbname);
   return p;
 }

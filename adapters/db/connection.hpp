@@ -11,14 +11,12 @@
 namespace flashsale {
 namespace db {
 
-/// The role the writers connect as (sql/003_roles.sql): it may only execute purchase_one.
+/// The role the writers connect as (sql/003_roles.sql): it may only execute purchase_one. The
+/// migration creates it without a password: it logs in once an operator has set one.
 constexpr const char writer_role[] = "flashsale_writer";
-/// Its password as created by sql/003_roles.sql.
-constexpr const char writer_default_password[] = "flashsale_writer";
 /// The role the gateways connect as (sql/005_order_lookup.sql): it may only execute find_order.
+/// Created without a password, as the writer role.
 constexpr const char gateway_role[] = "flashsale_gateway";
-/// Its password as created by sql/005_order_lookup.sql.
-constexpr const char gateway_default_password[] = "flashsale_gateway";
 
 /// Where and as whom to connect.
 struct connection_params {
@@ -29,10 +27,11 @@ struct connection_params {
   std::string dbname = "flashsale";
   int connect_timeout_s = 5;  ///< libpq connect_timeout; <= 0 means wait forever
 
-  /// Reads FLASHSALE_PG_HOST, FLASHSALE_PG_PORT, FLASHSALE_PG_ADMIN_USER,
-  /// FLASHSALE_PG_ADMIN_PASSWORD and FLASHSALE_PG_DB (build/run/endpoints.env); unset variables
-  /// keep the defaults above, user and password default to "flashsale".
-  /// Throws db_error when FLASHSALE_PG_PORT is not a port number.
+  /// Reads FLASHSALE_PG_HOST, FLASHSALE_PG_PORT, FLASHSALE_PG_ADMIN_USER, FLASHSALE_PG_DB and the
+  /// password from the secret file FLASHSALE_PG_ADMIN_PASSWORD_FILE names
+  /// (build/run/endpoints.env); unset variables keep the defaults above, the user defaults to
+  /// "flashsale", the password to none. Throws db_error when FLASHSALE_PG_PORT is not a port number
+  /// or the password file cannot be used.
   static connection_params from_env();
 
   /// The same server and database as another user (e.g. writer_role).

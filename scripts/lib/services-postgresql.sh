@@ -5,10 +5,41 @@
 # ---------------------------------------------------------------------------------------------------------
 # PostgreSQL
 # ---------------------------------------------------------------------------------------------------------
-PG_CONNINFO="host=127.0.0.1 port=$PG_PORT user=flashsale password=flashsale connect_timeout=3"
+# Every role logs in with its scram-sha-256 password, over TCP and the socket alike: no trust, no peer.
+# The admin role (flashsale, the owner) gets its password from initdb; the platform's roles from
+# pg_set_passwords, at every start (the migrations create them without one, so they cannot log in).
+PG_CONNINFO="host=127.0.0.1 port=$PG_PORT user=flashsale connect_timeout=3"
+PG_ROLES=(flashsale_writer:pg-writer flashsale_gateway:pg-gateway)
 
-pg_psql() {   # pg_psql DB SQL
-  PGPASSWORD=flashsale psql -X -q -v ON_ERROR_STOP=1 -tA "$PG_CONNINFO dbname=$1" -c "$2"
+pg_psql() {   # pg_psql DB SQL|- (- reads the statements from stdin)
+  if [ "$2" = - ]; then
+    PGPASSFILE=$SECRETS/pgpass psql -X -q -v ON_ERROR_STOP=1 -tA "$PG_CONNINFO dbname=$1"
+  else
+    PGPASSFILE=$SECRETS/pgpass psql -X -q -v ON_ERROR_STOP=1 -tA "$PG_CONNINFO dbname=$1" -c "$2"
+  fi
+}
+
+# secrets/pgpass: a line per role, for psql, pgbench and the scripts (PGPASSFILE).
+pg_write_pgpass() {
+  local r
+  (umask 077
+   { echo "127.0.0.1:$PG_PORT:*:flashsale:$(secret pg-admin)"
+     for r in "${PG_ROLES[@]}"; do echo "127.0.0.1:$PG_PORT:*:${r%%:*}:$(secret "${r#*:}")"; done
+   } >"$SECRETS/pgpass.tmp" && mv -f "$SECRETS/pgpass.tmp" "$SECRETS/pgpass")
+}
+
+# The platform's roles (created here when the migrations have not yet) get the passwords of their files.
+# The statements go through stdin, so no password shows on a command line.
+pg_set_passwords() {
+  local r role
+  {
+    for r in "${PG_ROLES[@]}"; do
+      role=${r%%:*}
+      echo "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$role') THEN"
+      echo "  CREATE ROLE $role LOGIN; END IF; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END \$\$;"
+      echo "ALTER ROLE $role LOGIN PASSWORD '$(secret "${r#*:}")';"
+    done
+  } | pg_psql postgres -
 }
 pg_answers() { [ "$(pg_psql flashsale 'select 1' 2>/dev/null)" = 1 ]; }
 
@@ -32,9 +63,9 @@ pg_start() {
     if [ ! -f "$data/PG_VERSION" ]; then
       log "pg: initdb in $data"
       rm -rf "$data"
-      printf 'flashsale\n' >"$dir/pwfile"; chmod 600 "$dir/pwfile"; own "$PG_USER" "$dir/pwfile"
+      (umask 077; secret pg-admin >"$dir/pwfile"; echo >>"$dir/pwfile"); own "$PG_USER" "$dir/pwfile"
       if ! as_user "$PG_USER" "$PG_BIN/initdb" -D "$data" --username=flashsale --pwfile="$dir/pwfile" \
-            --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --locale=C >"$dir/initdb.log" 2>&1; then
+            --auth=scram-sha-256 --encoding=UTF8 --locale=C >"$dir/initdb.log" 2>&1; then
         rm -f "$dir/pwfile"; log_tail "$dir/initdb.log"; die "pg: initdb failed"
       fi
       rm -f "$dir/pwfile"
@@ -57,7 +88,13 @@ shared_buffers = 256MB
 fsync = on
 log_line_prefix = '%m [%p] %q%u@%d '
 EOF
-    own "$PG_USER" "$data/flashsale.conf"
+    cat >"$data/pg_hba.conf" <<EOF
+# written by scripts/services at every start: every role logs in with its scram-sha-256 password
+# TYPE  DATABASE  USER  ADDRESS       METHOD
+local   all       all                 scram-sha-256
+host    all       all   127.0.0.1/32  scram-sha-256
+EOF
+    own "$PG_USER" "$data/flashsale.conf" "$data/pg_hba.conf"
     if port_open "$PG_PORT"; then die "pg: port $PG_PORT is already in use by another process"; fi
     # A postmaster killed with SIGKILL stays a zombie until init reaps it (~1-2 s on this machine), and
     # postgres refuses a lock file whose pid still exists: wait for it.
@@ -74,8 +111,13 @@ EOF
   fi
 
   # Readiness: a real query over TCP with the password, within the deadline; the database is created once.
+  pg_write_pgpass
   local deadline=$(( $(date +%s) + PG_DEADLINE )) n err
   until n=$(pg_psql postgres "select count(*) from pg_database where datname = 'flashsale'" 2>&1); do
+    if [[ $n == *"password authentication failed"* ]]; then
+      die "pg: the data in $data has another admin password than $SECRETS/pg-admin.password (made before the
+           password files were?): '$PROG wipe' starts it afresh (and loses its data)"
+    fi
     if [ "$(date +%s)" -ge "$deadline" ]; then
       printf '%s\n' "$n" >&2; log_tail "$logf"; die "pg: no answer on 127.0.0.1:$PG_PORT within $PG_DEADLINE s"
     fi
@@ -92,6 +134,7 @@ EOF
     fi
     sleep 0.2
   done
+  err=$(pg_set_passwords 2>&1) || die "pg: cannot set the passwords of the platform's roles: $err"
   log "pg: ready at 127.0.0.1:$PG_PORT db=flashsale user=flashsale (data $data) in $(fmt_secs $(( $(now_ms) - t0 )))"
 }
 

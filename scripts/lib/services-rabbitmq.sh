@@ -61,6 +61,35 @@ epmd_pid() {   # pid of the epmd listening on our port, if any
   [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = epmd ] && echo "$pid"
 }
 
+# The platform's vhost and users, from definitions on stdin (no password on a command line), every
+# start; guest is deleted. What each user may do (configure / write / read, regular expressions over
+# the names in the vhost):
+#   flashsale-admin    everything: declares the topology (flashsale-admin amqp declare), inspects queues
+#   flashsale-gateway  publish to the order exchange (flashsale), nothing else: it only checks the
+#                      topology with passive declares, which need no permission
+#   flashsale-writer   consume the order queues: flashsale.<anything> but the dead-letter queues (*dead)
+RABBIT_VHOST=flashsale
+rabbit_set_accounts() {
+  local out
+  out=$(cat <<EOF | rabbitmqctl_cmd import_definitions 2>&1
+{"vhosts": [{"name": "$RABBIT_VHOST"}],
+ "users": [
+   {"name": "flashsale-admin", "password": "$(secret amqp-admin)", "tags": "administrator"},
+   {"name": "flashsale-gateway", "password": "$(secret amqp-gateway)", "tags": ""},
+   {"name": "flashsale-writer", "password": "$(secret amqp-writer)", "tags": ""}],
+ "permissions": [
+   {"user": "flashsale-admin", "vhost": "$RABBIT_VHOST", "configure": ".*", "write": ".*", "read": ".*"},
+   {"user": "flashsale-gateway", "vhost": "$RABBIT_VHOST", "configure": "^\$", "write": "^flashsale\$", "read": "^\$"},
+   {"user": "flashsale-writer", "vhost": "$RABBIT_VHOST", "configure": "^\$", "write": "^\$",
+    "read": "^flashsale\\\\.(?!(.*\\\\.)?dead\$).+\$"}]}
+EOF
+  ) || die "rabbit: cannot create the vhost and users: $out"
+  out=$(rabbitmqctl_cmd list_users 2>&1) || die "rabbit: cannot list the users: $out"
+  if grep -q '^guest[[:space:]]' <<<"$out"; then
+    out=$(rabbitmqctl_cmd delete_user guest 2>&1) || die "rabbit: cannot delete the guest user: $out"
+  fi
+}
+
 rabbit_start() {
   local t0 dir pid=""
   t0=$(now_ms)
@@ -114,7 +143,8 @@ EOF
     fi
     sleep 0.2
   done
-  log "rabbit: ready at amqp://guest:guest@127.0.0.1:$AMQP_PORT node=$RABBIT_NODE (pid $(rabbit_pid), data $RDIR) in $(fmt_secs $(( $(now_ms) - t0 )))"
+  rabbit_set_accounts
+  log "rabbit: ready at amqp://127.0.0.1:$AMQP_PORT/$RABBIT_VHOST node=$RABBIT_NODE (pid $(rabbit_pid), data $RDIR) in $(fmt_secs $(( $(now_ms) - t0 )))"
 }
 
 rabbit_stop() {

@@ -13,6 +13,7 @@
 
 #include "tests/support/amqp_tools.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/service_accounts.hpp"
 
 namespace flashsale::testing {
 
@@ -84,6 +85,8 @@ void cluster_fixture::start(const cluster_setup& setup) {
                                   "--amqp.queue=" + queue_,
                                   "--amqp.dead-letter-queue=" + dead_letter_queue_};
     args.insert(args.end(), db_args.begin(), db_args.end());
+    for (auto& arg : writer_credential_args())
+      args.push_back(std::move(arg));
     args.insert(args.end(), setup.writer_args.begin(), setup.writer_args.end());
     w.process = std::make_unique<child_process>(FLASHSALE_WRITER_BIN, args, w.log_path);
     writers_.push_back(std::move(w));
@@ -109,6 +112,8 @@ void cluster_fixture::start(const cluster_setup& setup) {
                                   "--zookeeper.expected-gateways=" + std::to_string(setup.gateways),
                                   "--scheduler.max-threads=2"};
     args.insert(args.end(), db_args.begin(), db_args.end());
+    for (auto& arg : gateway_credential_args())
+      args.push_back(std::move(arg));
     args.insert(args.end(), setup.gateway_args.begin(), setup.gateway_args.end());
     g.process = std::make_unique<child_process>(FLASHSALE_GATEWAY_BIN, args, g.log_path);
     gateways_.push_back(std::move(g));
@@ -119,7 +124,7 @@ void cluster_fixture::start(const cluster_setup& setup) {
         poll_until([&] { return !g.process->running() || wait_until_healthy(g.port, 200); }, 30s);
     ASSERT_TRUE(healthy && g.process->running()) << g.name << " is not healthy\n" << g.log_tail();
   }
-  // Every writer consumes the order queue (the gateways declared it).
+  // Every writer consumes the order queue.
   bool consuming = poll_until(
       [&] {
         for (auto& w : writers_)

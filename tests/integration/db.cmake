@@ -16,7 +16,7 @@ target_compile_definitions(test_db_admin PRIVATE FLASHSALE_SQL_DIR="${db_test_sq
 if(TARGET flashsale-admin)
   flashsale_add_test(test_db_admin_tool LABEL integration
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_db_admin_tool.cpp
-    LIBS flashsale_db flashsale_common)
+    LIBS flashsale_test_support flashsale_db flashsale_common)
   target_compile_definitions(test_db_admin_tool PRIVATE FLASHSALE_SQL_DIR="${db_test_sql_dir}"
     FLASHSALE_ADMIN_BIN="$<TARGET_FILE:flashsale-admin>")
   add_dependencies(test_db_admin_tool flashsale-admin)

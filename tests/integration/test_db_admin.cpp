@@ -14,6 +14,7 @@
 #include "adapters/db/schema_admin.hpp"
 #include "common/sale_definition.hpp"
 #include "tests/support/scratch_database.hpp"
+#include "tests/support/service_accounts.hpp"
 
 namespace {
 
@@ -102,7 +103,8 @@ TEST_F(db_admin, gateway_role_may_only_look_orders_up) {
   auto bought = store->purchase({"look-1", "look", "alice", "gw"});
   ASSERT_EQ(bought.status, order_status::confirmed);
 
-  auto gateway = scratch_admin().as_user(db::gateway_role, db::gateway_default_password);
+  auto gateway =
+      scratch_admin().as_user(db::gateway_role, flashsale::testing::password_of("pg-gateway"));
   auto lookup = db::order_lookup::connect(gateway);
   db::stored_order found;
   ASSERT_TRUE(lookup->find("look-1", found));

@@ -14,6 +14,7 @@
 
 #include "adapters/db/order_store.hpp"
 #include "adapters/db/schema_admin.hpp"
+#include "tests/support/service_accounts.hpp"
 
 namespace {
 
@@ -115,7 +116,8 @@ TEST_F(db_admin_tool, migrate_create_and_report_a_sale) {
   EXPECT_TRUE(contains(r.output, "Hot1: exists in " + hot_db_)) << r.output;
 
   // Sell 3 units of the hot product through the writer role.
-  auto writer = server_.with_dbname(hot_db_).as_user(db::writer_role, db::writer_default_password);
+  auto writer = server_.with_dbname(hot_db_).as_user(db::writer_role,
+                                                     flashsale::testing::password_of("pg-writer"));
   auto store = db::order_store::connect(writer);
   for (int i = 0; i < 3; ++i)
     ASSERT_EQ(

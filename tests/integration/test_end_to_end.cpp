@@ -22,6 +22,7 @@
 #include "tests/support/http_client.hpp"
 #include "tests/support/scratch_database.hpp"
 #include "tests/support/scratch_zookeeper.hpp"
+#include "tests/support/service_accounts.hpp"
 
 namespace {
 
@@ -62,17 +63,25 @@ class end_to_end : public ::testing::Test {
     quota::layout paths{zk_->root(), sale.name};
     quota::init_sale_tree(zk_->session(), paths, sale);
 
+    // The queues, as flashsale-admin amqp declare makes them (the nodes may only check them).
     auto amqp = amqp::connection_params::from_env();
+    ASSERT_NO_THROW(amqp::amqp_connection{amqp}.declare(
+        amqp::topology{"flashsale", queue_, "flashsale.dead", 1000000, {}}));
     http_port_ = flashsale::testing::free_port();
-    writer_ = std::make_unique<child_process>(
-        FLASHSALE_WRITER_BIN,
-        std::vector<std::string>{
-            "--config-file=config/writer-1.ini", "--writer.sale-file=" + sale_file_,
-            "--db.host=" + server.host, "--db.port=" + std::to_string(server.port),
-            "--db.database=" + server.dbname, "--amqp.port=" + std::to_string(amqp.port),
-            "--amqp.queue=" + queue_, "--zookeeper.hosts=" + zk_->hosts(),
-            "--zookeeper.root=" + zk_->root(), "--zookeeper.poll-interval-ms=200"},
-        (dir_ / "writer.log").string());
+    std::vector<std::string> writer_args{"--config-file=config/writer-1.ini",
+                                         "--writer.sale-file=" + sale_file_,
+                                         "--db.host=" + server.host,
+                                         "--db.port=" + std::to_string(server.port),
+                                         "--db.database=" + server.dbname,
+                                         "--amqp.port=" + std::to_string(amqp.port),
+                                         "--amqp.queue=" + queue_,
+                                         "--zookeeper.hosts=" + zk_->hosts(),
+                                         "--zookeeper.root=" + zk_->root(),
+                                         "--zookeeper.poll-interval-ms=200"};
+    for (auto& arg : flashsale::testing::writer_credential_args())
+      writer_args.push_back(std::move(arg));
+    writer_ = std::make_unique<child_process>(FLASHSALE_WRITER_BIN, writer_args,
+                                              (dir_ / "writer.log").string());
     ASSERT_NO_FATAL_FAILURE(start_gateway());
     // The only gateway gets the whole stock at the first split.
     for (const auto& p : sale.products)
@@ -96,6 +105,8 @@ class end_to_end : public ::testing::Test {
                                   "--db.host=" + server.host,
                                   "--db.port=" + std::to_string(server.port),
                                   "--db.database=" + server.dbname};
+    for (auto& arg : flashsale::testing::gateway_credential_args())
+      args.push_back(std::move(arg));
     args.insert(args.end(), extra.begin(), extra.end());
     gateway_ = std::make_unique<child_process>(FLASHSALE_GATEWAY_BIN, std::move(args),
                                                (dir_ / "gateway.log").string());

@@ -209,7 +209,7 @@ TEST_F(gateway_api, a_header_that_does_not_arrive_in_time_is_408) {
 
 TEST_F(gateway_api, a_queue_that_refuses_is_503_unavailable_and_the_unit_is_refunded) {
   gateway_setup setup{two_products};
-  setup.gateway_args = {"--amqp.max-length=1"};  // no writer: the queue stays full after one
+  setup.queue_max_length = 1;  // no writer: the queue stays full after one
   ASSERT_NO_FATAL_FAILURE(start(setup));
   auto first = purchase("Phone", "u1");
   ASSERT_EQ(first.status, 202) << first.body << gateway_log();

@@ -32,6 +32,7 @@
 #include "tests/support/amqp_tools.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/scratch_database.hpp"
+#include "tests/support/service_accounts.hpp"
 
 namespace {
 
@@ -88,6 +89,8 @@ class orders_pipeline : public ::testing::Test {
     queues_ = route_.queues();
     queues_.push_back(route_.dead_letter_queue);
     flashsale::testing::delete_queues(amqp_, queues_);
+    // As flashsale-admin amqp declare does: the writers' user may only consume.
+    ASSERT_NO_THROW(amqp::amqp_connection{amqp_}.declare(route_));
   }
 
   void TearDown() override {
@@ -107,17 +110,22 @@ class orders_pipeline : public ::testing::Test {
   /// Starts writer process number `n` (log: writer-<n>.log).
   child_process& start_writer(int n) {
     auto log = log_of(n);
-    writers_[n] = std::make_unique<child_process>(
-        FLASHSALE_WRITER_BIN,
-        std::vector<std::string>{
-            "--config-file=config/writer-1.ini", "--writer.name=pw" + std::to_string(n),
-            "--writer.sale-file=" + sale_file_, "--writer.stats-interval-s=1",
-            "--db.host=" + server_.host, "--db.port=" + std::to_string(server_.port),
-            "--db.database=" + main_db_, "--amqp.host=" + amqp_.host,
-            "--amqp.port=" + std::to_string(amqp_.port), "--amqp.queue=" + route_.queue,
-            "--amqp.dead-letter-queue=" + route_.dead_letter_queue,
-            "--zookeeper.hosts=\"\""},  // no gateways here: nothing to send back, no registration
-        log);
+    std::vector<std::string> args{
+        "--config-file=config/writer-1.ini",
+        "--writer.name=pw" + std::to_string(n),
+        "--writer.sale-file=" + sale_file_,
+        "--writer.stats-interval-s=1",
+        "--db.host=" + server_.host,
+        "--db.port=" + std::to_string(server_.port),
+        "--db.database=" + main_db_,
+        "--amqp.host=" + amqp_.host,
+        "--amqp.port=" + std::to_string(amqp_.port),
+        "--amqp.queue=" + route_.queue,
+        "--amqp.dead-letter-queue=" + route_.dead_letter_queue,
+        "--zookeeper.hosts=\"\""};  // no gateways here: nothing to send back, no registration
+    for (auto& arg : flashsale::testing::writer_credential_args())
+      args.push_back(std::move(arg));
+    writers_[n] = std::make_unique<child_process>(FLASHSALE_WRITER_BIN, args, log);
     return *writers_[n];
   }
 

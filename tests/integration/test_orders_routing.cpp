@@ -50,6 +50,7 @@ class orders_routing : public ::testing::Test {
     queues_ = opts_.route.queues();
     queues_.push_back(opts_.route.dead_letter_queue);
     flashsale::testing::delete_queues(params_, queues_);
+    ASSERT_NO_THROW(amqp::amqp_connection{params_}.declare(opts_.route));  // as amqp declare does
     auto connected = opts_.connected;
     publisher_bridge_options bridge_opts;
     bridge_opts.route = opts_.route;

@@ -32,6 +32,7 @@
 #include "tests/support/queue_probe.hpp"
 #include "tests/support/scratch_database.hpp"
 #include "tests/support/scratch_zookeeper.hpp"
+#include "tests/support/service_accounts.hpp"
 
 namespace {
 
@@ -374,6 +375,8 @@ class live_quotas : public ::testing::Test {
                               << "]\nstock = 1000\nslots = 4\n";
     queue_ = "flashsale.quota." + id;
     amqp_ = amqp::connection_params::from_env();
+    ASSERT_NO_THROW(amqp::amqp_connection{amqp_}.declare(
+        amqp::topology{"flashsale", queue_, "flashsale.dead", 1000000, {}}));
     zk_ = std::make_unique<flashsale::testing::scratch_zookeeper>("flashsale-test");
     paths_ = std::make_unique<quota::layout>(zk_->root(), "live");
     ASSERT_EQ(run_admin({"zk", "init", "--sale", sale_file_, "--zk", zk_->hosts(), "--zk-root",
@@ -440,27 +443,28 @@ class live_quotas : public ::testing::Test {
       gateway_process g;
       g.name = name;
       g.port = flashsale::testing::free_port();
-      g.process = std::make_unique<child_process>(
-          FLASHSALE_GATEWAY_BIN,
-          std::vector<std::string>{
-              "--config-file=config/gateway-1.ini",
-              "--gateway.name=" + name,
-              "--gateway.sale-file=" + sale_file_,
-              "--gateway.keep-one-in=1",
-              "--auth.mode=off",  // buyer tokens are tested in test_gateway
-              "--http.port=" + std::to_string(g.port),
-              "--http.io-threads=1",
-              "--amqp.port=" + std::to_string(amqp_.port),
-              "--amqp.queue=" + queue_,
-              "--zookeeper.hosts=" + zk_->hosts(),
-              "--zookeeper.root=" + zk_->root(),
-              "--zookeeper.session-timeout-ms=" + std::to_string(session_timeout_ms),
-              "--zookeeper.report-interval-ms=" + std::to_string(report_interval_ms),
-              "--zookeeper.idle-release-ms=" + std::to_string(idle_release_ms),
-              "--zookeeper.expected-gateways=3",
-              "--scheduler.max-threads=2",
-          },
-          (dir_ / (name + ".log")).string());
+      std::vector<std::string> args{
+          "--config-file=config/gateway-1.ini",
+          "--gateway.name=" + name,
+          "--gateway.sale-file=" + sale_file_,
+          "--gateway.keep-one-in=1",
+          "--auth.mode=off",  // buyer tokens are tested in test_gateway
+          "--http.port=" + std::to_string(g.port),
+          "--http.io-threads=1",
+          "--amqp.port=" + std::to_string(amqp_.port),
+          "--amqp.queue=" + queue_,
+          "--zookeeper.hosts=" + zk_->hosts(),
+          "--zookeeper.root=" + zk_->root(),
+          "--zookeeper.session-timeout-ms=" + std::to_string(session_timeout_ms),
+          "--zookeeper.report-interval-ms=" + std::to_string(report_interval_ms),
+          "--zookeeper.idle-release-ms=" + std::to_string(idle_release_ms),
+          "--zookeeper.expected-gateways=3",
+          "--scheduler.max-threads=2",
+      };
+      for (auto& arg : flashsale::testing::gateway_credential_args())
+        args.push_back(std::move(arg));
+      g.process = std::make_unique<child_process>(FLASHSALE_GATEWAY_BIN, args,
+                                                  (dir_ / (name + ".log")).string());
       gateways_.push_back(std::move(g));
     }
     for (auto& g : gateways_) {

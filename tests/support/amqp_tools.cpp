@@ -11,6 +11,7 @@ namespace flashsale::testing {
 publish_outcome publish_all(const amqp::connection_params& params, const amqp::topology& route,
                             const std::vector<outgoing_message>& messages,
                             std::chrono::milliseconds timeout, std::size_t window) {
+  amqp::amqp_connection{params}.declare(route);  // the publisher only checks the topology
   std::mutex mtx;
   std::condition_variable cv;
   publish_outcome out;

@@ -26,7 +26,8 @@ struct publish_outcome {
   bool timed_out = false;     ///< not every confirm arrived before the deadline
 };
 
-/// Publishes every message persistently through amqp::publisher (declaring `route` first), with
+/// Publishes every message persistently through amqp::publisher (declaring `route` first, so
+/// `params` must be a user that may: the admin user of from_env()), with
 /// at most `window` unconfirmed at a time, and waits for every confirm until `timeout` (a busy
 /// broker may take long to confirm: the publisher waits up to `timeout` for each). Blocks.
 publish_outcome publish_all(const amqp::connection_params& params, const amqp::topology& route,

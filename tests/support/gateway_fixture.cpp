@@ -15,6 +15,7 @@
 #include "common/utc_time.hpp"
 #include "tests/support/amqp_tools.hpp"
 #include "tests/support/queue_probe.hpp"
+#include "tests/support/service_accounts.hpp"
 
 namespace flashsale::testing {
 
@@ -257,21 +258,27 @@ bool poll_until(const std::function<bool()>& done, std::chrono::milliseconds tim
 // --- gateway_fixture ----------------------------------------------------------------------------
 
 void gateway_fixture::start(const gateway_setup& setup) {
-  ASSERT_NO_FATAL_FAILURE(create_sale("gw", setup.sale_text, setup.writer));
+  ASSERT_NO_FATAL_FAILURE(create_sale("gw", setup.sale_text, setup.writer, setup.queue_max_length));
 
   auto amqp_port = std::to_string(amqp_.port);
   if (setup.writer) {
     const auto& server = database_->admin();
-    writer_ = std::make_unique<child_process>(
-        FLASHSALE_WRITER_BIN,
-        std::vector<std::string>{
-            "--config-file=config/writer-1.ini", "--writer.sale-file=" + sale_file_,
-            "--writer.stats-interval-s=1", "--db.host=" + server.host,
-            "--db.port=" + std::to_string(server.port), "--db.database=" + server.dbname,
-            "--amqp.host=" + amqp_.host, "--amqp.port=" + amqp_port, "--amqp.queue=" + queue_,
-            "--amqp.dead-letter-queue=" + dead_letter_queue_, "--zookeeper.hosts=" + zk_->hosts(),
-            "--zookeeper.root=" + zk_->root()},
-        path_in_dir("writer.log"));
+    std::vector<std::string> writer_args{"--config-file=config/writer-1.ini",
+                                         "--writer.sale-file=" + sale_file_,
+                                         "--writer.stats-interval-s=1",
+                                         "--db.host=" + server.host,
+                                         "--db.port=" + std::to_string(server.port),
+                                         "--db.database=" + server.dbname,
+                                         "--amqp.host=" + amqp_.host,
+                                         "--amqp.port=" + amqp_port,
+                                         "--amqp.queue=" + queue_,
+                                         "--amqp.dead-letter-queue=" + dead_letter_queue_,
+                                         "--zookeeper.hosts=" + zk_->hosts(),
+                                         "--zookeeper.root=" + zk_->root()};
+    for (auto& arg : writer_credential_args())
+      writer_args.push_back(std::move(arg));
+    writer_ = std::make_unique<child_process>(FLASHSALE_WRITER_BIN, writer_args,
+                                              path_in_dir("writer.log"));
   }
   http_port_ = free_port();
   std::vector<std::string> args{"--config-file=config/gateway-1.ini",
@@ -289,6 +296,8 @@ void gateway_fixture::start(const gateway_setup& setup) {
     args.insert(args.end(), {"--db.host=" + server.host, "--db.port=" + std::to_string(server.port),
                              "--db.database=" + server.dbname});
   }
+  for (auto& arg : gateway_credential_args())
+    args.push_back(std::move(arg));
   if (setup.tokens) {
     key_file_ = path_in_dir("buyer-token.key");
     token_key_ = crypto::write_new_key_file(key_file_);
@@ -301,7 +310,7 @@ void gateway_fixture::start(const gateway_setup& setup) {
       std::make_unique<child_process>(FLASHSALE_GATEWAY_BIN, args, path_in_dir("gateway.log"));
   ASSERT_TRUE(wait_until_healthy(http_port_, 20000)) << gateway_log();
   if (writer_) {
-    // The writer consumes the order queue (the gateway declared it).
+    // The writer consumes the order queue.
     bool consuming = poll_until(
         [&] {
           try {

@@ -46,6 +46,7 @@ struct gateway_setup {
   /// key of the test's own. Off: the gateway runs with auth.mode = off (the body names the
   /// buyer), for the tests of everything else.
   bool tokens = false;
+  std::int64_t queue_max_length = 1000000;  ///< the order queue's bound (amqp declare)
 };
 
 /// The samples of a Prometheus text page (version 0.0.4), by name and labels.

@@ -16,7 +16,7 @@
 namespace flashsale::testing {
 
 void sale_fixture::create_sale(const std::string& kind, const std::string& sale_text,
-                               bool with_database) {
+                               bool with_database, std::int64_t queue_max_length) {
   static std::atomic<int> counter{0};
   auto id = std::to_string(::getpid()) + "-" + std::to_string(++counter);
   dir_ = (std::filesystem::temp_directory_path() / ("flashsale-" + kind + "-" + id)).string();
@@ -28,6 +28,8 @@ void sale_fixture::create_sale(const std::string& kind, const std::string& sale_
   dead_letter_queue_ = queue_ + ".dead";
   delete_queue(amqp_, queue_);  // a leftover of a crashed run with our pid
   delete_queue(amqp_, dead_letter_queue_);
+  amqp::topology route{"flashsale", queue_, dead_letter_queue_, queue_max_length, {}};
+  ASSERT_NO_THROW(amqp::amqp_connection{amqp_}.declare(route));
 
   std::string main_db = "flashsale";
   if (with_database) {

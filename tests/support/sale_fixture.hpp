@@ -29,9 +29,12 @@ class sale_fixture : public ::testing::Test {
   /// Creates the directory /tmp/flashsale-<kind>-<pid>-<n> with sale.ini (`sale_text`), the
   /// queue names flashsale.<kind>.<pid>-<n> (deleted first: a leftover of a crashed run), with
   /// `with_database` a scratch database flashsale_<kind>_... holding the products (without one the
-  /// products' database is "flashsale"), and a ZooKeeper root with the sale's tree. Only sales
-  /// without hot products (one queue, one database). Use with ASSERT_NO_FATAL_FAILURE.
-  void create_sale(const std::string& kind, const std::string& sale_text, bool with_database);
+  /// products' database is "flashsale"), and a ZooKeeper root with the sale's tree. The queues are
+  /// declared as `flashsale-admin amqp declare` does (the nodes' users may only check them), the
+  /// order queue bounded by `queue_max_length`. Only sales without hot products (one queue, one
+  /// database). Use with ASSERT_NO_FATAL_FAILURE.
+  void create_sale(const std::string& kind, const std::string& sale_text, bool with_database,
+                   std::int64_t queue_max_length = 1000000);
 
   /// Deletes the queues, the ZooKeeper root and the database; removes the directory unless
   /// `keep_dir` (then prints where it is). Stop the nodes first.
@@ -65,7 +68,7 @@ class sale_fixture : public ::testing::Test {
   std::unique_ptr<db::schema_admin> admin_;
   std::unique_ptr<scratch_zookeeper> zk_;
   std::unique_ptr<quota::layout> paths_;
-  amqp::connection_params amqp_ = amqp::connection_params::from_env();
+  amqp::connection_params amqp_ = amqp::connection_params::from_env();  ///< the admin user
   std::string queue_;
   std::string dead_letter_queue_;
   std::set<std::string> services_down_;  ///< stopped (or restarted without success) by the test

@@ -1,4 +1,5 @@
 #include "tests/support/scratch_database.hpp"
+#include "tests/support/service_accounts.hpp"
 
 #include <unistd.h>
 
@@ -39,7 +40,7 @@ scratch_database::~scratch_database() {
 }
 
 db::connection_params scratch_database::writer() const {
-  return admin_.as_user(db::writer_role, db::writer_default_password);
+  return admin_.as_user(db::writer_role, password_of("pg-writer"));
 }
 
 void scratch_database_environment::SetUp() {
@@ -67,7 +68,7 @@ const db::connection_params& scratch_database_environment::admin() {
 }
 
 db::connection_params scratch_writer() {
-  return scratch_admin().as_user(db::writer_role, db::writer_default_password);
+  return scratch_admin().as_user(db::writer_role, password_of("pg-writer"));
 }
 
 product_definition scratch_product(const std::string& id, std::int64_t stock, int slots,

@@ -18,3 +18,5 @@ flashsale_add_test(test_gateway_controller LABEL unit
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_gateway_controller.cpp LIBS flashsale_api)
 flashsale_add_test(test_rate_limiter LABEL unit
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_rate_limiter.cpp LIBS flashsale_admission)
+flashsale_add_test(test_secret_file LABEL unit
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_secret_file.cpp LIBS flashsale_common)

@@ -90,9 +90,15 @@ std::string write_key(const std::string& name, std::filesystem::perms mode) {
   return path.string();
 }
 
+/// Password files for every service (the key file's 64 digits make a password as good as any).
+std::vector<std::string> password_args(const std::string& file) {
+  return {"--db.password-file=" + file, "--amqp.password-file=" + file};
+}
+
 TEST(node_config, the_shipped_configs_are_valid) {
   // --help after a successful parse prints the options and exits 0: proves the files parse. The
-  // gateways' key file lives in the run directory (scripts/demo makes it): here one of the test's.
+  // key and password files live in the run directory (scripts/services and scripts/demo make
+  // them): here one of the test's.
   auto key = write_key("shipped", std::filesystem::perms::owner_read);
   for (auto [bin, ini] : {std::pair{FLASHSALE_GATEWAY_BIN, "config/gateway-1.ini"},
                           std::pair{FLASHSALE_GATEWAY_BIN, "config/gateway-2.ini"},
@@ -103,6 +109,8 @@ TEST(node_config, the_shipped_configs_are_valid) {
     std::vector<std::string> args{std::string("--config-file=") + ini, "--help"};
     if (std::string(bin) == FLASHSALE_GATEWAY_BIN)
       args.push_back("--auth.key-file=" + key);
+    for (auto& arg : password_args(key))
+      args.push_back(arg);
     auto r = run(bin, args);
     EXPECT_EQ(r.exit_code, 0) << ini << ": " << r.output;
   }
@@ -137,10 +145,47 @@ TEST(node_config, a_gateway_without_a_usable_token_key_does_not_start) {
             std::string::npos)
       << typo.output;
   // Switched off (a closed rehearsal), the gateway needs no key.
-  auto off = run(FLASHSALE_GATEWAY_BIN, {"--config-file=" + keyless, "--auth.mode=off", "--help"});
+  auto private_file = write_key("private", std::filesystem::perms::owner_read);
+  std::vector<std::string> off_args{"--config-file=" + keyless, "--auth.mode=off", "--help"};
+  for (auto& arg : password_args(private_file))
+    off_args.push_back(arg);
+  auto off = run(FLASHSALE_GATEWAY_BIN, off_args);
   EXPECT_EQ(off.exit_code, 0) << off.output;
   std::filesystem::remove(keyless);
   std::filesystem::remove(open_key);
+  std::filesystem::remove(private_file);
+}
+
+TEST(node_config, a_password_in_the_configuration_stops_the_writer) {
+  auto ini = write_ini("[db]\npassword = \"secret\"\n[amqp]\npassword = \"secret\"\n");
+  auto r = run(FLASHSALE_WRITER_BIN, {"--config-file=" + ini});
+  EXPECT_EQ(r.exit_code, 2);
+  for (const char* section : {"db", "amqp"})
+    EXPECT_NE(r.output.find(std::string("'") + section + ".password' is not accepted: secrets " +
+                            "stay out of configuration; put it in a file of mode 0600 and name " +
+                            "that file in '" + section + ".password-file'"),
+              std::string::npos)
+        << r.output;
+  EXPECT_NE(r.output.find("'db.password-file' is required"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("'amqp.password-file' is required"), std::string::npos) << r.output;
+  std::filesystem::remove(ini);
+}
+
+TEST(node_config, a_password_file_others_may_read_stops_the_gateway) {
+  auto readable = write_key(
+      "readable", std::filesystem::perms::owner_read | std::filesystem::perms::group_read);
+  auto r = run(FLASHSALE_GATEWAY_BIN, {"--config-file=config/gateway-1.ini", "--auth.mode=off",
+                                       "--db.password-file=" + readable,
+                                       "--amqp.password-file=/nonexistent/amqp.password"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("'db.password-file' " + readable + ": mode 440 lets others read or " +
+                          "change it; chmod 600 it"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("'amqp.password-file' /nonexistent/amqp.password: No such file"),
+            std::string::npos)
+      << r.output;
+  std::filesystem::remove(readable);
 }
 
 }  // namespace

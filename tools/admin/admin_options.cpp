@@ -5,6 +5,7 @@
 #include <map>
 
 #include "common/parse_integer.hpp"
+#include "common/secret_file.hpp"
 #include "quota/znodes.hpp"
 #include "tools/admin/tokens.hpp"
 
@@ -27,6 +28,11 @@ commands:
                         default): one draw per buyer for the whole sale
   report --sale FILE    per product: stock made available, sold, remaining, and the invariants
                         I1 no-oversell, I2 conservation, I3 no-duplicates (OK or FAIL)
+  amqp declare --sale FILE [--amqp-queue Q ...]
+                        declare the sale's exchange, order queues (one per hot product too,
+                        bounded by --amqp-max-length) and dead-letter queue; the gateways and
+                        writers only check they exist (their users may not declare). Idempotent;
+                        a queue that exists with other arguments is an error
   zk init --sale FILE --zk HOSTS
                         create the sale's ZooKeeper tree for live quotas and its lottery's
                         random draw secret (idempotent; the stock of a product znode that
@@ -63,16 +69,22 @@ options (also FLASHSALE_PG_* from build/run/endpoints.env, then the defaults):
   --db-host HOST        PostgreSQL host            (FLASHSALE_PG_HOST, 127.0.0.1)
   --db-port PORT        PostgreSQL port            (FLASHSALE_PG_PORT, 54329)
   --db-user USER        admin user                 (FLASHSALE_PG_ADMIN_USER, flashsale)
-  --db-password PW      admin password             (FLASHSALE_PG_ADMIN_PASSWORD, flashsale)
+  --db-password-file F  file (mode 0600) with the admin password (FLASHSALE_PG_ADMIN_PASSWORD_FILE)
   --db-name NAME        main database; hot products use NAME_hot_<id>   (FLASHSALE_PG_DB, flashsale)
   --db-connect-timeout S  connect timeout in seconds (5)
   --sql-dir DIR         migration files            (FLASHSALE_SQL_DIR, the source tree's sql/)
   --zk HOSTS            ZooKeeper connect string, e.g. 127.0.0.1:21810 (no default: without it
                         `stock` changes the database only)
   --zk-root ROOT        root znode of the flash-sale tree (/flashsale)
-  --amqp-host H --amqp-port P --amqp-user U --amqp-password W
-                        RabbitMQ, for zk reconcile (FLASHSALE_AMQP_*, then 127.0.0.1:56729)
+  --amqp-host H --amqp-port P --amqp-vhost V --amqp-user U --amqp-password-file F
+                        RabbitMQ, for amqp declare and zk reconcile: a user that may declare
+                        (FLASHSALE_AMQP_*, FLASHSALE_AMQP_PASSWORD_FILE; 127.0.0.1:56729,
+                        vhost flashsale)
+  --amqp-exchange E     the order exchange (flashsale)
   --amqp-queue Q        the sale's order queue (flashsale.orders; hot products: Q.<product>)
+  --amqp-dead-letter-queue D   where undecodable messages go (flashsale.dead)
+  --amqp-max-length N   amqp declare: messages per order queue, beyond it publishes are
+                        refused and buyers get 503 (1000000)
   --settle-s S          zk reconcile: seconds between its two checks (3)
   --out FILE, --key-file KEY, --user U, --ttl DURATION, --count N
                         token keygen / token issue (above)
@@ -81,7 +93,7 @@ options (also FLASHSALE_PG_* from build/run/endpoints.env, then the defaults):
 
 exit status: 0 success, 1 an invariant FAILed (report), 2 bad usage or sale file, 3 database error,
              4 ZooKeeper error, 5 a registered node did not answer (status), 6 the sale is not
-             idle (zk reconcile; nothing changed)
+             idle (zk reconcile; nothing changed), 7 RabbitMQ error (amqp declare)
 )";
 
 int parse_int_option(const std::string& name, const std::string& value, int min, int max) {
@@ -94,6 +106,14 @@ int parse_int_option(const std::string& name, const std::string& value, int min,
 
 namespace {
 
+std::string read_password_file(const std::string& name, const std::string& path) {
+  try {
+    return read_secret_file(path, name);
+  } catch (const secret_file_error& e) {
+    throw usage_error(e.what());
+  }
+}
+
 using option_setter = std::function<void(options&, const std::string& name, const std::string&)>;
 
 /// Every option that takes a value, named once, with what it sets.
@@ -103,7 +123,8 @@ const std::map<std::string, option_setter>& option_setters() {
       {"--db-port",
        [](options& o, auto& n, auto& v) { o.db.port = parse_int_option(n, v, 1, 65535); }},
       {"--db-user", [](options& o, auto&, auto& v) { o.db.user = v; }},
-      {"--db-password", [](options& o, auto&, auto& v) { o.db.password = v; }},
+      {"--db-password-file",
+       [](options& o, auto& n, auto& v) { o.db.password = read_password_file(n, v); }},
       {"--db-name", [](options& o, auto&, auto& v) { o.db.dbname = v; }},
       {"--db-connect-timeout",
        [](options& o, auto& n, auto& v) {
@@ -117,8 +138,17 @@ const std::map<std::string, option_setter>& option_setters() {
       {"--amqp-port",
        [](options& o, auto& n, auto& v) { o.amqp.port = parse_int_option(n, v, 1, 65535); }},
       {"--amqp-user", [](options& o, auto&, auto& v) { o.amqp.user = v; }},
-      {"--amqp-password", [](options& o, auto&, auto& v) { o.amqp.password = v; }},
+      {"--amqp-password-file",
+       [](options& o, auto& n, auto& v) { o.amqp.password = read_password_file(n, v); }},
+      {"--amqp-vhost", [](options& o, auto&, auto& v) { o.amqp.vhost = v; }},
+      {"--amqp-exchange", [](options& o, auto&, auto& v) { o.amqp_exchange = v; }},
       {"--amqp-queue", [](options& o, auto&, auto& v) { o.amqp_queue = v; }},
+      {"--amqp-dead-letter-queue",
+       [](options& o, auto&, auto& v) { o.amqp_dead_letter_queue = v; }},
+      {"--amqp-max-length",
+       [](options& o, auto& n, auto& v) {
+         o.amqp_max_length = parse_int_option(n, v, 1, 100000000);
+       }},
       {"--settle-s",
        [](options& o, auto& n, auto& v) { o.settle_s = parse_int_option(n, v, 1, 600); }},
       {"--out", [](options& o, auto&, auto& v) { o.out_file = v; }},
@@ -137,7 +167,8 @@ options parse_options(int argc, char** argv) {
   options o;
   try {
     o.db = db::connection_params::from_env();
-  } catch (const db::db_error& e) {
+    o.amqp = amqp::connection_params::from_env();
+  } catch (const std::runtime_error& e) {  // a password file that cannot be used
     throw usage_error(e.what());
   }
   const char* sql_env = std::getenv("FLASHSALE_SQL_DIR");
@@ -174,8 +205,12 @@ options parse_options(int argc, char** argv) {
     }
     setter->second(o, name, *value);
   }
-  if (o.amqp.host.empty() || o.amqp_queue.empty())
-    throw usage_error("--amqp-host and --amqp-queue must not be empty");
+  for (const auto* s :
+       {&o.amqp.host, &o.amqp.vhost, &o.amqp_exchange, &o.amqp_queue, &o.amqp_dead_letter_queue})
+    if (s->empty() || s->size() > 255)
+      throw usage_error(
+          "--amqp-host, --amqp-vhost, --amqp-exchange, --amqp-queue and "
+          "--amqp-dead-letter-queue must have 1 to 255 characters");
   if (o.db.host.empty() || o.db.dbname.empty() || o.db.user.empty())
     throw usage_error("--db-host, --db-user and --db-name must not be empty");
   if (o.zk_hosts && o.zk_hosts->empty())

@@ -20,6 +20,7 @@ constexpr int exit_database = 3;
 constexpr int exit_zookeeper = 4;
 constexpr int exit_node_unreachable = 5;
 constexpr int exit_not_idle = 6;
+constexpr int exit_broker = 7;
 
 /// The text of --help: every command, option and exit status.
 extern const char* const usage_text;
@@ -38,8 +39,11 @@ struct options {
   std::optional<std::string> sale_file;
   std::optional<std::string> zk_hosts;
   std::string zk_root = "/flashsale";
-  amqp::connection_params amqp = amqp::connection_params::from_env();
+  amqp::connection_params amqp;
+  std::string amqp_exchange = "flashsale";
   std::string amqp_queue = "flashsale.orders";
+  std::string amqp_dead_letter_queue = "flashsale.dead";
+  int amqp_max_length = 1000000;
   int settle_s = 3;
   std::string out_file;   ///< token keygen --out
   std::string key_file;   ///< token issue --key-file

@@ -24,6 +24,24 @@ std::string pad(const std::string& s, std::size_t width) {
 
 }  // namespace
 
+int run_amqp_declare(const options& o, const sale_definition& sale) {
+  amqp::topology t;
+  t.exchange = o.amqp_exchange;
+  t.queue = o.amqp_queue;
+  t.dead_letter_queue = o.amqp_dead_letter_queue;
+  t.max_length = o.amqp_max_length;
+  for (const auto& p : sale.products)
+    if (p.hot)
+      t.hot_products.push_back(p.id);
+  amqp::amqp_connection{o.amqp}.declare(t);
+  std::cout << "vhost " << o.amqp.vhost << ": exchange " << t.exchange << ", order queues";
+  for (const auto& q : t.queues())
+    std::cout << ' ' << q;
+  std::cout << " (at most " << t.max_length << " messages each), dead-letter queue "
+            << t.dead_letter_queue << '\n';
+  return exit_ok;
+}
+
 int run_migrate(const options& o, const sale_definition& sale) {
   for (const auto& name : sale.databases()) {
     bool created = db::schema_admin::ensure_database(o.db, name);

@@ -32,6 +32,9 @@ int run_migrate(const options& o, const sale_definition& sale);
 int run_sale_create(const options& o, const sale_definition& sale);
 /// `report`: the figures and the I1-I3 checks per product; exit_invariant_failed if one fails.
 int run_report(const options& o, const sale_definition& sale);
+/// `amqp declare`: the sale's exchange, order queues and dead-letter queue, as the admin user
+/// (the nodes' users may only check them). Prints what it declared; amqp::amqp_error on failure.
+int run_amqp_declare(const options& o, const sale_definition& sale);
 /// `zk init`, `zk status`, `zk drop`: the sale's ZooKeeper tree.
 int run_zk_init(const options& o, const sale_definition& sale);
 int run_zk_status(const options& o, const sale_definition& sale);

@@ -31,6 +31,7 @@ enum class command {
   sale_create,
   sale_settings,
   report,
+  amqp_declare,
   zk_init,
   zk_status,
   zk_reconcile,
@@ -112,6 +113,13 @@ command_line parse_command(const options& o) {
     return parse_sale_settings(o, words);
   if (words[0] == "sale")
     return parse_sale_create(o, words);
+  if (words[0] == "amqp") {
+    if (words.size() != 2 || words[1] != "declare")
+      throw usage_error("expected: amqp declare --sale FILE");
+    if (!o.sale_file)
+      throw usage_error("amqp declare needs --sale FILE");
+    return make_command(command::amqp_declare, *o.sale_file);
+  }
   if (words[0] == "zk") {
     if (words.size() != 2 || (words[1] != "init" && words[1] != "status" && words[1] != "drop" &&
                               words[1] != "reconcile"))
@@ -134,8 +142,9 @@ command_line parse_command(const options& o) {
     c.stock_product = words[2];
     return c;
   }
-  throw usage_error("unknown command '" + words[0] +
-                    "' (migrate, sale create, report, zk init, stock, status, token)");
+  throw usage_error(
+      "unknown command '" + words[0] +
+      "' (migrate, sale create, report, amqp declare, zk init, stock, status, token)");
 }
 
 /// `status`: needs no sale file, it shows whatever nodes are registered.
@@ -185,6 +194,13 @@ int dispatch(const options& o, const command_line& c, const sale_definition& sal
     }
     case command::sale_settings:
       return run_settings(o, sale, c.verb, c.number);
+    case command::amqp_declare:
+      try {
+        return run_amqp_declare(o, sale);
+      } catch (const amqp::amqp_error& e) {
+        std::cerr << "flashsale-admin: " << e.what() << '\n';
+        return exit_broker;
+      }
     case command::zk_init:
       return run_zk_init(o, sale);
     case command::zk_status:

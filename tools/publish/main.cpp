@@ -18,6 +18,7 @@
 
 #include "adapters/amqp/publisher.hpp"
 #include "common/parse_integer.hpp"
+#include "common/secret_file.hpp"
 #include "common/sale_definition.hpp"
 #include "messages/codec.hpp"
 #include "common/utc_time.hpp"
@@ -52,8 +53,9 @@ options:
   --exchange E --queue Q --dead-letter-queue D --max-length L
                        topology, as the nodes' [amqp] section (flashsale, flashsale.orders,
                        flashsale.dead, 1000000)
-  --amqp-host H --amqp-port P --amqp-user U --amqp-password W
-                       broker (FLASHSALE_AMQP_* from build/run/endpoints.env, then 127.0.0.1:56729)
+  --amqp-host H --amqp-port P --amqp-user U --amqp-password-file F
+                       broker, as a user that may declare (FLASHSALE_AMQP_* from
+                       build/run/endpoints.env: flashsale-admin; then 127.0.0.1:56729)
   -h, --help           this text
 
 exit status: 0 every message confirmed, 1 some refused (queue full) or lost, 2 bad usage,
@@ -88,12 +90,13 @@ struct options {
   std::int64_t window = 2000;
   std::int64_t timeout_s = 300;
   amqp::topology route;
-  amqp::connection_params broker = amqp::connection_params::from_env();
+  amqp::connection_params broker;
   bool help = false;
 };
 
 options parse_options(int argc, char** argv) {
   options o;
+  o.broker = amqp::connection_params::from_env();
   std::vector<std::string> args(argv + 1, argv + argc);
   for (std::size_t i = 0; i < args.size(); ++i) {
     const auto& name = args[i];
@@ -150,8 +153,8 @@ options parse_options(int argc, char** argv) {
       o.broker.port = static_cast<int>(parse_number(name, value, 1, 65535));
     else if (name == "--amqp-user")
       o.broker.user = value;
-    else if (name == "--amqp-password")
-      o.broker.password = value;
+    else if (name == "--amqp-password-file")
+      o.broker.password = read_secret_file(value, "--amqp-password-file");
     else
       throw usage_error("unknown option '" + name + "'");
   }
@@ -190,6 +193,12 @@ int run(const options& o) {
     }
     if (o.count == 0 && o.garbage == 0)
       return 0;
+  }
+  try {  // as flashsale-admin amqp declare does: the publisher itself only checks the topology
+    amqp::amqp_connection{o.broker}.declare(o.route);
+  } catch (const amqp::amqp_error& e) {
+    std::cerr << "flashsale-publish: " << e.what() << '\n';
+    return 3;
   }
   tally t;
   amqp::publisher::options pub_opts;
@@ -277,7 +286,7 @@ int main(int argc, char** argv) {
   options o;
   try {
     o = parse_options(argc, argv);
-  } catch (const usage_error& e) {
+  } catch (const std::runtime_error& e) {  // bad usage, or a password file that cannot be used
     std::cerr << "flashsale-publish: " << e.what() << "\n(flashsale-publish --help for usage)\n";
     return 2;
   }
