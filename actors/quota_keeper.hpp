@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 
+#include "adapters/zookeeper/session.hpp"
 #include "common/sale_definition.hpp"
 #include "messages/interfaces.hpp"
 
@@ -30,7 +31,8 @@ struct quota_keeper_options {
   std::string hosts = "127.0.0.1:21810";  ///< ZooKeeper connect string
   std::string root = "/flashsale";        ///< root of every znode
   std::chrono::milliseconds session_timeout{6000};
-  std::chrono::milliseconds op_timeout{3000};      ///< deadline of every ZooKeeper operation
+  std::chrono::milliseconds op_timeout{3000};  ///< deadline of every ZooKeeper operation
+  zk::credentials login;  ///< the gateway identity and the tree's ACL (quota/tree_acl.hpp)
   std::chrono::milliseconds report_interval{200};  ///< reports, lease renewal, leader re-check
   std::chrono::milliseconds idle_release{1000};    ///< no attempt for this long: idle
   std::size_t expected_gateways = 1;               ///< the first split waits for this many ...

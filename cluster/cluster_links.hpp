@@ -7,6 +7,8 @@
 #include <chrono>
 #include <string>
 
+#include "adapters/zookeeper/session.hpp"
+
 namespace flashsale {
 
 struct cluster_links {
@@ -16,6 +18,7 @@ struct cluster_links {
   std::chrono::milliseconds op_timeout{3000};       ///< per ZooKeeper operation
   std::chrono::milliseconds connect_timeout{3000};  ///< per connection attempt to a peer
   std::chrono::milliseconds max_backoff{8000};      ///< between failed attempts to one peer
+  zk::credentials zk_login;  ///< this node's identity and the tree's ACL (quota/tree_acl.hpp)
 };
 
 }  // namespace flashsale

@@ -163,6 +163,7 @@ void peer_links::poll() {
       zk::options zo;
       zo.hosts = opts_.cluster.zk_hosts;
       zo.op_timeout = opts_.cluster.op_timeout;
+      zo.login = opts_.cluster.zk_login;
       zk_ = std::make_unique<zk::blocking_session>(zo, opts_.cluster.op_timeout);
       if (zk_failure_logged_)
         spdlog::info("{}: ZooKeeper reachable again", opts_.node);

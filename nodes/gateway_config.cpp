@@ -3,6 +3,7 @@
 #include <caf/config_option_adder.hpp>
 
 #include "messages/codec.hpp"
+#include "quota/tree_acl.hpp"
 #include "quota/znodes.hpp"
 
 namespace flashsale {
@@ -50,7 +51,11 @@ gateway_config::gateway_config() {
            "no purchase attempt for this long: idle (gives back unused quota when asked)")
       .add(zk_expected_gateways, "expected-gateways",
            "the first split waits for this many gateways ...")
-      .add(zk_split_wait_ms, "split-wait-ms", "... or this long after the leader's election");
+      .add(zk_split_wait_ms, "split-wait-ms", "... or this long after the leader's election")
+      .add(zk_password_file, "password-file",
+           "file (mode 0600) with the password of the ZooKeeper identity 'gateway'")
+      .add(zk_identities_file, "identities-file",
+           "file (mode 0600) with the gateway and writer digests for the tree's ACLs");
   opt_group{custom_options_, "auth"}
       .add(auth_mode, "mode",
            "token: purchases need a buyer token; off: the body names the user (rehearsals)")
@@ -97,6 +102,7 @@ void gateway_config::check(std::vector<std::string>& problems) const {
   require_range(problems, "zookeeper.idle-release-ms", zk_idle_release_ms, 100, 86400000);
   require_range(problems, "zookeeper.expected-gateways", zk_expected_gateways, 1, 10000);
   require_range(problems, "zookeeper.split-wait-ms", zk_split_wait_ms, 0, 86400000);
+  credential_checks::require_zookeeper_files(problems, zk_password_file, zk_identities_file);
   // The lease (half the session timeout) must be renewed several times before it runs out.
   if (zk_report_interval_ms * 4 > zk_session_timeout_ms)
     problems.push_back("'zookeeper.report-interval-ms' (" + std::to_string(zk_report_interval_ms) +
@@ -112,6 +118,8 @@ void gateway_config::resolve(std::vector<std::string>& problems) {
   }
   amqp.resolve(problems);
   db.resolve(problems);
+  zk_login = credential_checks::zookeeper_login(problems, quota::gateway_user, zk_password_file,
+                                                zk_identities_file, zk_root);
   if (auth_mode == "token" && auth_key_file.empty())
     problems.push_back("'auth.key-file' is required with auth.mode = \"token\"");
   for (const auto* path : {&auth_key_file, &auth_previous_key_file}) {

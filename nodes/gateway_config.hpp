@@ -45,6 +45,9 @@ class gateway_config : public node_config {
   int zk_idle_release_ms = 2000;
   int zk_expected_gateways = 1;
   int zk_split_wait_ms = 10000;
+  std::string zk_password_file;    ///< the identity "gateway"'s ZooKeeper password
+  std::string zk_identities_file;  ///< the digests every created znode's ACL names
+  zk::credentials zk_login;        ///< read from the two files
   std::string auth_mode = "token";
   std::string auth_key_file;
   std::string auth_previous_key_file;
@@ -56,7 +59,8 @@ class gateway_config : public node_config {
 
  protected:
   void check(std::vector<std::string>& problems) const override;
-  /// Loads the sale file, the password files and, with auth.mode = token, the key files.
+  /// Loads the sale file, the password and identities files and, with auth.mode = token, the key
+  /// files.
   void resolve(std::vector<std::string>& problems) override;
 };
 

@@ -72,6 +72,7 @@ quota_keeper_options keeper_options(const gateway_config& cfg, std::string http_
   o.actor_endpoint = std::move(actor_endpoint);
   o.hosts = cfg.zk_hosts;
   o.root = cfg.zk_root;
+  o.login = cfg.zk_login;
   o.session_timeout = std::chrono::milliseconds{cfg.zk_session_timeout_ms};
   o.op_timeout = std::chrono::milliseconds{cfg.zk_op_timeout_ms};
   o.report_interval = std::chrono::milliseconds{cfg.zk_report_interval_ms};
@@ -204,6 +205,7 @@ int main(int argc, char** argv) {
   watch_opts.node = cfg.name;
   watch_opts.cluster.zk_hosts = cfg.zk_hosts;
   watch_opts.cluster.zk_root = cfg.zk_root;
+  watch_opts.cluster.zk_login = cfg.zk_login;
   watch_opts.cluster.op_timeout = std::chrono::milliseconds{cfg.zk_op_timeout_ms};
   watch_opts.roster = actors.writers;
   auto watch = spawn_writer_watch(sys, watch_opts);

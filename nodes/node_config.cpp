@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/secret_file.hpp"
+#include "quota/tree_acl.hpp"
 
 namespace flashsale {
 
@@ -90,6 +91,35 @@ std::string credential_checks::read_password(std::vector<std::string>& problems,
     return read_secret_file(file, "'" + section + ".password-file'");
   } catch (const secret_file_error& e) {
     problems.push_back(e.what());
+    return {};
+  }
+}
+
+void credential_checks::require_zookeeper_files(std::vector<std::string>& problems,
+                                                const std::string& password_file,
+                                                const std::string& identities_file) {
+  if (password_file.empty())
+    problems.push_back(
+        "'zookeeper.password-file' is required: the file (mode 0600) that holds "
+        "this node's ZooKeeper password");
+  if (identities_file.empty())
+    problems.push_back(
+        "'zookeeper.identities-file' is required: the file (mode 0600) with the "
+        "gateway and writer digests every created znode's ACL names");
+}
+
+zk::credentials credential_checks::zookeeper_login(std::vector<std::string>& problems,
+                                                   const std::string& user,
+                                                   const std::string& password_file,
+                                                   const std::string& identities_file,
+                                                   const std::string& root) {
+  auto password = read_password(problems, "zookeeper", password_file);
+  if (identities_file.empty())
+    return {};
+  try {
+    return quota::tree_login(user, password, root, quota::read_identities_file(identities_file));
+  } catch (const std::exception& e) {
+    problems.push_back(std::string("'zookeeper.identities-file': ") + e.what());
     return {};
   }
 }

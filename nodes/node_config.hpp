@@ -11,6 +11,7 @@
 
 #include "adapters/amqp/amqp_connection.hpp"
 #include "adapters/db/connection.hpp"
+#include "adapters/zookeeper/session.hpp"
 #include "common/sale_definition.hpp"
 
 namespace flashsale {
@@ -32,6 +33,16 @@ struct credential_checks {
   /// be used.
   static std::string read_password(std::vector<std::string>& problems, const std::string& section,
                                    const std::string& file);
+  /// Appends a problem when `password_file` or `identities_file` (of [zookeeper]) is empty.
+  static void require_zookeeper_files(std::vector<std::string>& problems,
+                                      const std::string& password_file,
+                                      const std::string& identities_file);
+  /// The ZooKeeper login as `user` (quota/tree_acl.hpp) with the password and the identities read
+  /// from the files, for the tree under `root`; appends a problem when a file cannot be used.
+  static zk::credentials zookeeper_login(std::vector<std::string>& problems,
+                                         const std::string& user, const std::string& password_file,
+                                         const std::string& identities_file,
+                                         const std::string& root);
 };
 
 /// Section [amqp], shared by every node that talks to RabbitMQ. The topology (exchange, queues,

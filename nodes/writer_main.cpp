@@ -18,6 +18,7 @@
 #include "cluster/peer_roster.hpp"
 #include "common/sale_definition.hpp"
 #include "nodes/node_config.hpp"
+#include "quota/tree_acl.hpp"
 #include "quota/znodes.hpp"
 
 namespace {
@@ -36,6 +37,9 @@ class writer_config : public node_config {
   amqp_settings amqp{"flashsale-writer"};
   std::string zk_hosts = "127.0.0.1:21810";
   std::string zk_root = "/flashsale";
+  std::string zk_password_file;    // the identity "writer"'s ZooKeeper password
+  std::string zk_identities_file;  // the digests every created znode's ACL names
+  zk::credentials zk_login;        // read from the two files
   int zk_poll_interval_ms = 1000;
   std::string cluster_address = "127.0.0.1";
   int cluster_port = 0;
@@ -59,7 +63,11 @@ class writer_config : public node_config {
         .add(zk_hosts, "hosts",
              "where the gateways register (results go back to them); empty: send none")
         .add(zk_root, "root", "root znode of the flash-sale tree")
-        .add(zk_poll_interval_ms, "poll-interval-ms", "re-read the gateways' registrations");
+        .add(zk_poll_interval_ms, "poll-interval-ms", "re-read the gateways' registrations")
+        .add(zk_password_file, "password-file",
+             "file (mode 0600) with the password of the ZooKeeper identity 'writer'")
+        .add(zk_identities_file, "identities-file",
+             "file (mode 0600) with the gateway and writer digests for the tree's ACLs");
     opt_group{custom_options_, "cluster"}
         .add(cluster_address, "address",
              "where gateways and flashsale-admin reach this writer (CAF)")
@@ -82,6 +90,8 @@ class writer_config : public node_config {
       problems.push_back("'zookeeper.root' must be an absolute znode path like /flashsale, got '" +
                          zk_root + "'");
     require_range(problems, "zookeeper.poll-interval-ms", zk_poll_interval_ms, 50, 600000);
+    if (!zk_hosts.empty())  // without ZooKeeper the writer neither registers nor reads
+      credential_checks::require_zookeeper_files(problems, zk_password_file, zk_identities_file);
     require_range(problems, "cluster.port", cluster_port, 0, 65535);
     if (cluster_address.empty())
       problems.push_back("'cluster.address' must not be empty");
@@ -95,6 +105,9 @@ class writer_config : public node_config {
     }
     db.resolve(problems);
     amqp.resolve(problems);
+    if (!zk_hosts.empty())
+      zk_login = credential_checks::zookeeper_login(problems, quota::writer_user, zk_password_file,
+                                                    zk_identities_file, zk_root);
   }
 };
 
@@ -134,6 +147,7 @@ int main(int argc, char** argv) {
   router_opts.node = cfg.name;
   router_opts.cluster.zk_hosts = cfg.zk_hosts;
   router_opts.cluster.zk_root = cfg.zk_root;
+  router_opts.cluster.zk_login = cfg.zk_login;
   router_opts.cluster.poll_interval = std::chrono::milliseconds{cfg.zk_poll_interval_ms};
   router_opts.roster = gateways;
   auto router = spawn_result_router(sys, router_opts);

@@ -40,8 +40,8 @@ std::vector<product_init> init_sale_tree(zk::blocking_session& zk, const layout&
     if (rc != zk::code::ok)
       throw std::runtime_error("zookeeper: cannot create " + path + ": " + zk::to_string(rc));
   };
-  for (const auto& dir :
-       {paths.members(), paths.products(), paths.grants(), paths.consumed(), paths.leader()})
+  for (const auto& dir : {paths.members(), paths.writers(), paths.products(), paths.grants(),
+                          paths.consumed(), paths.leader()})
     require(zk.create_all(dir), dir);
   ensure_draw_secret(zk, paths.settings());
   std::vector<product_init> out;

@@ -28,10 +28,10 @@ struct product_init {
 /// replaced (a buyer's draw must not change mid-sale). Throws std::runtime_error naming the path.
 void ensure_draw_secret(zk::blocking_session& zk, const std::string& path);
 
-/// Creates the sale's tree (idempotent): the root, nodes/gateways, the settings' draw secret (see
-/// ensure_draw_secret), the sale's products (with the sale file's stock, only where absent),
-/// grants, consumed and leader. Existing product znodes are never overwritten (a running sale
-/// keeps its live stock). Throws std::runtime_error naming the path on any failure.
+/// Creates the sale's tree (idempotent): the root, nodes/gateways and nodes/writers, the settings'
+/// draw secret (see ensure_draw_secret), the sale's products (with the sale file's stock, only
+/// where absent), grants, consumed and leader. Existing product znodes are never overwritten (a
+/// running sale keeps its live stock). Throws std::runtime_error naming the path on any failure.
 std::vector<product_init> init_sale_tree(zk::blocking_session& zk, const layout& paths,
                                          const sale_definition& sale);
 

@@ -191,6 +191,7 @@ void start_session(keeper* self) {
   o.hosts = st.opts.hosts;
   o.session_timeout = st.opts.session_timeout;
   o.op_timeout = st.opts.op_timeout;
+  o.login = st.opts.login;
   caf::weak_actor_ptr weak{self->ctrl()};
   auto gen = st.generation;
   try {

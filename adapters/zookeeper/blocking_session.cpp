@@ -101,7 +101,10 @@ code blocking_session::create_all(const std::string& path) {
   for (std::size_t pos = 1; pos <= path.size(); ++pos) {
     if (pos != path.size() && path[pos] != '/')
       continue;
-    auto r = create(path.substr(0, pos), "");
+    auto prefix = path.substr(0, pos);
+    auto r = create(prefix, "");
+    if (r.rc == code::no_auth && exists(prefix).ok())
+      continue;
     if (!r.ok() && r.rc != code::node_exists)
       return r.rc;
   }

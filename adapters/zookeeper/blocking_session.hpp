@@ -35,7 +35,9 @@ class blocking_session {
   result multi(std::vector<op> ops);
 
   /// Creates `path` and its missing ancestors as empty persistent nodes (like mkdir -p).
-  /// Returns ok, or the first failure other than node_exists.
+  /// Returns ok, or the first failure other than node_exists. An ancestor this identity may not
+  /// create children in is fine when the node exists already (the server checks the parent's
+  /// ACL before it checks whether the node exists).
   code create_all(const std::string& path);
   /// Deletes `path` with everything below it (like rm -r). A missing node is ok.
   code remove_all(const std::string& path);

@@ -9,6 +9,8 @@
 #include <thread>
 
 #include <spdlog/spdlog.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <zookeeper/zookeeper.h>
 
 namespace flashsale::zk {
@@ -18,6 +20,7 @@ static_assert(static_cast<int>(code::connection_loss) == ZCONNECTIONLOSS);
 static_assert(static_cast<int>(code::timeout) == ZOPERATIONTIMEOUT);
 static_assert(static_cast<int>(code::invalid_state) == ZINVALIDSTATE);
 static_assert(static_cast<int>(code::no_node) == ZNONODE);
+static_assert(static_cast<int>(code::no_auth) == ZNOAUTH);
 static_assert(static_cast<int>(code::bad_version) == ZBADVERSION);
 static_assert(static_cast<int>(code::node_exists) == ZNODEEXISTS);
 static_assert(static_cast<int>(code::not_empty) == ZNOTEMPTY);
@@ -83,6 +86,42 @@ op op::remove(std::string path, std::int32_t version) {
 namespace {
 
 using clock = std::chrono::steady_clock;
+
+char digest_scheme[] = "digest";
+
+/// The server's answer to the credentials (digest credentials are never refused: a wrong
+/// password only makes an identity without rights).
+void on_auth(int rc, const void*) {
+  if (rc != ZOK)
+    spdlog::error("zookeeper: the server refused the credentials: {}", zerror(rc));
+}
+
+/// The C client's ACL_vector for a znode about to be created, from the session's policy (open to
+/// everyone without one; an empty list from the policy is sent as it is, and refused). Owns the
+/// strings the vector points into; get() builds the vector, so move it only before that.
+class native_acl {
+ public:
+  native_acl(const acl_policy& policy, const std::string& path) : open_(!policy) {
+    if (policy)
+      entries_ = policy(path);
+  }
+
+  ACL_vector* get() {
+    if (open_)
+      return &ZOO_OPEN_ACL_UNSAFE;
+    acl_.clear();
+    for (auto& e : entries_)
+      acl_.push_back(ACL{e.perms, Id{digest_scheme, e.digest_id.data()}});
+    vector_ = ACL_vector{static_cast<std::int32_t>(acl_.size()), acl_.data()};
+    return &vector_;
+  }
+
+ private:
+  bool open_;
+  std::vector<acl_entry> entries_;
+  std::vector<ACL> acl_;
+  ACL_vector vector_{0, nullptr};
+};
 
 int native_mode(create_mode m) {
   switch (m) {
@@ -171,6 +210,7 @@ struct session::core {
     std::vector<zoo_op_result_t> results;
     std::vector<Stat> stats;
     std::vector<std::vector<char>> path_buffers;
+    std::vector<native_acl> acls;
   };
 
   options opts;
@@ -325,6 +365,16 @@ struct session::core {
   }
 };
 
+std::string digest_id(const std::string& user, const std::string& password) {
+  auto text = user + ":" + password;
+  unsigned char hash[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), hash);
+  unsigned char encoded[4 * ((SHA_DIGEST_LENGTH + 2) / 3) + 1];
+  int n = EVP_EncodeBlock(encoded, hash, SHA_DIGEST_LENGTH);
+  return user + ":" +
+         std::string(reinterpret_cast<const char*>(encoded), static_cast<std::size_t>(n));
+}
+
 session::session(options opts, event_callback on_event) : core_(std::make_shared<core>()) {
   static std::once_flag log_level_once;
   std::call_once(log_level_once, [] { zoo_set_debug_level(ZOO_LOG_LEVEL_WARN); });
@@ -343,6 +393,14 @@ session::session(options opts, event_callback on_event) : core_(std::make_shared
     core_->timer.join();
     throw std::runtime_error("zookeeper: cannot start a client for '" + core_->opts.hosts +
                              "' (errno " + std::to_string(errno) + ")");
+  }
+  const auto& login = core_->opts.login;
+  if (!login.user.empty()) {
+    auto cert = login.user + ":" + login.password;
+    int rc = zoo_add_auth(core_->handle, "digest", cert.data(), static_cast<int>(cert.size()),
+                          &on_auth, nullptr);
+    if (rc != ZOK)
+      spdlog::error("zookeeper: cannot send the credentials of '{}': {}", login.user, zerror(rc));
   }
 }
 
@@ -388,9 +446,10 @@ void session::exists(const std::string& path, bool watch, callback done) {
 void session::create(const std::string& path, const std::string& data, create_mode mode,
                      callback done) {
   auto* zh = core_->handle;
+  native_acl acl{core_->opts.login.acl, path};
   core_->start(std::move(done), [&](core::request* req) {
-    return zoo_acreate(zh, path.c_str(), data.data(), static_cast<int>(data.size()),
-                       &ZOO_OPEN_ACL_UNSAFE, native_mode(mode), &core::on_string, req);
+    return zoo_acreate(zh, path.c_str(), data.data(), static_cast<int>(data.size()), acl.get(),
+                       native_mode(mode), &core::on_string, req);
   });
 }
 
@@ -418,14 +477,16 @@ void session::multi(std::vector<op> ops, callback done) {
   req->results.resize(n);
   req->stats.resize(n);
   req->path_buffers.resize(n);
+  req->acls.reserve(n);  // zoo_create_op_init keeps pointers into them
   for (std::size_t i = 0; i < n; ++i) {
     const auto& o = req->source[i];
     auto* native = &req->ops[i];
     switch (o.type) {
       case op::kind::create:
         req->path_buffers[i].assign(o.path.size() + 16, '\0');
+        req->acls.emplace_back(core_->opts.login.acl, o.path);
         zoo_create_op_init(native, o.path.c_str(), o.data.data(), static_cast<int>(o.data.size()),
-                           &ZOO_OPEN_ACL_UNSAFE, native_mode(o.mode), req->path_buffers[i].data(),
+                           req->acls.back().get(), native_mode(o.mode), req->path_buffers[i].data(),
                            static_cast<int>(req->path_buffers[i].size()));
         break;
       case op::kind::set:

@@ -106,10 +106,42 @@ struct event {
 /// Called for every event on the completion thread. Must not block.
 using event_callback = std::function<void(const event&)>;
 
+/// Permission bits of an ACL entry (the C client's ZOO_PERM_*).
+namespace perm {
+constexpr int read = 1;
+constexpr int write = 2;
+constexpr int create = 4;
+constexpr int remove = 8;
+constexpr int admin = 16;
+constexpr int all = 31;
+}  // namespace perm
+
+/// One entry of an access control list: an identity of ZooKeeper's digest scheme as the server
+/// stores it (digest_id()) and what it may do (perm bits).
+struct acl_entry {
+  std::string digest_id;
+  int perms = 0;
+};
+
+/// The access control list a session gives each znode it creates, by the znode's path. Called
+/// on the thread that starts the create; must not block.
+using acl_policy = std::function<std::vector<acl_entry>(const std::string& path)>;
+
+/// Who a session is (digest scheme) and what the znodes it creates allow.
+struct credentials {
+  std::string user;      ///< empty: anonymous
+  std::string password;  ///< with user: authenticates the session as "user:password"
+  acl_policy acl;        ///< unset: created znodes are open to everyone (OPEN_ACL_UNSAFE)
+};
+
+/// ZooKeeper's name of a digest identity: "user:" + base64(SHA-1("user:password")).
+std::string digest_id(const std::string& user, const std::string& password);
+
 struct options {
   std::string hosts = "127.0.0.1:21810";            ///< "host:port,host:port"
   std::chrono::milliseconds session_timeout{6000};  ///< asked for; the server may adjust it
   std::chrono::milliseconds op_timeout{3000};       ///< per-operation deadline
+  credentials login;  ///< sent once the session starts, again by the client after reconnects
 };
 
 /// One session. Construction starts connecting in the background (the first event says
@@ -118,7 +150,10 @@ struct options {
 /// operation functions are thread-safe. Never destroy it from one of its own callbacks.
 class session {
  public:
-  /// Throws std::runtime_error when the client cannot even start (bad host string).
+  /// Throws std::runtime_error when the client cannot even start (bad host string). With
+  /// opts.login.user set, the session authenticates before any operation runs (the client queues
+  /// operations behind its auth packet); a wrong password is no error of its own: the server
+  /// then answers no_auth to what the identity may not do.
   session(options opts, event_callback on_event);
   ~session();
   session(const session&) = delete;

@@ -77,6 +77,7 @@ class grant_watcher {
     o.hosts = hosts;
     o.session_timeout = std::chrono::seconds{10};
     o.op_timeout = std::chrono::seconds{5};
+    o.login = flashsale::testing::admin_zookeeper_login(paths_.root());
     session_ = std::make_unique<zk::blocking_session>(o, std::chrono::seconds{10},
                                                       [this](const zk::event&) { wake(); });
     thread_ = std::thread([this] { run(); });

@@ -1,7 +1,8 @@
 // Every service account may do its own work and nothing else, and the services say no to whoever
-// has no password: PostgreSQL (scram-sha-256 for every role, no trust rule) and RabbitMQ (the
-// platform's vhost, a publish-only gateway user, a consume-only writer user, no guest). Each
-// forbidden act is tried for real against the private services of scripts/services.
+// has no password: PostgreSQL (scram-sha-256 for every role, no trust rule), RabbitMQ (the
+// platform's vhost, a publish-only gateway user, a consume-only writer user, no guest) and
+// ZooKeeper (digest ACLs on the sale tree, nothing for anonymous clients). Each forbidden act is
+// tried for real against the private services of scripts/services.
 
 #include <string>
 
@@ -11,8 +12,13 @@
 
 #include "adapters/amqp/amqp_connection.hpp"
 #include "adapters/db/connection.hpp"
+#include "adapters/zookeeper/blocking_session.hpp"
+#include "quota/sale_tree.hpp"
+#include "quota/tree_acl.hpp"
+#include "quota/znodes.hpp"
 #include "tests/support/queue_probe.hpp"
 #include "tests/support/scratch_database.hpp"
+#include "tests/support/scratch_zookeeper.hpp"
 #include "tests/support/service_accounts.hpp"
 
 namespace {
@@ -202,6 +208,85 @@ TEST_F(broker_permissions, the_writer_user_may_consume_orders_and_do_nothing_els
   EXPECT_NE(declare_queue(writer, route_.queue + ".mine").find("403 ACCESS_REFUSED"),
             std::string::npos);
   EXPECT_EQ(flashsale::testing::queue_messages(admin_, route_.queue), 0);
+}
+
+// --- ZooKeeper ----------------------------------------------------------------------------------
+
+/// A sale's tree made as flashsale-admin zk init makes it (by the superuser, with the tree's
+/// ACLs), with a grant of gw1's as the quota leader would write it.
+class tree_permissions : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    sale_.name = "acl";
+    sale_.products.push_back(product_definition{});
+    sale_.products.back().id = "TV";
+    sale_.products.back().stock = 10;
+    quota::init_sale_tree(zk_.session(), paths_, sale_);
+    auto granted = zk_.session().create_all(paths_.grant_dir("gw1"));
+    ASSERT_EQ(granted, zk::code::ok);
+    ASSERT_TRUE(zk_.session().create(grant_, quota::encode(quota::grant_znode{5, false})).ok());
+  }
+
+  /// A session as `user` with `account`'s password; an empty user: anonymous.
+  std::unique_ptr<zk::blocking_session> as(const std::string& user, const std::string& account) {
+    zk::options o;
+    o.hosts = zk_.hosts();
+    if (!user.empty())
+      o.login = flashsale::testing::zookeeper_login(user, account, zk_.root());
+    return std::make_unique<zk::blocking_session>(o, std::chrono::seconds{10});
+  }
+
+  flashsale::testing::scratch_zookeeper zk_{"flashsale-acl"};
+  quota::layout paths_{zk_.root(), "acl"};
+  std::string grant_ = paths_.grant("gw1", "TV");
+  std::string raised_ = quota::encode(quota::grant_znode{500, false});
+  sale_definition sale_;
+};
+
+TEST_F(tree_permissions, an_anonymous_client_may_not_even_read) {
+  auto anonymous = as("", "");
+  EXPECT_EQ(anonymous->set(grant_, raised_).rc, zk::code::no_auth);
+  EXPECT_EQ(anonymous->get(grant_).rc, zk::code::no_auth);
+  EXPECT_EQ(anonymous->get(paths_.settings()).rc, zk::code::no_auth) << "the draw secret";
+  EXPECT_EQ(anonymous->create(paths_.member("intruder"), "{}", zk::create_mode::ephemeral).rc,
+            zk::code::no_auth);
+  EXPECT_EQ(anonymous->remove(grant_).rc, zk::code::no_auth);
+  EXPECT_EQ(quota::decode_grant(zk_.session().get(grant_).data)->grant, 5);
+}
+
+TEST_F(tree_permissions, a_wrong_password_counts_as_nobody) {
+  auto impostor = as(quota::gateway_user, "zk-writer");  // the writer's password
+  EXPECT_EQ(impostor->set(grant_, raised_).rc, zk::code::no_auth);
+  EXPECT_EQ(impostor->get(paths_.settings()).rc, zk::code::no_auth);
+}
+
+TEST_F(tree_permissions, a_writer_registers_and_reads_but_writes_no_grant) {
+  auto writer = as(quota::writer_user, "zk-writer");
+  EXPECT_EQ(writer->set(grant_, raised_).rc, zk::code::no_auth);
+  EXPECT_EQ(writer->create(paths_.grant("gw1", "Phone"), raised_).rc, zk::code::no_auth);
+  EXPECT_EQ(writer->create(paths_.member("w1"), "{}", zk::create_mode::ephemeral).rc,
+            zk::code::no_auth)
+      << "a writer is no gateway";
+  EXPECT_TRUE(writer->get(grant_).ok());
+  EXPECT_TRUE(writer->get_children(paths_.members()).ok());
+  EXPECT_TRUE(writer->create(paths_.writer("w1"), "{}", zk::create_mode::ephemeral).ok());
+  EXPECT_EQ(writer->create_all(paths_.writers()), zk::code::ok) << "exists: fine";
+  EXPECT_EQ(quota::decode_grant(zk_.session().get(grant_).data)->grant, 5);
+}
+
+TEST_F(tree_permissions, a_gateway_registers_reports_and_grants_but_is_no_writer) {
+  auto gateway = as(quota::gateway_user, "zk-gateway");
+  EXPECT_TRUE(gateway->set(grant_, raised_).ok()) << "as the quota leader";
+  EXPECT_TRUE(gateway->create(paths_.member("gw2"), "{}", zk::create_mode::ephemeral).ok());
+  EXPECT_EQ(gateway->create_all(paths_.consumed_dir("gw2")), zk::code::ok);
+  EXPECT_TRUE(gateway->create(paths_.consumed("gw2", "TV"), "{}").ok());
+  EXPECT_TRUE(gateway->get(paths_.settings()).ok());
+  EXPECT_EQ(gateway->create(paths_.writer("gw2"), "{}", zk::create_mode::ephemeral).rc,
+            zk::code::no_auth);
+  // What the gateway made is closed to everyone else too.
+  EXPECT_EQ(as("", "")->get(paths_.consumed("gw2", "TV")).rc, zk::code::no_auth);
+  EXPECT_EQ(as(quota::writer_user, "zk-writer")->set(paths_.consumed("gw2", "TV"), "{}").rc,
+            zk::code::no_auth);
 }
 
 }  // namespace

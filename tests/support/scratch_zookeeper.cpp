@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "tests/support/service_accounts.hpp"
+
 namespace flashsale::testing {
 
 std::string zookeeper_hosts_from_env() {
@@ -28,6 +30,7 @@ scratch_zookeeper::scratch_zookeeper(const std::string& prefix)
   o.hosts = hosts_;
   o.session_timeout = std::chrono::seconds{10};
   o.op_timeout = std::chrono::seconds{5};
+  o.login = admin_zookeeper_login(root_);
   try {
     session_ = std::make_unique<zk::blocking_session>(o, std::chrono::seconds{10});
   } catch (const std::exception& e) {

@@ -90,9 +90,18 @@ std::string write_key(const std::string& name, std::filesystem::perms mode) {
   return path.string();
 }
 
-/// Password files for every service (the key file's 64 digits make a password as good as any).
+/// Password files for every service (the key file's 64 digits make a password as good as any)
+/// and a ZooKeeper identities file.
 std::vector<std::string> password_args(const std::string& file) {
-  return {"--db.password-file=" + file, "--amqp.password-file=" + file};
+  auto identities = std::filesystem::temp_directory_path() /
+                    ("flashsale-config-" + std::to_string(::getpid()) + "-identities");
+  std::ofstream(identities) << "gateway:" << std::string(27, 'A')
+                            << "=,writer:" << std::string(27, 'B') << "=\n";
+  std::filesystem::permissions(
+      identities, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  return {"--db.password-file=" + file, "--amqp.password-file=" + file,
+          "--zookeeper.password-file=" + file,
+          "--zookeeper.identities-file=" + identities.string()};
 }
 
 TEST(node_config, the_shipped_configs_are_valid) {

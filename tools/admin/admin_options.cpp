@@ -6,6 +6,7 @@
 
 #include "common/parse_integer.hpp"
 #include "common/secret_file.hpp"
+#include "quota/tree_acl.hpp"
 #include "quota/znodes.hpp"
 #include "tools/admin/tokens.hpp"
 
@@ -76,6 +77,10 @@ options (also FLASHSALE_PG_* from build/run/endpoints.env, then the defaults):
   --zk HOSTS            ZooKeeper connect string, e.g. 127.0.0.1:21810 (no default: without it
                         `stock` changes the database only)
   --zk-root ROOT        root znode of the flash-sale tree (/flashsale)
+  --zk-password-file F  with --zk: the password of the ZooKeeper superuser 'admin'
+                        (FLASHSALE_ZK_PASSWORD_FILE)
+  --zk-identities-file F  with --zk: the gateway and writer digests the ACL of every znode
+                        made names (FLASHSALE_ZK_IDENTITIES_FILE; scripts/services makes both)
   --amqp-host H --amqp-port P --amqp-vhost V --amqp-user U --amqp-password-file F
                         RabbitMQ, for amqp declare and zk reconcile: a user that may declare
                         (FLASHSALE_AMQP_*, FLASHSALE_AMQP_PASSWORD_FILE; 127.0.0.1:56729,
@@ -106,10 +111,37 @@ int parse_int_option(const std::string& name, const std::string& value, int min,
 
 namespace {
 
+std::string env_or_empty(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? v : "";
+}
+
 std::string read_password_file(const std::string& name, const std::string& path) {
   try {
     return read_secret_file(path, name);
   } catch (const secret_file_error& e) {
+    throw usage_error(e.what());
+  }
+}
+
+/// The superuser's login and the tree's ACL policy, from the two files (or their variables).
+zk::credentials zookeeper_login(const options& o) {
+  auto password_file =
+      o.zk_password_file.empty() ? env_or_empty("FLASHSALE_ZK_PASSWORD_FILE") : o.zk_password_file;
+  auto identities_file = o.zk_identities_file.empty() ? env_or_empty("FLASHSALE_ZK_IDENTITIES_FILE")
+                                                      : o.zk_identities_file;
+  if (password_file.empty() || identities_file.empty())
+    throw usage_error(
+        "--zk needs --zk-password-file and --zk-identities-file (or "
+        "FLASHSALE_ZK_PASSWORD_FILE and FLASHSALE_ZK_IDENTITIES_FILE, as in "
+        "build/run/endpoints.env)");
+  try {
+    return quota::tree_login(quota::admin_user,
+                             read_password_file("--zk-password-file", password_file), o.zk_root,
+                             quota::read_identities_file(identities_file));
+  } catch (const usage_error&) {
+    throw;
+  } catch (const std::exception& e) {
     throw usage_error(e.what());
   }
 }
@@ -134,6 +166,8 @@ const std::map<std::string, option_setter>& option_setters() {
       {"--sale", [](options& o, auto&, auto& v) { o.sale_file = v; }},
       {"--zk", [](options& o, auto&, auto& v) { o.zk_hosts = v; }},
       {"--zk-root", [](options& o, auto&, auto& v) { o.zk_root = v; }},
+      {"--zk-password-file", [](options& o, auto&, auto& v) { o.zk_password_file = v; }},
+      {"--zk-identities-file", [](options& o, auto&, auto& v) { o.zk_identities_file = v; }},
       {"--amqp-host", [](options& o, auto&, auto& v) { o.amqp.host = v; }},
       {"--amqp-port",
        [](options& o, auto& n, auto& v) { o.amqp.port = parse_int_option(n, v, 1, 65535); }},
@@ -218,6 +252,8 @@ options parse_options(int argc, char** argv) {
   if (!quota::valid_root(o.zk_root))
     throw usage_error("--zk-root must be an absolute znode path like /flashsale, got '" +
                       o.zk_root + "'");
+  if (o.zk_hosts)
+    o.zk_login = zookeeper_login(o);
   return o;
 }
 

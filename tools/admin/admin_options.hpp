@@ -9,6 +9,7 @@
 
 #include "adapters/amqp/amqp_connection.hpp"
 #include "adapters/db/connection.hpp"
+#include "adapters/zookeeper/session.hpp"
 
 namespace flashsale::admin {
 
@@ -39,6 +40,9 @@ struct options {
   std::optional<std::string> sale_file;
   std::optional<std::string> zk_hosts;
   std::string zk_root = "/flashsale";
+  std::string zk_password_file;    ///< the ZooKeeper superuser "admin"'s password
+  std::string zk_identities_file;  ///< the gateway and writer digests (quota/tree_acl.hpp)
+  zk::credentials zk_login;        ///< from the two files, once --zk is given
   amqp::connection_params amqp;
   std::string amqp_exchange = "flashsale";
   std::string amqp_queue = "flashsale.orders";

@@ -27,9 +27,11 @@ struct registered_node {
 
 std::vector<registered_node> registered_nodes(const std::string& zk_hosts,
                                               const std::string& zk_root,
+                                              const zk::credentials& zk_login,
                                               std::chrono::milliseconds timeout) {
   zk::options zo;
   zo.hosts = zk_hosts;
+  zo.login = zk_login;
   zo.op_timeout = timeout;
   zk::blocking_session zk{zo, timeout};
   quota::layout paths{zk_root, ""};
@@ -112,8 +114,9 @@ std::optional<node_stats> ask(caf::actor_system& sys, const registered_node& nod
 }  // namespace
 
 std::vector<node_answer> ask_every_node(const std::string& zk_hosts, const std::string& zk_root,
+                                        const zk::credentials& zk_login,
                                         std::chrono::milliseconds timeout) {
-  auto nodes = registered_nodes(zk_hosts, zk_root, timeout);
+  auto nodes = registered_nodes(zk_hosts, zk_root, zk_login, timeout);
   std::vector<node_answer> answers;
   if (nodes.empty())
     return answers;
@@ -134,8 +137,9 @@ std::vector<node_answer> ask_every_node(const std::string& zk_hosts, const std::
 }
 
 int print_cluster_status(const std::string& zk_hosts, const std::string& zk_root,
-                         std::chrono::milliseconds timeout, std::ostream& out) {
-  auto answers = ask_every_node(zk_hosts, zk_root, timeout);
+                         const zk::credentials& zk_login, std::chrono::milliseconds timeout,
+                         std::ostream& out) {
+  auto answers = ask_every_node(zk_hosts, zk_root, zk_login, timeout);
   if (answers.empty()) {
     out << "no node registered under " << zk_root << "/nodes on " << zk_hosts << '\n';
     return 0;

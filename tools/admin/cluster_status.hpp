@@ -10,6 +10,7 @@
 #include <optional>
 #include <vector>
 
+#include "adapters/zookeeper/session.hpp"
 #include "messages/messages.hpp"
 
 namespace flashsale::admin {
@@ -26,6 +27,7 @@ struct node_answer {
 /// through CAF's middleman, each within `timeout` (connect, then answer). Gateways first, then
 /// writers, each sorted by name. Throws std::runtime_error when ZooKeeper cannot be read. Blocks.
 std::vector<node_answer> ask_every_node(const std::string& zk_hosts, const std::string& zk_root,
+                                        const zk::credentials& zk_login,
                                         std::chrono::milliseconds timeout);
 
 /// Lists the nodes registered under `zk_root` (nodes/gateways, nodes/writers), asks each for its
@@ -33,6 +35,7 @@ std::vector<node_answer> ask_every_node(const std::string& zk_hosts, const std::
 /// to `out`, a row per node. Returns 0 when every registered node answered, 5 when one did not
 /// (its row says why). Throws std::runtime_error when ZooKeeper cannot be read. Blocks.
 int print_cluster_status(const std::string& zk_hosts, const std::string& zk_root,
-                         std::chrono::milliseconds timeout, std::ostream& out);
+                         const zk::credentials& zk_login, std::chrono::milliseconds timeout,
+                         std::ostream& out);
 
 }  // namespace flashsale::admin

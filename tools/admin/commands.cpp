@@ -144,9 +144,10 @@ int run_report(const options& o, const sale_definition& sale) {
   return exit_invariant_failed;
 }
 
-std::unique_ptr<zk::blocking_session> connect_zookeeper(const std::string& hosts) {
+std::unique_ptr<zk::blocking_session> connect_zookeeper(const options& o) {
   zk::options zo;
-  zo.hosts = hosts;
+  zo.hosts = *o.zk_hosts;
+  zo.login = o.zk_login;
   zo.session_timeout = std::chrono::seconds{10};
   zo.op_timeout = std::chrono::seconds{5};
   try {
@@ -157,7 +158,7 @@ std::unique_ptr<zk::blocking_session> connect_zookeeper(const std::string& hosts
 }
 
 int run_zk_init(const options& o, const sale_definition& sale) {
-  auto zk = connect_zookeeper(*o.zk_hosts);
+  auto zk = connect_zookeeper(o);
   quota::layout paths{o.zk_root, sale.name};
   std::vector<quota::product_init> done;
   try {
@@ -172,7 +173,7 @@ int run_zk_init(const options& o, const sale_definition& sale) {
 }
 
 int run_zk_status(const options& o, const sale_definition& sale) {
-  auto zk = connect_zookeeper(*o.zk_hosts);
+  auto zk = connect_zookeeper(o);
   quota::layout paths{o.zk_root, sale.name};
   auto check = [](const zk::result& r, const std::string& path) {
     if (!r.ok() && r.rc != zk::code::no_node)
@@ -224,7 +225,7 @@ int run_zk_status(const options& o, const sale_definition& sale) {
 }
 
 int run_zk_drop(const options& o, const sale_definition& sale) {
-  auto zk = connect_zookeeper(*o.zk_hosts);
+  auto zk = connect_zookeeper(o);
   auto path = quota::layout{o.zk_root, sale.name}.sale();
   auto rc = zk->remove_all(path);
   if (rc != zk::code::ok)
@@ -262,7 +263,7 @@ int run_stock(const options& o, const sale_definition& sale, const std::string& 
     std::cout << id << ": database only (no --zk): running gateways keep their quotas\n";
     return exit_ok;
   }
-  auto zk = connect_zookeeper(*o.zk_hosts);
+  auto zk = connect_zookeeper(o);
   auto path = quota::layout{o.zk_root, sale.name}.product(id);
   for (int attempt = 1;; ++attempt) {
     auto current = zk->get(path);
@@ -289,7 +290,7 @@ int run_stock(const options& o, const sale_definition& sale, const std::string& 
 /// follows within about a second.
 int run_settings(const options& o, const sale_definition& sale, const std::string& verb,
                  std::int64_t number) {
-  auto zk = connect_zookeeper(*o.zk_hosts);
+  auto zk = connect_zookeeper(o);
   quota::layout paths{o.zk_root, sale.name};
   auto path = paths.settings();
   if (!zk->exists(paths.sale()).ok())

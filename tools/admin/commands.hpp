@@ -23,8 +23,9 @@ struct zookeeper_failure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// A session for one command (10 s to connect); throws zookeeper_failure.
-std::unique_ptr<zk::blocking_session> connect_zookeeper(const std::string& hosts);
+/// A session for one command on o.zk_hosts as o.zk_login (10 s to connect); throws
+/// zookeeper_failure.
+std::unique_ptr<zk::blocking_session> connect_zookeeper(const options& o);
 
 /// `migrate`: creates (if missing) and migrates every database of the sale.
 int run_migrate(const options& o, const sale_definition& sale);

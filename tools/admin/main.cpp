@@ -154,7 +154,8 @@ int run_status(const options& o) {
   if (!o.zk_hosts)
     throw usage_error("status needs --zk HOSTS");
   try {
-    auto rc = print_cluster_status(*o.zk_hosts, o.zk_root, std::chrono::seconds{3}, std::cout);
+    auto rc = print_cluster_status(*o.zk_hosts, o.zk_root, o.zk_login, std::chrono::seconds{3},
+                                   std::cout);
     return rc == 0 ? exit_ok : exit_node_unreachable;
   } catch (const std::exception& e) {
     std::cerr << "flashsale-admin: " << e.what() << '\n';
@@ -166,6 +167,7 @@ int run_reconcile(const options& o, const sale_definition& sale) {
   reconcile_options r;
   r.zk_hosts = *o.zk_hosts;
   r.zk_root = o.zk_root;
+  r.zk_login = o.zk_login;
   r.db = o.db;
   r.amqp = o.amqp;
   r.route.queue = o.amqp_queue;

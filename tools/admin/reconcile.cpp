@@ -34,7 +34,7 @@ drain_snapshot take_snapshot(const reconcile_options& opts, const sale_definitio
     snap.reasons.push_back(std::move(why));
   };
   std::size_t writers = 0;
-  for (const auto& a : ask_every_node(opts.zk_hosts, opts.zk_root, opts.timeout)) {
+  for (const auto& a : ask_every_node(opts.zk_hosts, opts.zk_root, opts.zk_login, opts.timeout)) {
     if (a.role != "writer")
       continue;
     if (!a.stats) {
@@ -73,6 +73,7 @@ int reconcile_gone_gateways(const reconcile_options& opts, const sale_definition
   zk::options zo;
   zo.hosts = opts.zk_hosts;
   zo.op_timeout = opts.timeout;
+  zo.login = opts.zk_login;
   zk::blocking_session zk{zo, opts.timeout};
   quota::layout paths{opts.zk_root, sale.name};
   auto check = [](const zk::result& r, const std::string& path) {

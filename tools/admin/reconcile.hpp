@@ -17,6 +17,7 @@
 
 #include "adapters/amqp/amqp_connection.hpp"
 #include "adapters/db/connection.hpp"
+#include "adapters/zookeeper/session.hpp"
 #include "common/sale_definition.hpp"
 
 namespace flashsale::admin {
@@ -24,6 +25,7 @@ namespace flashsale::admin {
 struct reconcile_options {
   std::string zk_hosts;
   std::string zk_root = "/flashsale";
+  zk::credentials zk_login;
   db::connection_params db;  ///< admin role; dbname = the sale's main database
   amqp::connection_params amqp;
   amqp::topology route;  ///< the sale's queues (hot products filled in from the sale)
