@@ -146,7 +146,11 @@ void peer_links::keep_registered() {
   auto parent = own_path_.substr(0, own_path_.rfind('/'));
   auto rc = zk_->create_all(parent);
   if (rc != zk::code::ok)
-    throw std::runtime_error("cannot create " + parent + ": " + zk::to_string(rc));
+    throw std::runtime_error("cannot create " + parent + ": " + zk::to_string(rc) +
+                             (rc == zk::code::no_auth
+                                  ? " (not this identity's to create, or a wrong password: "
+                                    "flashsale-admin zk init makes the tree)"
+                                  : ""));
   quota::member_znode me;
   me.session = mine;
   me.actors = own_endpoint_;

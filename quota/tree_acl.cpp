@@ -51,17 +51,41 @@ tree_identities read_identities_file(const std::string& path) {
 }
 
 zk::acl_policy tree_acl(std::string root, tree_identities ids) {
-  auto writers = layout{std::move(root), ""}.writers();
-  return [writers, ids](const std::string& path) {
-    bool writers_own = path == writers || path.compare(0, writers.size() + 1, writers + "/") == 0;
-    if (writers_own)
-      return std::vector<zk::acl_entry>{{ids.writer, zk::perm::all}, {ids.gateway, zk::perm::read}};
-    return std::vector<zk::acl_entry>{{ids.gateway, zk::perm::all}, {ids.writer, zk::perm::read}};
+  layout paths{std::move(root), ""};
+  auto at_or_below = [](const std::string& path, const std::string& top) {
+    return path == top || path.compare(0, top.size() + 1, top + "/") == 0;
+  };
+  // <root>/sales/<s>/<part>...: the first component after the sale's name.
+  auto sale_part = [sales = paths.root() + "/sales/"](const std::string& path) -> std::string {
+    if (path.compare(0, sales.size(), sales) != 0)
+      return {};
+    auto after_sale = path.find('/', sales.size());
+    if (after_sale == std::string::npos)
+      return {};
+    auto end = path.find('/', after_sale + 1);
+    return path.substr(after_sale + 1, end == std::string::npos ? end : end - after_sale - 1);
+  };
+  constexpr int use = zk::perm::read | zk::perm::write | zk::perm::create | zk::perm::remove;
+  return [=](const std::string& path) {
+    if (at_or_below(path, paths.writers()))
+      return std::vector<zk::acl_entry>{{ids.writer, use}, {ids.gateway, zk::perm::read}};
+    if (at_or_below(path, paths.members()))
+      return std::vector<zk::acl_entry>{{ids.gateway, use}, {ids.writer, zk::perm::read}};
+    auto part = sale_part(path);
+    if (part == "grants" || part == "consumed" || part == "leader")
+      return std::vector<zk::acl_entry>{{ids.gateway, use}};
+    return std::vector<zk::acl_entry>{{ids.gateway, zk::perm::read}};
   };
 }
 
 zk::credentials tree_login(const std::string& user, const std::string& password,
                            const std::string& root, const tree_identities& ids) {
+  const std::string* expected = user == gateway_user  ? &ids.gateway
+                                : user == writer_user ? &ids.writer
+                                                      : nullptr;
+  if (expected != nullptr && zk::digest_id(user, password) != *expected)
+    throw std::runtime_error("the password of the ZooKeeper identity '" + user +
+                             "' is not the one its digest in the identities file was made from");
   zk::credentials c;
   c.user = user;
   c.password = password;

@@ -3,12 +3,14 @@
 // Who may read and change the flash-sale tree in ZooKeeper (digest ACLs). Three identities:
 //   admin    flashsale-admin and the tests: the server's superuser (superDigest), so no ACL names
 //            it and it may do anything, a sale's tree in a wrong state included
-//   gateway  every gateway: registers itself, writes its reports and, as the quota leader, the
-//            grants; reads everything
-//   writer   every writer: registers itself under nodes/writers; reads the rest
-// An anonymous client (or any other identity) may do nothing, not even read the lottery's draw
-// secret. The gateways share one identity, so ZooKeeper alone does not keep one gateway from
-// writing another's report: a report names its node and the leader checks what it reads.
+//   gateway  every gateway: registers itself (nodes/gateways), and its quota keeper writes the
+//            keepers' znodes of a sale (grants with the fence, consumed, leader); it reads the
+//            rest (stock, settings, the writers' registrations) and may change none of it
+//   writer   every writer: registers itself (nodes/writers) and reads the gateways'
+//            registrations; nothing of a sale
+// No identity but admin may change an ACL, and an anonymous client (or any other identity) may do
+// nothing, not even read the lottery's draw secret. The gateways share one identity, so ZooKeeper
+// alone does not keep one gateway from writing another's report.
 
 #include <optional>
 #include <string>
@@ -37,12 +39,16 @@ std::optional<tree_identities> parse_identities(const std::string& line);
 /// Throws std::runtime_error naming the file and what is wrong.
 tree_identities read_identities_file(const std::string& path);
 
-/// The ACL policy for znodes under `root` (created by any of the identities): the writers'
-/// registrations (`<root>/nodes/writers` and below) belong to the writers and are read by the
-/// gateways; everything else belongs to the gateways and is read by the writers.
+/// The ACL policy for znodes under `root` (created by any of the identities), by zone:
+///   <root>/nodes/writers and below           writer read/write/create/delete, gateway read
+///   <root>/nodes/gateways and below          gateway read/write/create/delete, writer read
+///   <root>/sales/<s>/{grants,consumed,leader} and below   gateway read/write/create/delete
+///   everything else (the root, the sale, its products and settings)   gateway read
 zk::acl_policy tree_acl(std::string root, tree_identities ids);
 
-/// A login as `user` with `password` and the tree's ACL policy.
+/// A login as `user` with `password` and the tree's ACL policy. Throws std::runtime_error when
+/// `user` is gateway or writer and the password is not the one its digest in `ids` was made from
+/// (the node would create znodes it may not use itself).
 zk::credentials tree_login(const std::string& user, const std::string& password,
                            const std::string& root, const tree_identities& ids);
 

@@ -230,7 +230,9 @@ void start_registration(keeper* self) {
       registration_failed(
           self, "cannot create " + paths[i] + ": " + zk::to_string(rc) +
                     (rc == zk::code::no_node ? " (is the sale initialised? flashsale-admin zk init)"
-                                             : ""));
+                     : rc == zk::code::no_auth
+                         ? " (the gateway identity may not: a wrong password or identities file?)"
+                         : ""));
       return;
     }
     register_member(self);

@@ -91,6 +91,14 @@ result blocking_session::remove(const std::string& path, std::int32_t version) {
   return wait_for([&](callback done) { session_->remove(path, version, std::move(done)); });
 }
 
+result blocking_session::get_acl(const std::string& path) {
+  return wait_for([&](callback done) { session_->get_acl(path, std::move(done)); });
+}
+
+result blocking_session::reset_acl(const std::string& path) {
+  return wait_for([&](callback done) { session_->reset_acl(path, std::move(done)); });
+}
+
 result blocking_session::multi(std::vector<op> ops) {
   return wait_for([&](callback done) { session_->multi(std::move(ops), std::move(done)); });
 }

@@ -32,6 +32,8 @@ class blocking_session {
                 create_mode mode = create_mode::persistent);
   result set(const std::string& path, const std::string& data, std::int32_t version = -1);
   result remove(const std::string& path, std::int32_t version = -1);
+  result get_acl(const std::string& path);
+  result reset_acl(const std::string& path);
   result multi(std::vector<op> ops);
 
   /// Creates `path` and its missing ancestors as empty persistent nodes (like mkdir -p).

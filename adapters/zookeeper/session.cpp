@@ -87,8 +87,6 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-char digest_scheme[] = "digest";
-
 /// The server's answer to the credentials (digest credentials are never refused: a wrong
 /// password only makes an identity without rights).
 void on_auth(int rc, const void*) {
@@ -111,7 +109,7 @@ class native_acl {
       return &ZOO_OPEN_ACL_UNSAFE;
     acl_.clear();
     for (auto& e : entries_)
-      acl_.push_back(ACL{e.perms, Id{digest_scheme, e.digest_id.data()}});
+      acl_.push_back(ACL{e.perms, Id{e.scheme.data(), e.digest_id.data()}});
     vector_ = ACL_vector{static_cast<std::int32_t>(acl_.size()), acl_.data()};
     return &vector_;
   }
@@ -318,6 +316,19 @@ struct session::core {
     delete req;
   }
 
+  static void on_acl(int rc, ACL_vector* acl, Stat* stat, const void* data) {
+    auto* req = take(data);
+    result r;
+    r.rc = static_cast<code>(rc);
+    if (rc == ZOK) {
+      r.stat = convert(stat);
+      for (std::int32_t i = 0; acl != nullptr && i < acl->count; ++i)
+        r.acl.push_back(acl_entry{acl->data[i].id.id, acl->data[i].perms, acl->data[i].id.scheme});
+    }
+    req->owner->finish(req->id, std::move(r));
+    delete req;
+  }
+
   static void on_stat(int rc, const Stat* stat, const void* data) {
     auto* req = take(data);
     result r;
@@ -466,6 +477,21 @@ void session::remove(const std::string& path, std::int32_t version, callback don
   auto* zh = core_->handle;
   core_->start(std::move(done), [&](core::request* req) {
     return zoo_adelete(zh, path.c_str(), version, &core::on_void, req);
+  });
+}
+
+void session::get_acl(const std::string& path, callback done) {
+  auto* zh = core_->handle;
+  core_->start(std::move(done), [&](core::request* req) {
+    return zoo_aget_acl(zh, path.c_str(), &core::on_acl, req);
+  });
+}
+
+void session::reset_acl(const std::string& path, callback done) {
+  auto* zh = core_->handle;
+  native_acl acl{core_->opts.login.acl, path};
+  core_->start(std::move(done), [&](core::request* req) {
+    return zoo_aset_acl(zh, path.c_str(), -1, acl.get(), &core::on_void, req);
   });
 }
 

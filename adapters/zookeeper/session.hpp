@@ -60,6 +60,29 @@ struct node_stat {
   std::int32_t num_children = 0;
 };
 
+/// Permission bits of an ACL entry (the C client's ZOO_PERM_*).
+namespace perm {
+constexpr int read = 1;
+constexpr int write = 2;
+constexpr int create = 4;
+constexpr int remove = 8;
+constexpr int admin = 16;
+constexpr int all = 31;
+}  // namespace perm
+
+/// One entry of an access control list: an identity of ZooKeeper's digest scheme as the server
+/// stores it (digest_id()) and what it may do (perm bits). Entries read back from the server may
+/// be of another scheme (e.g. world:anyone).
+struct acl_entry {
+  std::string digest_id;
+  int perms = 0;
+  std::string scheme = "digest";
+
+  bool operator==(const acl_entry& o) const {
+    return digest_id == o.digest_id && perms == o.perms && scheme == o.scheme;
+  }
+};
+
 /// Outcome of one operation. Which fields are set depends on the operation.
 struct result {
   code rc = code::ok;
@@ -68,6 +91,7 @@ struct result {
   std::vector<std::string> children;  ///< get_children (names, not paths)
   std::string path;                   ///< create: the created path (with the sequence suffix)
   std::vector<code> op_results;       ///< multi: one code per op (the first failing op says why)
+  std::vector<acl_entry> acl;         ///< get_acl
 
   bool ok() const { return rc == code::ok; }
 };
@@ -105,23 +129,6 @@ struct event {
 
 /// Called for every event on the completion thread. Must not block.
 using event_callback = std::function<void(const event&)>;
-
-/// Permission bits of an ACL entry (the C client's ZOO_PERM_*).
-namespace perm {
-constexpr int read = 1;
-constexpr int write = 2;
-constexpr int create = 4;
-constexpr int remove = 8;
-constexpr int admin = 16;
-constexpr int all = 31;
-}  // namespace perm
-
-/// One entry of an access control list: an identity of ZooKeeper's digest scheme as the server
-/// stores it (digest_id()) and what it may do (perm bits).
-struct acl_entry {
-  std::string digest_id;
-  int perms = 0;
-};
 
 /// The access control list a session gives each znode it creates, by the znode's path. Called
 /// on the thread that starts the create; must not block.
@@ -167,6 +174,11 @@ class session {
   /// Versioned write: bad_version when the node's version is not `version` (-1 skips the check).
   void set(const std::string& path, const std::string& data, std::int32_t version, callback done);
   void remove(const std::string& path, std::int32_t version, callback done);
+  /// The znode's access control list (needs the admin permission or the superuser).
+  void get_acl(const std::string& path, callback done);
+  /// Replaces the znode's access control list with what the session's policy gives for `path`
+  /// (needs the admin permission or the superuser; any ACL version).
+  void reset_acl(const std::string& path, callback done);
   /// All ops or none; rc is the first failure, op_results says which op failed.
   void multi(std::vector<op> ops, callback done);
 

@@ -21,25 +21,33 @@ pg_psql() {   # pg_psql DB SQL|- (- reads the statements from stdin)
 
 # secrets/pgpass: a line per role, for psql, pgbench and the scripts (PGPASSFILE).
 pg_write_pgpass() {
-  local r
-  (umask 077
-   { echo "127.0.0.1:$PG_PORT:*:flashsale:$(secret pg-admin)"
-     for r in "${PG_ROLES[@]}"; do echo "127.0.0.1:$PG_PORT:*:${r%%:*}:$(secret "${r#*:}")"; done
-   } >"$SECRETS/pgpass.tmp" && mv -f "$SECRETS/pgpass.tmp" "$SECRETS/pgpass")
+  local r pw lines
+  pw=$(secret pg-admin)
+  lines="127.0.0.1:$PG_PORT:*:flashsale:$pw"
+  for r in "${PG_ROLES[@]}"; do
+    pw=$(secret "${r#*:}")
+    lines+=$'\n'"127.0.0.1:$PG_PORT:*:${r%%:*}:$pw"
+  done
+  (umask 077; printf '%s\n' "$lines" >"$SECRETS/pgpass.tmp" && mv -f "$SECRETS/pgpass.tmp" "$SECRETS/pgpass")
 }
 
 # The platform's roles (created here when the migrations have not yet) get the passwords of their files.
-# The statements go through stdin, so no password shows on a command line.
+# The statements go through stdin, so no password shows on a command line, and the server is told not
+# to log them even when one fails; what psql says is shown with the passwords blanked out.
 pg_set_passwords() {
-  local r role
-  {
-    for r in "${PG_ROLES[@]}"; do
-      role=${r%%:*}
-      echo "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$role') THEN"
-      echo "  CREATE ROLE $role LOGIN; END IF; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END \$\$;"
-      echo "ALTER ROLE $role LOGIN PASSWORD '$(secret "${r#*:}")';"
-    done
-  } | pg_psql postgres -
+  local r role pw sql out
+  sql="SET log_statement = 'none'; SET log_min_error_statement = panic;"
+  for r in "${PG_ROLES[@]}"; do
+    role=${r%%:*}
+    pw=$(secret "${r#*:}")
+    sql+=$'\n'"DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$role') THEN"
+    sql+=" CREATE ROLE $role LOGIN; END IF; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END \$\$;"
+    sql+=$'\n'"ALTER ROLE $role LOGIN PASSWORD '$pw';"
+  done
+  if ! out=$(printf '%s\n' "$sql" | pg_psql postgres - 2>&1); then
+    sed "s/PASSWORD '[^']*'/PASSWORD '...'/g" <<<"$out" >&2
+    return 1
+  fi
 }
 pg_answers() { [ "$(pg_psql flashsale 'select 1' 2>/dev/null)" = 1 ]; }
 
@@ -63,7 +71,8 @@ pg_start() {
     if [ ! -f "$data/PG_VERSION" ]; then
       log "pg: initdb in $data"
       rm -rf "$data"
-      (umask 077; secret pg-admin >"$dir/pwfile"; echo >>"$dir/pwfile"); own "$PG_USER" "$dir/pwfile"
+      local admin_pw; admin_pw=$(secret pg-admin)
+      (umask 077; printf '%s\n' "$admin_pw" >"$dir/pwfile"); own "$PG_USER" "$dir/pwfile"
       if ! as_user "$PG_USER" "$PG_BIN/initdb" -D "$data" --username=flashsale --pwfile="$dir/pwfile" \
             --auth=scram-sha-256 --encoding=UTF8 --locale=C >"$dir/initdb.log" 2>&1; then
         rm -f "$dir/pwfile"; log_tail "$dir/initdb.log"; die "pg: initdb failed"
@@ -134,7 +143,7 @@ EOF
     fi
     sleep 0.2
   done
-  err=$(pg_set_passwords 2>&1) || die "pg: cannot set the passwords of the platform's roles: $err"
+  pg_set_passwords || die "pg: cannot set the passwords of the platform's roles (above)"
   log "pg: ready at 127.0.0.1:$PG_PORT db=flashsale user=flashsale (data $data) in $(fmt_secs $(( $(now_ms) - t0 )))"
 }
 

@@ -67,23 +67,25 @@ epmd_pid() {   # pid of the epmd listening on our port, if any
 #   flashsale-admin    everything: declares the topology (flashsale-admin amqp declare), inspects queues
 #   flashsale-gateway  publish to the order exchange (flashsale), nothing else: it only checks the
 #                      topology with passive declares, which need no permission
-#   flashsale-writer   consume the order queues: flashsale.<anything> but the dead-letter queues (*dead)
+#   flashsale-writer   consume the order queues: flashsale.<anything> but the dead-letter queues
+#                      (flashsale.dead, <queue>.dead; so no hot product may be named "dead" here)
 RABBIT_VHOST=flashsale
 rabbit_set_accounts() {
-  local out
+  local out admin_pw gateway_pw writer_pw
+  admin_pw=$(secret amqp-admin); gateway_pw=$(secret amqp-gateway); writer_pw=$(secret amqp-writer)
   out=$(cat <<EOF | rabbitmqctl_cmd import_definitions 2>&1
 {"vhosts": [{"name": "$RABBIT_VHOST"}],
  "users": [
-   {"name": "flashsale-admin", "password": "$(secret amqp-admin)", "tags": "administrator"},
-   {"name": "flashsale-gateway", "password": "$(secret amqp-gateway)", "tags": ""},
-   {"name": "flashsale-writer", "password": "$(secret amqp-writer)", "tags": ""}],
+   {"name": "flashsale-admin", "password": "$admin_pw", "tags": "administrator"},
+   {"name": "flashsale-gateway", "password": "$gateway_pw", "tags": ""},
+   {"name": "flashsale-writer", "password": "$writer_pw", "tags": ""}],
  "permissions": [
    {"user": "flashsale-admin", "vhost": "$RABBIT_VHOST", "configure": ".*", "write": ".*", "read": ".*"},
    {"user": "flashsale-gateway", "vhost": "$RABBIT_VHOST", "configure": "^\$", "write": "^flashsale\$", "read": "^\$"},
    {"user": "flashsale-writer", "vhost": "$RABBIT_VHOST", "configure": "^\$", "write": "^\$",
     "read": "^flashsale\\\\.(?!(.*\\\\.)?dead\$).+\$"}]}
 EOF
-  ) || die "rabbit: cannot create the vhost and users: $out"
+  ) || die "rabbit: cannot create the vhost and users: $(sed 's/"password": "[^"]*"/"password": "..."/g' <<<"$out")"
   out=$(rabbitmqctl_cmd list_users 2>&1) || die "rabbit: cannot list the users: $out"
   if grep -q '^guest[[:space:]]' <<<"$out"; then
     out=$(rabbitmqctl_cmd delete_user guest 2>&1) || die "rabbit: cannot delete the guest user: $out"

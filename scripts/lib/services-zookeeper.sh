@@ -24,8 +24,9 @@ zk_pid() {   # pid of our ZooKeeper server, if it runs
 
 # ZooKeeper's name of a digest identity: USER:base64(sha1(USER:PASSWORD)).
 zk_digest() {   # zk_digest USER ACCOUNT
-  local hex
-  hex=$(printf '%s:%s' "$1" "$(secret "$2")" | sha1sum | cut -c1-40)
+  local hex pw
+  pw=$(secret "$2")
+  hex=$(printf '%s:%s' "$1" "$pw" | sha1sum | cut -c1-40)
   printf '%s:%s' "$1" "$(printf "$(sed 's/../\\x&/g' <<<"$hex")" | base64)"
 }
 
@@ -33,9 +34,11 @@ zk_digest() {   # zk_digest USER ACCOUNT
 # so no ACL names it); gateway and writer are named in the ACL of every znode the platform makes
 # (quota/tree_acl.hpp), so every client needs their digests: secrets/zk-identities, one line.
 zk_write_identities() {
+  local gateway writer
+  gateway=$(zk_digest gateway zk-gateway); writer=$(zk_digest writer zk-writer)
   (umask 077
-   printf '%s,%s\n' "$(zk_digest gateway zk-gateway)" "$(zk_digest writer zk-writer)" \
-     >"$SECRETS/zk-identities.tmp" && mv -f "$SECRETS/zk-identities.tmp" "$SECRETS/zk-identities")
+   printf '%s,%s\n' "$gateway" "$writer" >"$SECRETS/zk-identities.tmp" &&
+     mv -f "$SECRETS/zk-identities.tmp" "$SECRETS/zk-identities")
 }
 
 # Create an ephemeral znode and read it back through a real client session.
@@ -48,8 +51,9 @@ zk_roundtrip() {
 }
 
 zk_start() {
-  local t0 pid
+  local t0 pid super
   zk_write_identities
+  super=$(zk_digest admin zk-admin)
   t0=$(now_ms)
   local j
   for j in zookeeper.jar zookeeper-jute.jar slf4j-api.jar slf4j-simple.jar slf4j-nop.jar; do
@@ -80,7 +84,7 @@ EOF
         -Dorg.slf4j.simpleLogger.showDateTime=true \
         -Dorg.slf4j.simpleLogger.dateTimeFormat='yyyy-MM-dd HH:mm:ss.SSS' \
         -Dzookeeper.jmx.log4j.disable=true \
-        -Dzookeeper.DigestAuthenticationProvider.superDigest="$(zk_digest admin zk-admin)" \
+        -Dzookeeper.DigestAuthenticationProvider.superDigest="$super" \
         -cp "$ZK_SERVER_CP" org.apache.zookeeper.server.quorum.QuorumPeerMain "$ZK_DIR/zoo.cfg" \
         </dev/null >>"$ZK_DIR/zk.log" 2>&1 9>&- &
      echo $! >"$ZK_DIR/zk.pid")

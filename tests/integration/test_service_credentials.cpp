@@ -9,6 +9,7 @@
 #include <amqp.h>
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
+#include <unistd.h>
 
 #include "adapters/amqp/amqp_connection.hpp"
 #include "adapters/db/connection.hpp"
@@ -255,19 +256,24 @@ TEST_F(tree_permissions, an_anonymous_client_may_not_even_read) {
 }
 
 TEST_F(tree_permissions, a_wrong_password_counts_as_nobody) {
-  auto impostor = as(quota::gateway_user, "zk-writer");  // the writer's password
+  zk::options o;  // (a node refuses to start so: tree_login compares the password with its digest)
+  o.hosts = zk_.hosts();
+  o.login.user = quota::gateway_user;
+  o.login.password = password_of("zk-writer");
+  auto impostor = std::make_unique<zk::blocking_session>(o, std::chrono::seconds{10});
   EXPECT_EQ(impostor->set(grant_, raised_).rc, zk::code::no_auth);
   EXPECT_EQ(impostor->get(paths_.settings()).rc, zk::code::no_auth);
 }
 
-TEST_F(tree_permissions, a_writer_registers_and_reads_but_writes_no_grant) {
+TEST_F(tree_permissions, a_writer_registers_and_finds_the_gateways_but_touches_no_sale) {
   auto writer = as(quota::writer_user, "zk-writer");
   EXPECT_EQ(writer->set(grant_, raised_).rc, zk::code::no_auth);
   EXPECT_EQ(writer->create(paths_.grant("gw1", "Phone"), raised_).rc, zk::code::no_auth);
   EXPECT_EQ(writer->create(paths_.member("w1"), "{}", zk::create_mode::ephemeral).rc,
             zk::code::no_auth)
       << "a writer is no gateway";
-  EXPECT_TRUE(writer->get(grant_).ok());
+  EXPECT_EQ(writer->get(grant_).rc, zk::code::no_auth);
+  EXPECT_EQ(writer->get(paths_.settings()).rc, zk::code::no_auth) << "the draw secret";
   EXPECT_TRUE(writer->get_children(paths_.members()).ok());
   EXPECT_TRUE(writer->create(paths_.writer("w1"), "{}", zk::create_mode::ephemeral).ok());
   EXPECT_EQ(writer->create_all(paths_.writers()), zk::code::ok) << "exists: fine";
@@ -283,10 +289,42 @@ TEST_F(tree_permissions, a_gateway_registers_reports_and_grants_but_is_no_writer
   EXPECT_TRUE(gateway->get(paths_.settings()).ok());
   EXPECT_EQ(gateway->create(paths_.writer("gw2"), "{}", zk::create_mode::ephemeral).rc,
             zk::code::no_auth);
+  // The operator's: the stock, the settings and every ACL.
+  EXPECT_EQ(gateway->set(paths_.product("TV"), R"({"stock":1000000})").rc, zk::code::no_auth);
+  EXPECT_EQ(gateway->set(paths_.settings(), R"({"keep_one_in":1})").rc, zk::code::no_auth);
+  EXPECT_EQ(gateway->reset_acl(grant_).rc, zk::code::no_auth);
   // What the gateway made is closed to everyone else too.
   EXPECT_EQ(as("", "")->get(paths_.consumed("gw2", "TV")).rc, zk::code::no_auth);
   EXPECT_EQ(as(quota::writer_user, "zk-writer")->set(paths_.consumed("gw2", "TV"), "{}").rc,
             zk::code::no_auth);
+}
+
+TEST_F(tree_permissions, zk_init_closes_what_others_made_open_and_replaces_their_secret) {
+  // A client without credentials got there first: the root "/" lets anyone create.
+  quota::layout squatted{"/flashsale-squat-" + std::to_string(::getpid()), "acl"};
+  zk::options ao;
+  ao.hosts = zk_.hosts();
+  ao.login = flashsale::testing::admin_zookeeper_login(squatted.root());
+  zk::blocking_session as_admin{ao, std::chrono::seconds{10}};
+  ASSERT_EQ(as_admin.remove_all(squatted.root()), zk::code::ok);  // a crashed run's
+  zk::options o;
+  o.hosts = zk_.hosts();
+  zk::blocking_session anonymous{o, std::chrono::seconds{10}};
+  ASSERT_EQ(anonymous.create_all(squatted.sale()), zk::code::ok);
+  auto planted = R"({"draw_secret":"00000000000000000000000000000000"})";
+  ASSERT_TRUE(anonymous.create(squatted.settings(), planted).ok());
+
+  quota::init_sale_tree(as_admin, squatted, sale_);
+
+  EXPECT_EQ(anonymous.get(squatted.settings()).rc, zk::code::no_auth);
+  EXPECT_EQ(anonymous.create(squatted.product("Phone"), "{}").rc, zk::code::no_auth);
+  auto settings = quota::decode_settings(as_admin.get(squatted.settings()).data);
+  ASSERT_TRUE(settings && settings->draw_secret);
+  EXPECT_NE(*settings->draw_secret, "00000000000000000000000000000000");
+  auto kept = *settings->draw_secret;
+  quota::init_sale_tree(as_admin, squatted, sale_);  // ours now: the secret stays
+  EXPECT_EQ(quota::decode_settings(as_admin.get(squatted.settings()).data)->draw_secret, kept);
+  EXPECT_EQ(as_admin.remove_all(squatted.root()), zk::code::ok);
 }
 
 }  // namespace

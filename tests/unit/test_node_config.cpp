@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "adapters/zookeeper/session.hpp"
 #include "tests/support/child_process.hpp"
 
 namespace {
@@ -91,12 +92,14 @@ std::string write_key(const std::string& name, std::filesystem::perms mode) {
 }
 
 /// Password files for every service (the key file's 64 digits make a password as good as any)
-/// and a ZooKeeper identities file.
+/// and a ZooKeeper identities file with the digests of that password.
 std::vector<std::string> password_args(const std::string& file) {
   auto identities = std::filesystem::temp_directory_path() /
                     ("flashsale-config-" + std::to_string(::getpid()) + "-identities");
-  std::ofstream(identities) << "gateway:" << std::string(27, 'A')
-                            << "=,writer:" << std::string(27, 'B') << "=\n";
+  std::string password;
+  std::getline(std::ifstream(file), password);
+  std::ofstream(identities) << flashsale::zk::digest_id("gateway", password) << ","
+                            << flashsale::zk::digest_id("writer", password) << "\n";
   std::filesystem::permissions(
       identities, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   return {"--db.password-file=" + file, "--amqp.password-file=" + file,

@@ -17,25 +17,41 @@ TEST(tree_acl, a_digest_is_the_base64_sha1_of_user_and_password) {
   EXPECT_EQ(zk::digest_id("admin", "abc123"), "admin:4ocag1/5Gru96sZ6yA1v5RZtDLI=");
 }
 
-TEST(tree_acl, writers_own_their_registrations_and_gateways_the_rest) {
+/// The ACL as "<user>=<perms>" words, e.g. "writer=15 gateway=1".
+std::string describe(const std::vector<zk::acl_entry>& acl) {
+  std::string out;
+  for (const auto& e : acl) {
+    EXPECT_EQ(e.scheme, "digest");
+    out += (out.empty() ? "" : " ") + e.digest_id.substr(0, e.digest_id.find(':')) + "=" +
+           std::to_string(e.perms);
+  }
+  return out;
+}
+
+TEST(tree_acl, each_identity_may_change_only_its_own_zone_and_nobody_the_acls) {
   auto acl = quota::tree_acl("/fs", ids);
-  for (const char* path : {"/fs/nodes/writers", "/fs/nodes/writers/w1"}) {
-    auto entries = acl(path);
-    ASSERT_EQ(entries.size(), 2u) << path;
-    EXPECT_EQ(entries[0].digest_id, ids.writer);
-    EXPECT_EQ(entries[0].perms, zk::perm::all);
-    EXPECT_EQ(entries[1].digest_id, ids.gateway);
-    EXPECT_EQ(entries[1].perms, zk::perm::read);
-  }
-  for (const char* path : {"/fs", "/fs/nodes", "/fs/nodes/gateways/gw1", "/fs/nodes/writersX",
-                           "/fs/sales/s/grants/gw1/TV", "/fs/sales/s/settings"}) {
-    auto entries = acl(path);
-    ASSERT_EQ(entries.size(), 2u) << path;
-    EXPECT_EQ(entries[0].digest_id, ids.gateway) << path;
-    EXPECT_EQ(entries[0].perms, zk::perm::all);
-    EXPECT_EQ(entries[1].digest_id, ids.writer);
-    EXPECT_EQ(entries[1].perms, zk::perm::read);
-  }
+  // 15: read, write, create, delete; never the admin permission (which changes ACLs).
+  for (const char* path : {"/fs/nodes/writers", "/fs/nodes/writers/w1"})
+    EXPECT_EQ(describe(acl(path)), "writer=15 gateway=1") << path;
+  for (const char* path : {"/fs/nodes/gateways", "/fs/nodes/gateways/gw1"})
+    EXPECT_EQ(describe(acl(path)), "gateway=15 writer=1") << path;
+  for (const char* path :
+       {"/fs/sales/s/grants", "/fs/sales/s/grants/gw1/TV", "/fs/sales/s/consumed",
+        "/fs/sales/s/consumed/gw1/TV", "/fs/sales/s/leader", "/fs/sales/s/leader/n_0000000001"})
+    EXPECT_EQ(describe(acl(path)), "gateway=15") << path;
+  // The operator's: stock, settings (the draw secret), the tree's frame.
+  for (const char* path : {"/fs", "/fs/nodes", "/fs/sales", "/fs/sales/s", "/fs/sales/s/products",
+                           "/fs/sales/s/products/TV", "/fs/sales/s/settings", "/fs/nodes/writersX",
+                           "/fs/sales/grants", "/fs/sales/s/grantsX"})
+    EXPECT_EQ(describe(acl(path)), "gateway=1") << path;
+}
+
+TEST(tree_acl, a_login_whose_password_does_not_match_its_digest_is_refused) {
+  EXPECT_NO_THROW(quota::tree_login("gateway", "g", "/fs", ids));
+  EXPECT_NO_THROW(quota::tree_login("writer", "w", "/fs", ids));
+  EXPECT_THROW(quota::tree_login("gateway", "w", "/fs", ids), std::runtime_error);
+  EXPECT_THROW(quota::tree_login("writer", "g", "/fs", ids), std::runtime_error);
+  EXPECT_NO_THROW(quota::tree_login("admin", "any", "/fs", ids)) << "the superuser: not listed";
 }
 
 TEST(tree_acl, the_identities_line_names_both_digests) {

@@ -303,8 +303,9 @@ int run_settings(const options& o, const sale_definition& sale, const std::strin
     if (current.ok()) {
       auto decoded = quota::decode_settings(current.data);
       if (!decoded)
-        throw zookeeper_failure(path + " holds invalid settings ('" + current.data +
-                                "'); fix or delete it with zkCli.sh");
+        throw zookeeper_failure(path +
+                                " holds invalid settings (not shown: they may hold the "
+                                "draw secret); fix or delete it with zkCli.sh");
       settings = *decoded;
     }
     if (verb == "shed")

@@ -51,15 +51,15 @@ options:
   --window W           unconfirmed messages in flight, at most (2000)
   --timeout-s S        give up when not every confirm arrived within S seconds (300)
   --exchange E --queue Q --dead-letter-queue D --max-length L
-                       topology, as the nodes' [amqp] section (flashsale, flashsale.orders,
-                       flashsale.dead, 1000000)
+                       topology, declared as flashsale-admin amqp declare does (flashsale,
+                       flashsale.orders, flashsale.dead, 1000000)
   --amqp-host H --amqp-port P --amqp-user U --amqp-password-file F
                        broker, as a user that may declare (FLASHSALE_AMQP_* from
                        build/run/endpoints.env: flashsale-admin; then 127.0.0.1:56729)
   -h, --help           this text
 
 exit status: 0 every message confirmed, 1 some refused (queue full) or lost, 2 bad usage,
-3 the broker did not confirm in time
+3 the broker refused the topology or did not confirm in time
 )";
 
 struct usage_error : std::runtime_error {
