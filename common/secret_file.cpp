@@ -1,6 +1,7 @@
 #include "common/secret_file.hpp"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -40,6 +41,13 @@ std::string read_secret_file(const std::string& path, const std::string& what) {
     if (c < 0x20 || c == 0x7f)
       fail("must hold a single line without control characters");
   return text;
+}
+
+std::string read_secret_file_from_env(const char* variable) {
+  const char* path = std::getenv(variable);
+  if (path == nullptr || *path == '\0')
+    return {};
+  return read_secret_file(path, variable);
 }
 
 }  // namespace flashsale

@@ -21,4 +21,9 @@ struct secret_file_error : std::runtime_error {
 /// Blocks on the file system only; thread-safe.
 std::string read_secret_file(const std::string& path, const std::string& what = "secret file");
 
+/// The secret in the file the environment variable `variable` names (read_secret_file, the
+/// variable's name in messages); "" when the variable is unset or empty. Throws
+/// secret_file_error.
+std::string read_secret_file_from_env(const char* variable);
+
 }  // namespace flashsale

@@ -53,7 +53,8 @@ tree_identities read_identities_file(const std::string& path) {
 zk::acl_policy tree_acl(std::string root, tree_identities ids) {
   layout paths{std::move(root), ""};
   auto at_or_below = [](const std::string& path, const std::string& top) {
-    return path == top || path.compare(0, top.size() + 1, top + "/") == 0;
+    return path.compare(0, top.size(), top) == 0 &&
+           (path.size() == top.size() || path[top.size()] == '/');
   };
   // <root>/sales/<s>/<part>...: the first component after the sale's name.
   auto sale_part = [sales = paths.root() + "/sales/"](const std::string& path) -> std::string {
@@ -66,10 +67,10 @@ zk::acl_policy tree_acl(std::string root, tree_identities ids) {
     return path.substr(after_sale + 1, end == std::string::npos ? end : end - after_sale - 1);
   };
   constexpr int use = zk::perm::read | zk::perm::write | zk::perm::create | zk::perm::remove;
-  return [=](const std::string& path) {
-    if (at_or_below(path, paths.writers()))
+  return [=, writers = paths.writers(), members = paths.members()](const std::string& path) {
+    if (at_or_below(path, writers))
       return std::vector<zk::acl_entry>{{ids.writer, use}, {ids.gateway, zk::perm::read}};
-    if (at_or_below(path, paths.members()))
+    if (at_or_below(path, members))
       return std::vector<zk::acl_entry>{{ids.gateway, use}, {ids.writer, zk::perm::read}};
     auto part = sale_part(path);
     if (part == "grants" || part == "consumed" || part == "leader")

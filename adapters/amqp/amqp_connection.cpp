@@ -60,13 +60,10 @@ connection_params connection_params::from_env() {
   p.port = std::atoi(env_or("FLASHSALE_AMQP_PORT", std::to_string(p.port)).c_str());
   p.vhost = env_or("FLASHSALE_AMQP_VHOST", p.vhost);
   p.user = env_or("FLASHSALE_AMQP_USER", p.user);
-  auto password_file = env_or("FLASHSALE_AMQP_PASSWORD_FILE", "");
-  if (!password_file.empty()) {
-    try {
-      p.password = read_secret_file(password_file, "FLASHSALE_AMQP_PASSWORD_FILE");
-    } catch (const secret_file_error& e) {
-      throw amqp_error(e.what());
-    }
+  try {
+    p.password = read_secret_file_from_env("FLASHSALE_AMQP_PASSWORD_FILE");
+  } catch (const secret_file_error& e) {
+    throw amqp_error(e.what());
   }
   return p;
 }
@@ -152,23 +149,16 @@ void amqp_connection::declare(const topology& t) {
 }
 
 void amqp_connection::verify(const topology& t) {
-  auto conn = st(state_);
-  auto missing = [&](const std::string& what) {
-    try {
-      check_rpc(("check " + what).c_str());
-    } catch (const amqp_error& e) {
-      throw amqp_error(std::string(e.what()) + " (the topology is declared by `flashsale-admin " +
-                       "amqp declare`, with the same exchange and queue names)");
-    }
-  };
-  amqp_exchange_declare(conn, 1, amqp_cstring_bytes(t.exchange.c_str()),
-                        amqp_cstring_bytes("direct"), 1, 1, 0, 0, amqp_empty_table);
-  missing("exchange " + t.exchange);
-  auto queues = t.queues();
-  queues.push_back(t.dead_letter_queue);
-  for (const auto& queue : queues) {
-    amqp_queue_declare(conn, 1, amqp_cstring_bytes(queue.c_str()), 1, 0, 0, 0, amqp_empty_table);
-    missing("queue " + queue);
+  try {
+    amqp_exchange_declare(st(state_), 1, amqp_cstring_bytes(t.exchange.c_str()),
+                          amqp_cstring_bytes("direct"), 1, 1, 0, 0, amqp_empty_table);
+    check_rpc(("check exchange " + t.exchange).c_str());
+    for (const auto& queue : t.queues())
+      inspect(queue);
+    inspect(t.dead_letter_queue);
+  } catch (const amqp_error& e) {
+    throw amqp_error(std::string(e.what()) + " (the topology is declared by `flashsale-admin " +
+                     "amqp declare`, with the same exchange and queue names)");
   }
 }
 

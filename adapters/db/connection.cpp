@@ -31,13 +31,10 @@ connection_params connection_params::from_env() {
     throw db_error("FLASHSALE_PG_PORT must be a port number (1-65535), got '" + port + "'");
   p.port = n;
   p.user = env_or("FLASHSALE_PG_ADMIN_USER", "flashsale");
-  auto password_file = env_or("FLASHSALE_PG_ADMIN_PASSWORD_FILE", "");
-  if (!password_file.empty()) {
-    try {
-      p.password = read_secret_file(password_file, "FLASHSALE_PG_ADMIN_PASSWORD_FILE");
-    } catch (const secret_file_error& e) {
-      throw db_error(e.what());
-    }
+  try {
+    p.password = read_secret_file_from_env("FLASHSALE_PG_ADMIN_PASSWORD_FILE");
+  } catch (const secret_file_error& e) {
+    throw db_error(e.what());
   }
   p.dbname = env_or("FLASHSALE_PG_DB", p.dbname);
   return p;

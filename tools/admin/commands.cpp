@@ -24,15 +24,16 @@ std::string pad(const std::string& s, std::size_t width) {
 
 }  // namespace
 
-int run_amqp_declare(const options& o, const sale_definition& sale) {
-  amqp::topology t;
-  t.exchange = o.amqp_exchange;
-  t.queue = o.amqp_queue;
-  t.dead_letter_queue = o.amqp_dead_letter_queue;
-  t.max_length = o.amqp_max_length;
+amqp::topology sale_route(const options& o, const sale_definition& sale) {
+  amqp::topology t{o.amqp_exchange, o.amqp_queue, o.amqp_dead_letter_queue, o.amqp_max_length, {}};
   for (const auto& p : sale.products)
     if (p.hot)
       t.hot_products.push_back(p.id);
+  return t;
+}
+
+int run_amqp_declare(const options& o, const sale_definition& sale) {
+  auto t = sale_route(o, sale);
   amqp::amqp_connection{o.amqp}.declare(t);
   std::cout << "vhost " << o.amqp.vhost << ": exchange " << t.exchange << ", order queues";
   for (const auto& q : t.queues())

@@ -33,6 +33,8 @@ int run_migrate(const options& o, const sale_definition& sale);
 int run_sale_create(const options& o, const sale_definition& sale);
 /// `report`: the figures and the I1-I3 checks per product; exit_invariant_failed if one fails.
 int run_report(const options& o, const sale_definition& sale);
+/// The sale's queues as the options name them: one order queue per hot product too.
+amqp::topology sale_route(const options& o, const sale_definition& sale);
 /// `amqp declare`: the sale's exchange, order queues and dead-letter queue, as the admin user
 /// (the nodes' users may only check them). Prints what it declared; amqp::amqp_error on failure.
 int run_amqp_declare(const options& o, const sale_definition& sale);

@@ -170,10 +170,7 @@ int run_reconcile(const options& o, const sale_definition& sale) {
   r.zk_login = o.zk_login;
   r.db = o.db;
   r.amqp = o.amqp;
-  r.route.queue = o.amqp_queue;
-  for (const auto& p : sale.products)
-    if (p.hot)
-      r.route.hot_products.push_back(p.id);
+  r.route = sale_route(o, sale);
   r.settle = std::chrono::seconds{o.settle_s};
   try {
     auto rc = reconcile_gone_gateways(r, sale, std::cout);
