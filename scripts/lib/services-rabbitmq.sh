@@ -5,7 +5,21 @@
 # ---------------------------------------------------------------------------------------------------------
 # RabbitMQ
 # ---------------------------------------------------------------------------------------------------------
-RABBIT_NODE=flashsale-${RUN_HASH:0:8}@localhost
+# rabbit_select MEMBER (rabbit, or rabbit1..rabbit3 of the replicated cluster): the member the functions
+# below work on. The nodes of the cluster find each other by their names (classic_config peer discovery)
+# through one epmd, and share one Erlang cookie (secrets/rabbit-cookie.password).
+rabbit_select() {
+  RABBIT_MEMBER=$1; RABBIT_PEERS=()
+  if [ "$1" = rabbit ]; then RABBIT_NODE=flashsale-${RUN_HASH:0:8}@localhost; return; fi
+  local i=${1#rabbit} j
+  RABBIT_NODE=$(rabbit_node_name "$i"); AMQP_PORT=${AMQP_PORTS[i - 1]}; DIST_PORT=$((PORT_BASE + 50 + i))
+  for j in 1 2 3; do RABBIT_PEERS+=("$(rabbit_node_name "$j")"); done
+}
+rabbit_node_name() { echo "fsr$1-${RUN_HASH:0:8}@localhost"; }
+# every AMQP address: host:port[,host:port...]
+rabbit_hosts() {
+  if [ "$PROFILE" = replicated ]; then loopback_list "${AMQP_PORTS[@]}"; else loopback_list "$AMQP_PORT"; fi
+}
 
 # Paths depend on where the rabbit directory really is; set by rabbit_paths.
 rabbit_paths() {   # rabbit_paths DIR
@@ -39,7 +53,7 @@ rabbitmqctl_cmd() { rabbit_as timeout "$RABBIT_DEADLINE" "$RABBIT_BIN/rabbitmqct
 # frame (type 01) on channel 0 whose payload starts with class 10 (000a), method 10 (000a).
 amqp_answers() {
   local out
-  out=$(timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$AMQP_PORT && printf 'AMQP\\x00\\x00\\x09\\x01' >&3 &&
+  out=$(timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/${1:-$AMQP_PORT} && printf 'AMQP\\x00\\x00\\x09\\x01' >&3 &&
         head -c 11 <&3 | od -An -tx1" 2>/dev/null) || return 1
   out=$(tr -s ' \n' '  ' <<<"$out")   # one line, single spaces
   out=${out# }; out=${out% }
@@ -95,17 +109,18 @@ EOF
 rabbit_start() {
   local t0 dir pid=""
   t0=$(now_ms)
-  [ -x "$RABBIT_BIN/rabbitmq-server" ] || die "rabbit: $RABBIT_BIN/rabbitmq-server missing (run scripts/bootstrap)"
-  if [ "$IS_ROOT" -eq 1 ]; then id "$RABBIT_USER" >/dev/null 2>&1 || die "rabbit: system user $RABBIT_USER missing"; fi
-  dir=$(service_dir rabbit "$RABBIT_USER") || return 1
+  [ -x "$RABBIT_BIN/rabbitmq-server" ] || die "$RABBIT_MEMBER: $RABBIT_BIN/rabbitmq-server missing (run scripts/bootstrap)"
+  if [ "$IS_ROOT" -eq 1 ]; then id "$RABBIT_USER" >/dev/null 2>&1 || die "$RABBIT_MEMBER: system user $RABBIT_USER missing"; fi
+  dir=$(service_dir "$RABBIT_MEMBER" "$RABBIT_USER") || return 1
   rabbit_paths "$dir"
   if pid=$(rabbit_pid); then
-    log "rabbit: already running (pid $pid, node $RABBIT_NODE), checking it answers"
+    log "$RABBIT_MEMBER: already running (pid $pid, node $RABBIT_NODE), checking it answers"
   else
     mkdir -p "$RDIR/home" "$RDIR/mnesia" "$RDIR/log"
     if [ ! -s "$RDIR/home/.erlang.cookie" ]; then
+      local cookie; cookie=$(secret rabbit-cookie)
       rm -f "$RDIR/home/.erlang.cookie"
-      (umask 077; head -c 32 /dev/urandom | sha256sum | cut -c1-40 | tr a-f A-F >"$RDIR/home/.erlang.cookie")
+      (umask 077; printf '%s' "$cookie" >"$RDIR/home/.erlang.cookie")
     fi
     chmod 400 "$RDIR/home/.erlang.cookie"
     echo '[].' >"$RDIR/enabled_plugins"
@@ -118,16 +133,17 @@ EOF
 # written by scripts/services at every start
 listeners.tcp.1 = 127.0.0.1:$AMQP_PORT
 disk_free_limit.absolute = 50MB
+$(rabbit_cluster_config)
 EOF
     chmod 700 "$RDIR/home"
     own "$RABBIT_USER" "$RDIR"
-    if port_open "$AMQP_PORT"; then die "rabbit: AMQP port $AMQP_PORT is already in use by another process"; fi
-    if port_open "$DIST_PORT"; then die "rabbit: distribution port $DIST_PORT is already in use by another process"; fi
+    if port_open "$AMQP_PORT"; then die "$RABBIT_MEMBER: AMQP port $AMQP_PORT is already in use by another process"; fi
+    if port_open "$DIST_PORT"; then die "$RABBIT_MEMBER: distribution port $DIST_PORT is already in use by another process"; fi
     rm -f "$RABBIT_PIDFILE"
     echo "==== $(date '+%F %T') starting $RABBIT_NODE (scripts/services)" >>"$RDIR/log/startup.log"
     own "$RABBIT_USER" "$RDIR/log/startup.log"
     if ! rabbit_as setsid "$RABBIT_BIN/rabbitmq-server" -detached </dev/null >>"$RDIR/log/startup.log" 2>&1 9>&-; then
-      log_tail "$RDIR/log/startup.log"; die "rabbit: rabbitmq-server -detached failed"
+      log_tail "$RDIR/log/startup.log"; die "$RABBIT_MEMBER: rabbitmq-server -detached failed"
     fi
   fi
   # 'wait' returns once the rabbit application has booted (or fails when the node dies); a node that
@@ -136,48 +152,113 @@ EOF
      ! rabbitmqctl_cmd wait --timeout "$RABBIT_DEADLINE" "$RABBIT_PIDFILE" >"$RDIR/log/wait.out" 2>&1; then
     head -n 20 "$RDIR/log/wait.out" >&2
     log_tail "$RDIR/log/startup.log" 15; log_tail "$RABBIT_LOG"
-    die "rabbit: node $RABBIT_NODE did not boot ('rabbitmqctl wait' failed or timed out after $RABBIT_DEADLINE s)"
+    die "$RABBIT_MEMBER: node $RABBIT_NODE did not boot ('rabbitmqctl wait' failed or timed out after $RABBIT_DEADLINE s)"
   fi
   local deadline=$(( $(date +%s) + 30 ))
   until amqp_answers; do
     if [ "$(date +%s)" -ge "$deadline" ]; then
-      log_tail "$RABBIT_LOG"; die "rabbit: no AMQP Connection.Start on 127.0.0.1:$AMQP_PORT within 30 s"
+      log_tail "$RABBIT_LOG"; die "$RABBIT_MEMBER: no AMQP Connection.Start on 127.0.0.1:$AMQP_PORT within 30 s"
     fi
     sleep 0.2
   done
+  if [ ${#RABBIT_PEERS[@]} -eq 0 ]; then rabbit_set_accounts; else rabbit_require_joined; fi
+  log "$RABBIT_MEMBER: ready at amqp://127.0.0.1:$AMQP_PORT/$RABBIT_VHOST node=$RABBIT_NODE (pid $(rabbit_pid), data $RDIR) in $(fmt_secs $(( $(now_ms) - t0 )))"
+}
+
+# The cluster's part of rabbitmq.conf (none for the single node). pause_minority: a node cut off from the
+# majority stops serving rather than diverge (what the RabbitMQ documentation advises for 3 nodes).
+rabbit_cluster_config() {
+  local i
+  [ ${#RABBIT_PEERS[@]} -gt 0 ] || return 0
+  echo "cluster_formation.peer_discovery_backend = classic_config"
+  for i in "${!RABBIT_PEERS[@]}"; do echo "cluster_formation.classic_config.nodes.$((i + 1)) = ${RABBIT_PEERS[i]}"; done
+  echo "cluster_partition_handling = pause_minority"
+}
+
+# The running nodes of the cluster as this member sees them, one per line.
+rabbit_running_nodes() {
+  rabbitmqctl_cmd eval 'lists:foreach(fun(N) -> io:format("~s~n", [N]) end, rabbit_nodes:all_running()).' \
+    2>/dev/null | grep '@'
+}
+
+# A member of the cluster is ready once every other member that serves AMQP runs in its cluster (so the
+# first node of a new cluster is ready alone, and a node that comes back has joined the others).
+rabbit_require_joined() {
+  local deadline=$(( $(date +%s) + RABBIT_DEADLINE )) i want running
+  while :; do
+    want=$RABBIT_NODE
+    for i in 1 2 3; do
+      [ "$(rabbit_node_name "$i")" = "$RABBIT_NODE" ] || ! amqp_answers "${AMQP_PORTS[i - 1]}" ||
+        want+=" $(rabbit_node_name "$i")"
+    done
+    running=$(rabbit_running_nodes | sort | tr '\n' ' ') || running=""
+    [ "$running" != "$(tr ' ' '\n' <<<"$want" | sort | tr '\n' ' ')" ] || return 0
+    [ "$(date +%s)" -lt "$deadline" ] || {
+      log_tail "$RABBIT_LOG"; die "$RABBIT_MEMBER: not in a cluster with $want within $RABBIT_DEADLINE s (it runs with: ${running:-none})"; }
+    sleep 0.5
+  done
+}
+
+# Replicated: all three nodes run as one cluster; then the accounts (the cluster shares them).
+rabbit_require_cluster() {
+  local deadline=$(( $(date +%s) + RABBIT_DEADLINE )) nodes
+  rabbit_select rabbit1
+  rabbit_paths "$(existing_dir rabbit1)"
+  until nodes=$(rabbit_running_nodes | sort | tr '\n' ' ') &&
+        [ "$nodes" = "$(printf '%s\n' "${RABBIT_PEERS[@]}" | sort | tr '\n' ' ')" ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || die "rabbit: the cluster does not run all three nodes within $RABBIT_DEADLINE s (running: ${nodes:-none})"
+    sleep 0.5
+  done
   rabbit_set_accounts
-  log "rabbit: ready at amqp://127.0.0.1:$AMQP_PORT/$RABBIT_VHOST node=$RABBIT_NODE (pid $(rabbit_pid), data $RDIR) in $(fmt_secs $(( $(now_ms) - t0 )))"
+  log "rabbit: cluster $(rabbit_hosts): all three nodes running"
+}
+
+rabbit_kill() {   # SIGKILL, as a crash of the host would (fault tests)
+  local dir pid
+  dir=$(existing_dir "$RABBIT_MEMBER")
+  [ -n "$dir" ] || die "$RABBIT_MEMBER: never started"
+  rabbit_paths "$dir"
+  pid=$(rabbit_pid) || die "$RABBIT_MEMBER: not running"
+  kill -KILL "$pid" 2>/dev/null || true
+  wait_gone_or_kill "$pid" 10 "$RABBIT_MEMBER" || die "$RABBIT_MEMBER: pid $pid survived SIGKILL"
+  rm -f "$RABBIT_PIDFILE"
+  log "$RABBIT_MEMBER: killed (SIGKILL to pid $pid)"
 }
 
 rabbit_stop() {
   local dir pid t0 stopped=0
-  dir=$(existing_dir rabbit)
+  dir=$(existing_dir "$RABBIT_MEMBER")
   t0=$(now_ms)
   if [ -n "$dir" ]; then
     rabbit_paths "$dir"
     if pid=$(rabbit_pid); then
       if ! rabbitmqctl_cmd stop "$RABBIT_PIDFILE" >/dev/null 2>&1; then
-        warn "rabbit: 'rabbitmqctl stop' failed or timed out"
+        warn "$RABBIT_MEMBER: 'rabbitmqctl stop' failed or timed out"
         kill -TERM "$pid" 2>/dev/null || true
       fi
-      wait_gone_or_kill "$pid" "$STOP_DEADLINE" "rabbitmq beam" || die "rabbit: pid $pid survived SIGKILL"
+      wait_gone_or_kill "$pid" "$STOP_DEADLINE" "rabbitmq beam" || die "$RABBIT_MEMBER: pid $pid survived SIGKILL"
       rm -f "$RABBIT_PIDFILE"
       stopped=1
     fi
   fi
-  # Our epmd (started by erl on ERL_EPMD_PORT): ask it to quit, then make sure, by the pid on our port.
+  if [ "$stopped" -eq 1 ]; then log "$RABBIT_MEMBER: stopped in $(fmt_secs $(( $(now_ms) - t0 )))"
+  else log "$RABBIT_MEMBER: not running"; fi
+}
+
+# Our epmd (started by erl on ERL_EPMD_PORT): ask it to quit, then make sure, by the pid on our port.
+# After the last node of the profile stopped.
+epmd_stop() {
+  local pid
   if pid=$(epmd_pid); then
     as_user "$RABBIT_USER" env -i PATH=/usr/bin:/bin ERL_EPMD_PORT="$EPMD_PORT" epmd -port "$EPMD_PORT" -kill \
       >/dev/null 2>&1 || true
     wait_gone_or_kill "$pid" 5 "epmd on port $EPMD_PORT" || die "rabbit: epmd $pid survived SIGKILL"
-    stopped=1
+    log "rabbit: epmd on port $EPMD_PORT stopped"
   fi
-  if [ "$stopped" -eq 1 ]; then log "rabbit: stopped (and its epmd) in $(fmt_secs $(( $(now_ms) - t0 )))"
-  else log "rabbit: not running"; fi
 }
 
 rabbit_status() {
-  local dir; dir=$(existing_dir rabbit)
+  local dir; dir=$(existing_dir "$RABBIT_MEMBER")
   if [ -n "$dir" ]; then
     rabbit_paths "$dir"
     if rabbit_pid >/dev/null; then

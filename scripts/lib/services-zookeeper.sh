@@ -5,7 +5,23 @@
 # ---------------------------------------------------------------------------------------------------------
 # ZooKeeper
 # ---------------------------------------------------------------------------------------------------------
-ZK_DIR=$RUN/zk
+# zk_select MEMBER (zk, or zk1..zk3 of the replicated ensemble): the member the functions below work on.
+zk_select() {
+  ZK_NAME=$1; ZK_DIR=$RUN/$1; ZK_ID=0; ZK_XMX=512m
+  if [ "$1" != zk ]; then ZK_ID=${1#zk}; ZK_PORT=${ZK_PORTS[ZK_ID - 1]}; ZK_XMX=256m; fi
+}
+# the ensemble's lines of zoo.cfg (none for the single server)
+zk_ensemble_config() {
+  local i
+  [ "$ZK_ID" -gt 0 ] || return 0
+  for i in 1 2 3; do
+    echo "server.$i=127.0.0.1:$((PORT_BASE + 20 + i)):$((PORT_BASE + 30 + i))"
+  done
+}
+# every client address: host:port[,host:port...]
+zk_connect_string() {
+  if [ "$PROFILE" = replicated ]; then loopback_list "${ZK_PORTS[@]}"; else loopback_list "$ZK_PORT"; fi
+}
 # Not "/usr/share/java/*": that holds six SLF4J bindings and slf4j picks one by directory order (NOP here,
 # so no log at all). zookeeper.jar's manifest Class-Path names its own dependencies (netty, jute, jline,
 # slf4j-api, ...); we add exactly one binding: slf4j-simple (server log to stderr) / slf4j-nop (client).
@@ -37,8 +53,8 @@ zk_write_identities() {
   local gateway writer
   gateway=$(zk_digest gateway zk-gateway); writer=$(zk_digest writer zk-writer)
   (umask 077
-   printf '%s,%s\n' "$gateway" "$writer" >"$SECRETS/zk-identities.tmp" &&
-     mv -f "$SECRETS/zk-identities.tmp" "$SECRETS/zk-identities")
+   printf '%s,%s\n' "$gateway" "$writer" >"$SECRETS/zk-identities.tmp.$BASHPID" &&
+     mv -f "$SECRETS/zk-identities.tmp.$BASHPID" "$SECRETS/zk-identities")
 }
 
 # Create an ephemeral znode and read it back through a real client session.
@@ -57,12 +73,12 @@ zk_start() {
   t0=$(now_ms)
   local j
   for j in zookeeper.jar zookeeper-jute.jar slf4j-api.jar slf4j-simple.jar slf4j-nop.jar; do
-    [ -f "$JAVA_DIR/$j" ] || die "zk: $JAVA_DIR/$j missing (packages zookeeper, libslf4j-java; run scripts/bootstrap)"
+    [ -f "$JAVA_DIR/$j" ] || die "$ZK_NAME: $JAVA_DIR/$j missing (packages zookeeper, libslf4j-java; run scripts/bootstrap)"
   done
-  command -v java >/dev/null || die "zk: java missing (default-jre-headless)"
+  command -v java >/dev/null || die "$ZK_NAME: java missing (default-jre-headless)"
   mkdir -p "$ZK_DIR/data"
   if pid=$(zk_pid); then
-    log "zk: already running (pid $pid), checking it answers"
+    log "$ZK_NAME: already running (pid $pid), checking it answers"
   else
     cat >"$ZK_DIR/zoo.cfg" <<EOF
 # written by scripts/services at every start
@@ -75,12 +91,14 @@ syncLimit=5
 maxClientCnxns=0
 admin.enableServer=false
 4lw.commands.whitelist=ruok,stat,srvr,mntr
+$(zk_ensemble_config)
 EOF
-    if port_open "$ZK_PORT"; then die "zk: port $ZK_PORT is already in use by another process"; fi
+    [ "$ZK_ID" -eq 0 ] || echo "$ZK_ID" >"$ZK_DIR/data/myid"
+    if port_open "$ZK_PORT"; then die "$ZK_NAME: port $ZK_PORT is already in use by another process"; fi
     {
       echo "==== $(date '+%F %T') starting ZooKeeper (scripts/services)"
     } >>"$ZK_DIR/zk.log"
-    (cd "$ZK_DIR" && exec setsid nohup java -Xms32m -Xmx512m \
+    (cd "$ZK_DIR" && exec setsid nohup java -Xms32m -Xmx$ZK_XMX \
         -Dorg.slf4j.simpleLogger.showDateTime=true \
         -Dorg.slf4j.simpleLogger.dateTimeFormat='yyyy-MM-dd HH:mm:ss.SSS' \
         -Dzookeeper.jmx.log4j.disable=true \
@@ -91,34 +109,60 @@ EOF
   fi
   local deadline=$(( $(date +%s) + ZK_DEADLINE ))
   until [ "$(zk_4lw ruok)" = imok ]; do
-    if ! zk_pid >/dev/null; then log_tail "$ZK_DIR/zk.log"; die "zk: the server process exited"; fi
+    if ! zk_pid >/dev/null; then log_tail "$ZK_DIR/zk.log"; die "$ZK_NAME: the server process exited"; fi
     if [ "$(date +%s)" -ge "$deadline" ]; then
-      log_tail "$ZK_DIR/zk.log"; die "zk: no 'imok' to 'ruok' within $ZK_DEADLINE s"
+      log_tail "$ZK_DIR/zk.log"; die "$ZK_NAME: no 'imok' to 'ruok' within $ZK_DEADLINE s"
     fi
     sleep 0.2
   done
   until zk_roundtrip; do
     if [ "$(date +%s)" -ge "$deadline" ]; then
-      log_tail "$ZK_DIR/zk.log"; die "zk: znode create/get round trip failed within $ZK_DEADLINE s"
+      log_tail "$ZK_DIR/zk.log"; die "$ZK_NAME: znode create/get round trip failed within $ZK_DEADLINE s"
     fi
     sleep 0.5
   done
-  log "zk: ready at 127.0.0.1:$ZK_PORT (pid $(zk_pid), data $ZK_DIR/data) in $(fmt_secs $(( $(now_ms) - t0 )))"
+  log "$ZK_NAME: ready at 127.0.0.1:$ZK_PORT $(zk_mode) (pid $(zk_pid), data $ZK_DIR/data) in $(fmt_secs $(( $(now_ms) - t0 )))"
+}
+
+# 'leader', 'follower' or 'standalone' (empty when the server does not serve)
+zk_mode() { zk_4lw srvr | sed -n 's/^Mode: //p'; }
+
+# Replicated: one leader and two followers among zk1..zk3, within the deadline.
+zk_require_ensemble() {
+  local deadline=$(( $(date +%s) + ZK_DEADLINE )) modes i
+  while :; do
+    modes=""
+    for i in 1 2 3; do zk_select "zk$i"; modes+="$(zk_mode) "; done
+    modes=$(tr ' ' '\n' <<<"$modes" | sed '/^$/d' | sort | tr '\n' ' ')
+    [ "$modes" = "follower follower leader " ] && break
+    [ "$(date +%s)" -lt "$deadline" ] || die "zk: the ensemble has no leader and two followers within $ZK_DEADLINE s (modes: ${modes:-none})"
+    sleep 0.3
+  done
+  log "zk: ensemble $(zk_connect_string): a leader and two followers"
 }
 
 zk_stop() {
   local pid t0
-  if ! pid=$(zk_pid); then log "zk: not running"; rm -f "$ZK_DIR/zk.pid"; return 0; fi
+  if ! pid=$(zk_pid); then log "$ZK_NAME: not running"; rm -f "$ZK_DIR/zk.pid"; return 0; fi
   t0=$(now_ms)
   kill -TERM "$pid" 2>/dev/null || true
-  wait_gone_or_kill "$pid" "$STOP_DEADLINE" "zookeeper" || die "zk: pid $pid survived SIGKILL"
+  wait_gone_or_kill "$pid" "$STOP_DEADLINE" "$ZK_NAME" || die "$ZK_NAME: pid $pid survived SIGKILL"
   rm -f "$ZK_DIR/zk.pid"
-  log "zk: stopped in $(fmt_secs $(( $(now_ms) - t0 )))"
+  log "$ZK_NAME: stopped in $(fmt_secs $(( $(now_ms) - t0 )))"
+}
+
+zk_kill() {   # SIGKILL, as a crash of the host would (fault tests)
+  local pid
+  pid=$(zk_pid) || die "$ZK_NAME: not running"
+  kill -KILL "$pid" 2>/dev/null || true
+  wait_gone_or_kill "$pid" 10 "$ZK_NAME" || die "$ZK_NAME: pid $pid survived SIGKILL"
+  rm -f "$ZK_DIR/zk.pid"
+  log "$ZK_NAME: killed (SIGKILL to pid $pid)"
 }
 
 zk_status() {
   if zk_pid >/dev/null; then
-    if [ "$(zk_4lw ruok)" = imok ]; then echo "running   127.0.0.1:$ZK_PORT"; return 0; fi
+    if [ "$(zk_4lw ruok)" = imok ]; then echo "running   127.0.0.1:$ZK_PORT $(zk_mode)"; return 0; fi
     echo "unhealthy (process up, no 'imok')"; return 1
   fi
   echo "stopped"; return 1
