@@ -128,6 +128,7 @@ caf::config_option_adder amqp_settings::add_options(caf::config_option_set& opti
   caf::config_option_adder group{options, "amqp"};
   group.add(host, "host", "RabbitMQ host")
       .add(port, "port", "RabbitMQ port")
+      .add(hosts, "hosts", "the nodes of a RabbitMQ cluster, h1:p1,h2:p2,... (over host and port)")
       .add(vhost, "vhost", "the platform's virtual host")
       .add(user, "user", "this node's RabbitMQ user")
       .add(password_file, "password-file", "file (mode 0600) holding that user's password")
@@ -139,6 +140,13 @@ caf::config_option_adder amqp_settings::add_options(caf::config_option_set& opti
 
 void amqp_settings::check(std::vector<std::string>& problems) const {
   node_config_checks::require_range(problems, "amqp.port", port, 1, 65535);
+  if (!hosts.empty()) {
+    try {
+      amqp::parse_broker_list(hosts);
+    } catch (const amqp::amqp_error& e) {
+      problems.push_back(std::string("'amqp.hosts': ") + e.what());
+    }
+  }
   for (const auto& [key, value] :
        {std::pair{"amqp.exchange", &exchange}, std::pair{"amqp.queue", &queue},
         std::pair{"amqp.dead-letter-queue", &dead_letter_queue}, std::pair{"amqp.vhost", &vhost},
@@ -156,6 +164,8 @@ amqp::connection_params amqp_settings::params() const {
   amqp::connection_params p;
   p.host = host;
   p.port = port;
+  if (!hosts.empty())
+    p.brokers = amqp::parse_broker_list(hosts);  // valid: check() said so
   p.vhost = vhost;
   p.user = user;
   p.password = password_;

@@ -51,6 +51,9 @@ struct credential_checks {
 struct amqp_settings {
   std::string host = "127.0.0.1";
   int port = 56729;
+  /// The nodes of a RabbitMQ cluster, "h1:p1,h2:p2,...": when set, host and port are not used;
+  /// on a connection loss a node moves on to the next one.
+  std::string hosts;
   std::string vhost = "flashsale";
   std::string user;           ///< the node's own RabbitMQ user
   std::string password_file;  ///< secret file with that user's password

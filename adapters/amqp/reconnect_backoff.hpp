@@ -1,11 +1,13 @@
 #pragma once
 
-// Internal to adapters/amqp: the delay between reconnect attempts of one connection's thread.
+// Internal to adapters/amqp: the delay between reconnect attempts of one connection's thread, and
+// the words of the log line that says it moved to another broker.
 
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <string>
 
 namespace flashsale::amqp::detail {
 
@@ -35,5 +37,10 @@ class reconnect_backoff {
   std::chrono::milliseconds ceiling_;
   std::chrono::milliseconds delay_{initial};
 };
+
+/// " (moved from <last>)" when a reconnect reached another broker than `last`, else "".
+inline std::string moved_from(const std::string& last, const std::string& now) {
+  return last.empty() || last == now ? std::string{} : " (moved from " + last + ")";
+}
 
 }  // namespace flashsale::amqp::detail

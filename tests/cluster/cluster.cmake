@@ -41,3 +41,14 @@ add_dependencies(test_cluster_sale flashsale-gateway flashsale-writer flashsale-
   flashsale-load)
 gtest_discover_tests(test_cluster_sale PROPERTIES LABELS cluster RUN_SERIAL TRUE TIMEOUT 300
   DISCOVERY_TIMEOUT 30 WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+
+# Faults of the replicated engines (scripts/services --replicated): run by scripts/test with the
+# replicated profile's endpoints; skipped without them.
+add_executable(test_replicated_faults ${CMAKE_CURRENT_LIST_DIR}/test_replicated_faults.cpp)
+target_link_libraries(test_replicated_faults PRIVATE flashsale_cluster_test_support
+  GTest::gtest GTest::gtest_main)
+target_include_directories(test_replicated_faults PRIVATE ${PROJECT_SOURCE_DIR})
+add_dependencies(test_replicated_faults flashsale-gateway flashsale-writer flashsale-admin
+  flashsale-load)
+gtest_discover_tests(test_replicated_faults PROPERTIES LABELS replicated RUN_SERIAL TRUE
+  TIMEOUT 400 DISCOVERY_TIMEOUT 30 WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})

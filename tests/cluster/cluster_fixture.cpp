@@ -66,25 +66,24 @@ void cluster_fixture::start(const cluster_setup& setup) {
   ASSERT_NO_FATAL_FAILURE(create_sale("cluster", setup.sale_text, true));
   const auto& server = database_->admin();
 
-  auto amqp_port = std::to_string(amqp_.port);
-  std::vector<std::string> db_args{"--db.host=" + server.host,
-                                   "--db.port=" + std::to_string(server.port),
-                                   "--db.database=" + server.dbname};
+  std::vector<std::string> amqp_args{
+      "--amqp.host=" + amqp_.host, "--amqp.port=" + std::to_string(amqp_.port),
+      "--amqp.queue=" + queue_, "--amqp.dead-letter-queue=" + dead_letter_queue_};
+  if (!amqp_.brokers.empty())  // the replicated services: every node of the cluster
+    amqp_args.push_back("--amqp.hosts=" + amqp_.endpoint());
+  std::vector<std::string> service_args{"--db.host=" + server.host,
+                                        "--db.port=" + std::to_string(server.port),
+                                        "--db.database=" + server.dbname};
+  service_args.insert(service_args.end(), amqp_args.begin(), amqp_args.end());
   for (int i = 1; i <= setup.writers; ++i) {
     cluster_node w;
     w.name = "w" + std::to_string(i);
     w.log_path = path_in_dir(w.name + ".log");
-    std::vector<std::string> args{"--config-file=config/writer-1.ini",
-                                  "--writer.name=" + w.name,
-                                  "--writer.sale-file=" + sale_file_,
-                                  "--writer.stats-interval-s=1",
-                                  "--zookeeper.hosts=" + zk_->hosts(),
-                                  "--zookeeper.root=" + zk_->root(),
-                                  "--amqp.host=" + amqp_.host,
-                                  "--amqp.port=" + amqp_port,
-                                  "--amqp.queue=" + queue_,
-                                  "--amqp.dead-letter-queue=" + dead_letter_queue_};
-    args.insert(args.end(), db_args.begin(), db_args.end());
+    std::vector<std::string> args{
+        "--config-file=config/writer-1.ini", "--writer.name=" + w.name,
+        "--writer.sale-file=" + sale_file_,  "--writer.stats-interval-s=1",
+        "--zookeeper.hosts=" + zk_->hosts(), "--zookeeper.root=" + zk_->root()};
+    args.insert(args.end(), service_args.begin(), service_args.end());
     for (auto& arg : writer_credential_args())
       args.push_back(std::move(arg));
     args.insert(args.end(), setup.writer_args.begin(), setup.writer_args.end());
@@ -103,15 +102,11 @@ void cluster_fixture::start(const cluster_setup& setup) {
                                   "--auth.mode=off",  // buyer tokens are tested in test_gateway
                                   "--http.port=" + std::to_string(g.port),
                                   "--http.io-threads=1",
-                                  "--amqp.host=" + amqp_.host,
-                                  "--amqp.port=" + amqp_port,
-                                  "--amqp.queue=" + queue_,
-                                  "--amqp.dead-letter-queue=" + dead_letter_queue_,
                                   "--zookeeper.hosts=" + zk_->hosts(),
                                   "--zookeeper.root=" + zk_->root(),
                                   "--zookeeper.expected-gateways=" + std::to_string(setup.gateways),
                                   "--scheduler.max-threads=2"};
-    args.insert(args.end(), db_args.begin(), db_args.end());
+    args.insert(args.end(), service_args.begin(), service_args.end());
     for (auto& arg : gateway_credential_args())
       args.push_back(std::move(arg));
     args.insert(args.end(), setup.gateway_args.begin(), setup.gateway_args.end());

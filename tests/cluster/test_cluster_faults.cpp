@@ -22,7 +22,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/cluster/cluster_fixture.hpp"
+#include "tests/cluster/fault_fixture.hpp"
 #include "tests/support/amqp_tools.hpp"
 #include "tests/support/http_client.hpp"
 
@@ -30,84 +30,18 @@ namespace {
 
 using namespace std::chrono_literals;
 using flashsale::testing::background_load;
-using flashsale::testing::cluster_fixture;
+using flashsale::testing::cluster_faults;
 using flashsale::testing::cluster_setup;
+using flashsale::testing::fault_after;
 using flashsale::testing::load_result;
 using flashsale::testing::load_run;
 using flashsale::testing::poll_until;
 using flashsale::testing::read_tickets;
+using flashsale::testing::seconds_since;
 using clock_type = std::chrono::steady_clock;
 
-const std::string sale_text = flashsale::testing::seed_sale("faults");
-
-constexpr std::uint64_t requests = 40000;
-constexpr std::uint64_t fault_after = 1000;  // 202s before the fault
-
-double seconds_since(clock_type::time_point t0) {
-  return std::chrono::duration<double>(clock_type::now() - t0).count();
-}
-
-class cluster_faults : public cluster_fixture {
- protected:
-  /// flashsale-load over both gateways: distinct users, enough requests to sell out.
-  std::unique_ptr<background_load> start_sale_load(int connections = 16) {
-    tickets_file_ = path_in_dir("tickets.txt");
-    return start_load({"--requests", std::to_string(requests), "--users", std::to_string(requests),
-                       "--connections", std::to_string(connections), "--timeout-ms", "20000",
-                       "--tickets-out", tickets_file_, "--progress"});
-  }
-
-  /// A later load that sells what is left: its users are u0.. again, but each buys another
-  /// product than in the first load (the products rotated by `round`, 1 or 2), so no (user,
-  /// product) repeats.
-  load_run sell_the_rest(std::vector<int> ports, int round = 1, std::uint64_t n = 20000) {
-    auto name = "load-" + std::to_string(round + 1);
-    auto tickets = path_in_dir("tickets-" + std::to_string(round + 1) + ".txt");
-    auto load =
-        start_load({"--requests", std::to_string(n), "--users", std::to_string(n), "--products",
-                    round == 1 ? "Phone,Clothes,TV" : "Clothes,TV,Phone", "--connections", "16",
-                    "--timeout-ms", "20000", "--tickets-out", tickets, "--progress"},
-                   name, std::move(ports));
-    return {load->finish(60s), tickets};
-  }
-
-  /// Waits until the gateways accepted `n` purchases; fails when the load ended first.
-  void wait_for_accepted(background_load& load, double n) {
-    ASSERT_TRUE(poll_until([&] { return accepted_so_far() >= n || !load.running(); }, 30s, 20ms))
-        << "fewer than " << n << " purchases accepted within 30 s\n"
-        << load.log_tail() << logs();
-    ASSERT_TRUE(load.running()) << "the load ended before the fault; make it longer\n"
-                                << load.log_tail();
-  }
-
-  /// gateway_metric() of flashsale_purchases_total{outcome}.
-  double purchases(const std::string& outcome) {
-    return gateway_metric("flashsale_purchases_total", {{"outcome", outcome}});
-  }
-
-  /// The answers a sale may give here: accepted, sold out, refused by the queue.
-  static void expect_only_sale_statuses(const load_result& r) {
-    for (const auto& [code, n] : r.statuses)
-      EXPECT_TRUE(code == 202 || code == 410 || code == 503)
-          << n << " answers with status " << code << "\n"
-          << r.output;
-  }
-
-  /// Waits until `n` consumers consume the order queue.
-  bool writers_consume(std::size_t n, std::chrono::milliseconds timeout) {
-    return poll_until(
-        [&] {
-          try {
-            return flashsale::testing::queue_state_of(amqp_, queue_).consumers >= n;
-          } catch (const std::exception&) {
-            return false;
-          }
-        },
-        timeout, 200ms);
-  }
-
-  std::string tickets_file_;
-};
+const std::string& sale_text = flashsale::testing::faults_sale_text();
+constexpr std::uint64_t requests = flashsale::testing::fault_requests;
 
 // (b) A writer and a gateway die (kill -9) while the stock is selling. The load's connections to
 // the dead gateway fail at once (connection refused) and use up the rest of its requests in
@@ -301,20 +235,9 @@ TEST_F(cluster_faults, rabbitmq_stopped_for_5s_mid_sale_refuses_with_503_and_los
                                     << result.output;
   EXPECT_GT(refused_after_gap, refused_before) << "no 503 while the broker was down";
   expect_only_sale_statuses(result);
-  // Gateways and writers come back by themselves; the rest of the stock sells.
-  for (auto& g : gateways_)
-    EXPECT_TRUE(flashsale::testing::wait_until_healthy(g.port, 30000)) << g.log_tail();
-  EXPECT_TRUE(writers_consume(writers_.size(), 30s)) << logs();
-  auto second = sell_the_rest({});
-  EXPECT_EQ(second.result.errors, 0u) << second.result.output;
-  expect_only_sale_statuses(second.result);
-
   // Everything sells: purchases the broker took without confirming before it went are either
   // stored or sent again by their gateway once it is back (their buyers got 503).
-  auto a = audit({first, second}, 45s);
-  std::cout << "[          ] purchases of unknown fate (sent, no confirm): "
-            << gateway_metric("flashsale_publish_unconfirmed_total") << "\n";
-  EXPECT_EQ(a.unsold, 0);
+  sell_the_rest_after_broker_fault(first, 45s);
   std::cout << "[          ] run time " << seconds_since(t0) << " s\n";
 }
 

@@ -29,6 +29,8 @@ void sale_fixture::create_sale(const std::string& kind, const std::string& sale_
   delete_queue(amqp_, queue_);  // a leftover of a crashed run with our pid
   delete_queue(amqp_, dead_letter_queue_);
   amqp::topology route{"flashsale", queue_, dead_letter_queue_, queue_max_length, {}};
+  if (amqp_.candidates().size() > 1)  // the replicated services: replicated queues
+    route.type = amqp::queue_type::quorum;
   ASSERT_NO_THROW(amqp::amqp_connection{amqp_}.declare(route));
 
   std::string main_db = "flashsale";

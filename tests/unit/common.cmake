@@ -20,3 +20,5 @@ flashsale_add_test(test_rate_limiter LABEL unit
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_rate_limiter.cpp LIBS flashsale_admission)
 flashsale_add_test(test_secret_file LABEL unit
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_secret_file.cpp LIBS flashsale_common)
+flashsale_add_test(test_broker_list LABEL unit
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_broker_list.cpp LIBS flashsale_amqp)

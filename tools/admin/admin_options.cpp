@@ -33,7 +33,7 @@ commands:
                         declare the sale's exchange, order queues (one per hot product too,
                         bounded by --amqp-max-length) and dead-letter queue; the gateways and
                         writers only check they exist (their users may not declare). Idempotent;
-                        a queue that exists with other arguments is an error
+                        a queue that exists with other arguments or of the other type is an error
   zk init --sale FILE --zk HOSTS
                         create the sale's ZooKeeper tree for live quotas and its lottery's
                         random draw secret (idempotent; the stock of a product znode that
@@ -85,11 +85,15 @@ options (also FLASHSALE_PG_* from build/run/endpoints.env, then the defaults):
                         RabbitMQ, for amqp declare and zk reconcile: a user that may declare
                         (FLASHSALE_AMQP_*, FLASHSALE_AMQP_PASSWORD_FILE; 127.0.0.1:56729,
                         vhost flashsale)
+  --amqp-hosts H1:P1,H2:P2,...  the nodes of a RabbitMQ cluster, tried in turn, over --amqp-host
+                        and --amqp-port (FLASHSALE_AMQP_HOSTS)
   --amqp-exchange E     the order exchange (flashsale)
   --amqp-queue Q        the sale's order queue (flashsale.orders; hot products: Q.<product>)
   --amqp-dead-letter-queue D   where undecodable messages go (flashsale.dead)
   --amqp-max-length N   amqp declare: messages per order queue, beyond it publishes are
                         refused and buyers get 503 (1000000)
+  --amqp-queue-type quorum|classic  amqp declare: replicated over the cluster's nodes (quorum)
+                        or on one broker (classic); default quorum with several --amqp-hosts
   --settle-s S          zk reconcile: seconds between its two checks (3)
   --out FILE, --key-file KEY, --user U, --ttl DURATION, --count N
                         token keygen / token issue (above)
@@ -171,6 +175,23 @@ const std::map<std::string, option_setter>& option_setters() {
       {"--amqp-host", [](options& o, auto&, auto& v) { o.amqp.host = v; }},
       {"--amqp-port",
        [](options& o, auto& n, auto& v) { o.amqp.port = parse_int_option(n, v, 1, 65535); }},
+      {"--amqp-hosts",
+       [](options& o, auto& n, auto& v) {
+         try {
+           o.amqp.brokers = amqp::parse_broker_list(v);
+         } catch (const amqp::amqp_error& e) {
+           throw usage_error(n + ": " + e.what());
+         }
+       }},
+      {"--amqp-queue-type",
+       [](options& o, auto& n, auto& v) {
+         if (v == "quorum")
+           o.amqp_queue_type = amqp::queue_type::quorum;
+         else if (v == "classic")
+           o.amqp_queue_type = amqp::queue_type::classic;
+         else
+           throw usage_error(n + " must be 'quorum' or 'classic', got '" + v + "'");
+       }},
       {"--amqp-user", [](options& o, auto&, auto& v) { o.amqp.user = v; }},
       {"--amqp-password-file",
        [](options& o, auto& n, auto& v) { o.amqp.password = read_password_file(n, v); }},

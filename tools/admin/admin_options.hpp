@@ -48,6 +48,8 @@ struct options {
   std::string amqp_queue = "flashsale.orders";
   std::string amqp_dead_letter_queue = "flashsale.dead";
   int amqp_max_length = 1000000;
+  /// amqp declare: the order queues' type; unset: quorum when amqp names several brokers.
+  std::optional<amqp::queue_type> amqp_queue_type;
   int settle_s = 3;
   std::string out_file;   ///< token keygen --out
   std::string key_file;   ///< token issue --key-file

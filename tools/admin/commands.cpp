@@ -26,6 +26,8 @@ std::string pad(const std::string& s, std::size_t width) {
 
 amqp::topology sale_route(const options& o, const sale_definition& sale) {
   amqp::topology t{o.amqp_exchange, o.amqp_queue, o.amqp_dead_letter_queue, o.amqp_max_length, {}};
+  t.type = o.amqp_queue_type.value_or(o.amqp.candidates().size() > 1 ? amqp::queue_type::quorum
+                                                                     : amqp::queue_type::classic);
   for (const auto& p : sale.products)
     if (p.hot)
       t.hot_products.push_back(p.id);
@@ -35,7 +37,8 @@ amqp::topology sale_route(const options& o, const sale_definition& sale) {
 int run_amqp_declare(const options& o, const sale_definition& sale) {
   auto t = sale_route(o, sale);
   amqp::amqp_connection{o.amqp}.declare(t);
-  std::cout << "vhost " << o.amqp.vhost << ": exchange " << t.exchange << ", order queues";
+  std::cout << "vhost " << o.amqp.vhost << ": exchange " << t.exchange << ", " << to_string(t.type)
+            << " order queues";
   for (const auto& q : t.queues())
     std::cout << ' ' << q;
   std::cout << " (at most " << t.max_length << " messages each), dead-letter queue "
