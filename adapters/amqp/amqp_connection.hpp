@@ -61,6 +61,10 @@ enum class queue_type { classic, quorum };
 /// "classic" or "quorum".
 const char* to_string(queue_type t);
 
+/// The order queues' type where none is asked for: quorum when `params` name several brokers (a
+/// cluster), classic for one.
+queue_type default_queue_type(const connection_params& params);
+
 /// Exchange, queues and their arguments, declared identically by publishers and consumers. The
 /// one place that knows the queue names: purchases of a hot product go to a queue of their own,
 /// `<queue>.<product>`, every other purchase to `queue`.

@@ -107,7 +107,7 @@ class consumer::loop {
   /// Connects and consumes every queue; after a failure waits out the backoff, returns false.
   bool connect() {
     try {
-      conn_ = std::make_unique<amqp_connection>(c_.params_, next_broker_);
+      conn_ = std::make_unique<amqp_connection>(c_.params_, brokers_.first());
       conn_->verify(c_.opts_.route);
       amqp_basic_qos(state(), 1, 0, c_.opts_.prefetch, 0);
       conn_->check_rpc("basic.qos");
@@ -120,9 +120,7 @@ class consumer::loop {
       backoff_.reset();
       c_.connected_ = true;
       spdlog::info("amqp consumer connected to {}{} (queues {}, prefetch {} each)", conn_->broker(),
-                   detail::moved_from(last_broker_, conn_->broker()), queue_list_,
-                   c_.opts_.prefetch);
-      last_broker_ = conn_->broker();
+                   brokers_.connected(conn_->broker()), queue_list_, c_.opts_.prefetch);
       return true;
     } catch (const amqp_error& e) {
       conn_.reset();
@@ -137,7 +135,7 @@ class consumer::loop {
         "amqp consumer {} queues {}: {}; reconnecting ({} unacked deliveries are redelivered)",
         conn_->broker(), queue_list_, why, window_.size());
     c_.connected_ = false;
-    next_broker_ = conn_->broker_index() + 1;  // the next one of a cluster, first
+    brokers_.lost(conn_->broker_index());
     conn_.reset();
     window_.clear();
     finished_behind_ = 0;
@@ -273,8 +271,7 @@ class consumer::loop {
   std::vector<std::string> queues_;
   std::string queue_list_;
   std::unique_ptr<amqp_connection> conn_;
-  std::size_t next_broker_ = 0;  ///< where the next connect starts in c_.params_.candidates()
-  std::string last_broker_;      ///< the broker of the previous connection
+  detail::broker_rotation brokers_;  ///< which broker of a cluster the next connect tries
   std::uint64_t generation_ = 0;
   detail::reconnect_backoff backoff_{std::chrono::milliseconds{2000}};
   std::deque<window_entry> window_;  // unsettled deliveries of this connection, by tag

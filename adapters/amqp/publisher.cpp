@@ -112,7 +112,7 @@ class publisher::loop {
   /// Connects with confirms on; after a failure waits out the backoff and returns false.
   bool connect() {
     try {
-      conn_ = std::make_unique<amqp_connection>(p_.params_, next_broker_);
+      conn_ = std::make_unique<amqp_connection>(p_.params_, brokers_.first());
       conn_->verify(p_.opts_.route);
       amqp_confirm_select(state(), 1);
       conn_->check_rpc("confirm.select");
@@ -120,9 +120,8 @@ class publisher::loop {
       backoff_.reset();
       p_.connected_->store(true);
       spdlog::info("amqp publisher connected to {}{} (exchange {}, queues {})", conn_->broker(),
-                   detail::moved_from(last_broker_, conn_->broker()), p_.opts_.route.exchange,
+                   brokers_.connected(conn_->broker()), p_.opts_.route.exchange,
                    fmt::join(p_.opts_.route.queues(), ", "));
-      last_broker_ = conn_->broker();
       return true;
     } catch (const amqp_error& e) {
       conn_.reset();
@@ -144,7 +143,7 @@ class publisher::loop {
       ids.push_back(m.id);
     unconfirmed_.clear();
     p_.report(std::move(ids), fate::unknown);
-    next_broker_ = conn_->broker_index() + 1;  // the next one of a cluster, first
+    brokers_.lost(conn_->broker_index());
     conn_.reset();
   }
 
@@ -247,8 +246,7 @@ class publisher::loop {
 
   publisher& p_;
   std::unique_ptr<amqp_connection> conn_;
-  std::size_t next_broker_ = 0;  ///< where the next connect starts in params_.candidates()
-  std::string last_broker_;      ///< the broker of the previous connection
+  detail::broker_rotation brokers_;  ///< which broker of a cluster the next connect tries
   std::map<std::uint64_t, inflight> unconfirmed_;  // delivery tag -> publish
   std::uint64_t next_tag_ = 1;
   detail::reconnect_backoff backoff_{p_.opts_.max_backoff};

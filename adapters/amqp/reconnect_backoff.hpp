@@ -1,11 +1,12 @@
 #pragma once
 
 // Internal to adapters/amqp: the delay between reconnect attempts of one connection's thread, and
-// the words of the log line that says it moved to another broker.
+// which broker of a cluster it tries next.
 
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <mutex>
 #include <string>
 
@@ -38,9 +39,27 @@ class reconnect_backoff {
   std::chrono::milliseconds delay_{initial};
 };
 
-/// " (moved from <last>)" when a reconnect reached another broker than `last`, else "".
-inline std::string moved_from(const std::string& last, const std::string& now) {
-  return last.empty() || last == now ? std::string{} : " (moved from " + last + ")";
-}
+/// Which broker of a cluster a connection's thread tries first (the one after the broker it lost),
+/// and the words of the log line that says it moved. Not thread-safe: owned by that thread.
+class broker_rotation {
+ public:
+  /// The index in connection_params::candidates() to start the next connect at.
+  std::size_t first() const { return next_; }
+
+  /// After a connect to `broker`: " (moved from <previous>)" when the previous connection reached
+  /// another broker, else "".
+  std::string connected(const std::string& broker) {
+    auto words = last_.empty() || last_ == broker ? std::string{} : " (moved from " + last_ + ")";
+    last_ = broker;
+    return words;
+  }
+
+  /// After the connection to the broker at `index` was lost: the next connect tries the next one.
+  void lost(std::size_t index) { next_ = index + 1; }
+
+ private:
+  std::size_t next_ = 0;
+  std::string last_;
+};
 
 }  // namespace flashsale::amqp::detail

@@ -29,8 +29,7 @@ void sale_fixture::create_sale(const std::string& kind, const std::string& sale_
   delete_queue(amqp_, queue_);  // a leftover of a crashed run with our pid
   delete_queue(amqp_, dead_letter_queue_);
   amqp::topology route{"flashsale", queue_, dead_letter_queue_, queue_max_length, {}};
-  if (amqp_.candidates().size() > 1)  // the replicated services: replicated queues
-    route.type = amqp::queue_type::quorum;
+  route.type = amqp::default_queue_type(amqp_);  // replicated services: replicated queues
   ASSERT_NO_THROW(amqp::amqp_connection{amqp_}.declare(route));
 
   std::string main_db = "flashsale";

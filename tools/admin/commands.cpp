@@ -26,8 +26,7 @@ std::string pad(const std::string& s, std::size_t width) {
 
 amqp::topology sale_route(const options& o, const sale_definition& sale) {
   amqp::topology t{o.amqp_exchange, o.amqp_queue, o.amqp_dead_letter_queue, o.amqp_max_length, {}};
-  t.type = o.amqp_queue_type.value_or(o.amqp.candidates().size() > 1 ? amqp::queue_type::quorum
-                                                                     : amqp::queue_type::classic);
+  t.type = o.amqp_queue_type.value_or(amqp::default_queue_type(o.amqp));
   for (const auto& p : sale.products)
     if (p.hot)
       t.hot_products.push_back(p.id);
