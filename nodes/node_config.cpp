@@ -185,6 +185,7 @@ caf::config_option_adder db_settings::add_options(caf::config_option_set& option
   caf::config_option_adder group{options, "db"};
   group.add(host, "host", "PostgreSQL host")
       .add(port, "port", "PostgreSQL port")
+      .add(hosts, "hosts", "a primary and its standbys, h1:p1,h2:p2,... (over host and port)")
       .add(user, "user", caf::string_view{role_help, std::strlen(role_help)})
       .add(password_file, "password-file", "file (mode 0600) holding that role's password")
       .add(database, "database", "main database; hot products use <database>_hot_<product>")
@@ -195,6 +196,13 @@ caf::config_option_adder db_settings::add_options(caf::config_option_set& option
 void db_settings::check(std::vector<std::string>& problems) const {
   node_config_checks::require_range(problems, "db.port", port, 1, 65535);
   node_config_checks::require_range(problems, "db.connect-timeout-s", connect_timeout_s, 1, 300);
+  if (!hosts.empty()) {
+    try {
+      db::parse_server_list(hosts);
+    } catch (const db::db_error& e) {
+      problems.push_back(std::string("'db.hosts': ") + e.what());
+    }
+  }
   bool valid_name = !database.empty() && database.size() <= 64;
   for (unsigned char c : database)
     valid_name = valid_name && (std::isalnum(c) || c == '_' || c == '-');
@@ -211,6 +219,8 @@ db::connection_params db_settings::params(const std::string& dbname) const {
   db::connection_params p;
   p.host = host;
   p.port = port;
+  if (!hosts.empty())
+    p.servers = db::parse_server_list(hosts);  // valid: check() said so
   p.user = user;
   p.password = password_;
   p.dbname = dbname;

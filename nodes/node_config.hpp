@@ -82,6 +82,9 @@ struct amqp_settings {
 struct db_settings {
   std::string host = "127.0.0.1";
   int port = 54329;
+  /// A primary and its standbys, "h1:p1,h2:p2,...": when set, host and port are not used; every
+  /// connection goes to whichever of them accepts writes (after a promotion: the new primary).
+  std::string hosts;
   std::string user;
   std::string password_file;  ///< secret file with the role's password
   std::string database = "flashsale";

@@ -6,6 +6,7 @@
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
 
+#include "common/host_list.hpp"
 #include "common/secret_file.hpp"
 
 namespace flashsale::amqp {
@@ -63,38 +64,11 @@ amqp_table_entry_t entry(const char* key, amqp_field_value_t value) {
 
 }  // namespace
 
-std::string broker_address::text() const {
-  return host + ":" + std::to_string(port);
-}
-
 std::vector<broker_address> parse_broker_list(const std::string& list) {
-  std::vector<broker_address> out;
-  std::size_t start = 0;
-  while (true) {
-    auto end = list.find(',', start);
-    auto item = list.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    auto first = item.find_first_not_of(" \t");
-    auto last = item.find_last_not_of(" \t");
-    item = first == std::string::npos ? "" : item.substr(first, last - first + 1);
-    auto bad = [&](const std::string& why) {
-      return amqp_error("broker list '" + list + "': entry " + std::to_string(out.size() + 1) +
-                        " ('" + item + "') " + why);
-    };
-    if (item.empty())
-      throw bad("is empty");
-    auto colon = item.rfind(':');
-    if (colon == std::string::npos || colon == 0)
-      throw bad("is not host:port");
-    auto port_text = item.substr(colon + 1);
-    bool digits = !port_text.empty() && port_text.size() <= 5 &&
-                  port_text.find_first_not_of("0123456789") == std::string::npos;
-    int port = digits ? std::stoi(port_text) : 0;
-    if (port < 1 || port > 65535)
-      throw bad("has no port from 1 to 65535");
-    out.push_back({item.substr(0, colon), port});
-    if (end == std::string::npos)
-      return out;
-    start = end + 1;
+  try {
+    return parse_host_list(list, "broker list");
+  } catch (const std::invalid_argument& e) {
+    throw amqp_error(e.what());
   }
 }
 
@@ -129,10 +103,7 @@ std::vector<broker_address> connection_params::candidates() const {
 }
 
 std::string connection_params::endpoint() const {
-  std::string out;
-  for (const auto& b : candidates())
-    out += (out.empty() ? "" : ",") + b.text();
-  return out;
+  return host_list_text(candidates());
 }
 
 void check_status(int status, const std::string& what) {

@@ -11,15 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "common/host_list.hpp"
+
 namespace flashsale::amqp {
 
 /// One broker of a cluster.
-struct broker_address {
-  std::string host;
-  int port = 0;
-  /// "host:port".
-  std::string text() const;
-};
+using broker_address = host_port;
 
 /// The brokers of `list`, "host:port[,host:port...]" (spaces around entries ignored). Throws
 /// amqp_error naming the entry when one is empty, has no port, or a port outside 1-65535.

@@ -82,7 +82,7 @@ bool schema_admin::ensure_database(const connection_params& server, const std::s
   auto session = detail::admin_session::open(server.with_dbname(maintenance_db));
   bool created = session->create_database(name);
   if (created)
-    spdlog::info("created database {} on {}:{}", name, server.host, server.port);
+    spdlog::info("created database {} on {}", name, host_list_text(server.candidates()));
   return created;
 }
 

@@ -304,5 +304,10 @@ pg_promote_standby() {
     [ "$(date +%s)" -lt "$deadline" ] || die "pg-standby: still in recovery $PG_DEADLINE s after promote"
     sleep 0.2
   done
-  log "pg-standby: promoted, the primary at 127.0.0.1:$PG_PORT (the old primary is retired)"
+  # It has no standby of its own: a synchronous_standby_names copied by its base backup would make every
+  # commit wait forever.
+  pg_psql postgres 'ALTER SYSTEM RESET synchronous_standby_names' >/dev/null &&
+    pg_psql postgres 'select pg_reload_conf()' >/dev/null ||
+    die "pg-standby: promoted, but cannot reset synchronous_standby_names"
+  log "pg-standby: promoted, the primary at 127.0.0.1:$PG_PORT, without a standby (the old primary is retired)"
 }

@@ -48,6 +48,7 @@ add_executable(test_replicated_faults ${CMAKE_CURRENT_LIST_DIR}/test_replicated_
 target_link_libraries(test_replicated_faults PRIVATE flashsale_cluster_test_support
   GTest::gtest GTest::gtest_main)
 target_include_directories(test_replicated_faults PRIVATE ${PROJECT_SOURCE_DIR})
+target_compile_definitions(test_replicated_faults PRIVATE FLASHSALE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 add_dependencies(test_replicated_faults flashsale-gateway flashsale-writer flashsale-admin
   flashsale-load)
 gtest_discover_tests(test_replicated_faults PROPERTIES LABELS replicated RUN_SERIAL TRUE

@@ -74,6 +74,8 @@ void cluster_fixture::start(const cluster_setup& setup) {
   std::vector<std::string> service_args{"--db.host=" + server.host,
                                         "--db.port=" + std::to_string(server.port),
                                         "--db.database=" + server.dbname};
+  if (!server.servers.empty())  // a primary and its standby: whichever accepts writes
+    service_args.push_back("--db.hosts=" + host_list_text(server.servers));
   service_args.insert(service_args.end(), amqp_args.begin(), amqp_args.end());
   for (int i = 1; i <= setup.writers; ++i) {
     cluster_node w;

@@ -35,12 +35,14 @@ inline double seconds_since(clock_type::time_point t0) {
 
 class cluster_faults : public cluster_fixture {
  protected:
-  /// flashsale-load over both gateways: distinct users, enough requests to sell out.
-  std::unique_ptr<background_load> start_sale_load(int connections = 16) {
+  /// flashsale-load over the gateways `ports` (every gateway when empty): distinct users, enough
+  /// requests to sell out.
+  std::unique_ptr<background_load> start_sale_load(std::vector<int> ports = {}) {
     tickets_file_ = path_in_dir("tickets.txt");
     return start_load({"--requests", std::to_string(fault_requests), "--users",
-                       std::to_string(fault_requests), "--connections", std::to_string(connections),
-                       "--timeout-ms", "20000", "--tickets-out", tickets_file_, "--progress"});
+                       std::to_string(fault_requests), "--connections", "16", "--timeout-ms",
+                       "20000", "--tickets-out", tickets_file_, "--progress"},
+                      "load", std::move(ports));
   }
 
   /// A later load that sells what is left: its users are u0.. again, but each buys another
@@ -79,6 +81,16 @@ class cluster_faults : public cluster_fixture {
           << r.output;
   }
 
+  /// Waits up to `timeout` for the load start_sale_load() started; every request got an answer,
+  /// none an error, all of them 202, 410 or 503 (EXPECTs).
+  load_run finish_sale_load(background_load& load, std::chrono::milliseconds timeout) {
+    load_run run{load.finish(timeout), tickets_file_};
+    EXPECT_EQ(run.result.exit_code, 0) << "a request got no answer\n" << run.result.output;
+    EXPECT_EQ(run.result.errors, 0u) << run.result.output;
+    expect_only_sale_statuses(run.result);
+    return run;
+  }
+
   /// Waits until `n` consumers consume the order queue.
   bool writers_consume(std::size_t n, std::chrono::milliseconds timeout) {
     return poll_until(
@@ -92,12 +104,11 @@ class cluster_faults : public cluster_fixture {
         timeout, 200ms);
   }
 
-  /// After a broker fault and the first load `first`: the gateways become healthy and the writers
-  /// consume again by themselves, a second load sells the rest (only 202/410/503, no error), and
-  /// the audit of both finds nothing lost, duplicated or oversold and no stock unsold (printed
-  /// with the purchases of unknown fate).
-  void sell_the_rest_after_broker_fault(const load_run& first,
-                                        std::chrono::milliseconds drain_timeout) {
+  /// After a fault of the services and the first load `first`: the gateways become healthy and the
+  /// writers consume again by themselves, a second load sells the rest (only 202/410/503, no
+  /// error), and the audit of both finds nothing lost, duplicated or oversold and no stock unsold
+  /// (printed with the purchases of unknown fate).
+  void sell_the_rest_after_fault(const load_run& first, std::chrono::milliseconds drain_timeout) {
     for (auto& g : gateways_)
       EXPECT_TRUE(wait_until_healthy(g.port, 30000)) << g.log_tail();
     EXPECT_TRUE(writers_consume(writers_.size(), 30s)) << logs();

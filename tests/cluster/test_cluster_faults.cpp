@@ -237,7 +237,7 @@ TEST_F(cluster_faults, rabbitmq_stopped_for_5s_mid_sale_refuses_with_503_and_los
   expect_only_sale_statuses(result);
   // Everything sells: purchases the broker took without confirming before it went are either
   // stored or sent again by their gateway once it is back (their buyers got 503).
-  sell_the_rest_after_broker_fault(first, 45s);
+  sell_the_rest_after_fault(first, 45s);
   std::cout << "[          ] run time " << seconds_since(t0) << " s\n";
 }
 

@@ -294,6 +294,7 @@ TEST_F(db_purchase, mixed_contention_keeps_every_invariant) {
 
 TEST_F(db_purchase, unreachable_server_fails_fast_with_context) {
   auto params = scratch_admin();
+  params.servers.clear();
   params.port = 1;  // nothing listens there
   params.connect_timeout_s = 2;
   auto started = std::chrono::steady_clock::now();
@@ -305,6 +306,21 @@ TEST_F(db_purchase, unreachable_server_fails_fast_with_context) {
         << e.what();
   }
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+}
+
+// [db] hosts: libpq tries the servers in turn, so a list whose first server does not answer (a
+// primary that is gone) still connects to the next one that accepts writes.
+TEST_F(db_purchase, a_server_list_passes_over_a_server_that_does_not_answer) {
+  define_scratch_product("listed", 10, 2, 5);
+  auto params = scratch_writer();
+  auto live = params.candidates();
+  params.servers = {host_port{"127.0.0.1", 1}};  // nothing listens there
+  params.servers.insert(params.servers.end(), live.begin(), live.end());
+  params.connect_timeout_s = 2;
+  auto store = db::order_store::connect(params);
+  EXPECT_EQ(store->purchase({"listed-1", "listed", "alice", "gw-a"}).status,
+            order_status::confirmed);
+  EXPECT_EQ(scratch_report("listed").sold, 1);
 }
 
 }  // namespace

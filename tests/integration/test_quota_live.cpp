@@ -28,6 +28,7 @@
 #include "adapters/db/schema_admin.hpp"
 #include "common/sale_definition.hpp"
 #include "tests/support/child_process.hpp"
+#include "tests/support/grant_watcher.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/queue_probe.hpp"
 #include "tests/support/scratch_database.hpp"
@@ -38,6 +39,7 @@ namespace {
 
 using namespace flashsale;
 using flashsale::testing::child_process;
+using flashsale::testing::grant_watcher;
 using flashsale::testing::http_client;
 using clock_type = std::chrono::steady_clock;
 using std::chrono::milliseconds;
@@ -63,154 +65,6 @@ bool eventually(int timeout_ms, const std::function<bool()>& done) {
   }
   return done();
 }
-
-// -- the watcher: sum(grants) <= stock at every observed state ---------------------------------
-
-/// Watches the product znode and every gateway's grant; after each change (or every 50 ms) it takes
-/// a consistent snapshot (two identical collects in a row: the state held in between) and checks
-/// it. While the stock was lowered the sum may exceed it, but only shrinking, until the gateways
-/// gave back; anything else is a violation.
-class grant_watcher {
- public:
-  grant_watcher(const std::string& hosts, quota::layout paths) : paths_(std::move(paths)) {
-    zk::options o;
-    o.hosts = hosts;
-    o.session_timeout = std::chrono::seconds{10};
-    o.op_timeout = std::chrono::seconds{5};
-    o.login = flashsale::testing::admin_zookeeper_login(paths_.root());
-    session_ = std::make_unique<zk::blocking_session>(o, std::chrono::seconds{10},
-                                                      [this](const zk::event&) { wake(); });
-    thread_ = std::thread([this] { run(); });
-  }
-
-  ~grant_watcher() { stop(); }
-
-  void stop() {
-    {
-      std::lock_guard<std::mutex> guard{mtx_};
-      if (stopping_)
-        return;
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-
-  std::size_t snapshots() const { return snapshots_.load(); }
-  std::int64_t max_sum() const { return max_sum_.load(); }
-  std::vector<std::string> violations() const {
-    std::lock_guard<std::mutex> guard{mtx_};
-    return violations_;
-  }
-
- private:
-  struct state {
-    std::int64_t stock = -1;
-    std::vector<std::int64_t> grants;
-    std::vector<std::int64_t> zxids;
-    bool operator==(const state& o) const { return zxids == o.zxids; }
-    std::int64_t sum() const {
-      std::int64_t s = 0;
-      for (auto g : grants)
-        s += g;
-      return s;
-    }
-  };
-
-  void wake() {
-    {
-      std::lock_guard<std::mutex> guard{mtx_};
-      changed_ = true;
-    }
-    cv_.notify_all();
-  }
-
-  std::optional<state> collect(bool watch) {
-    state s;
-    auto p = session_->get(paths_.product(product), watch);
-    if (!p.ok())
-      return std::nullopt;
-    auto stock = quota::decode_product(p.data);
-    if (!stock)
-      return std::nullopt;
-    s.stock = stock->stock;
-    s.zxids.push_back(p.stat.mzxid);
-    for (const auto& n : names) {
-      auto g = session_->get(paths_.grant(n, product), watch);
-      if (g.rc == zk::code::no_node) {
-        if (watch)
-          session_->exists(paths_.grant(n, product), true);
-        s.grants.push_back(0);
-        s.zxids.push_back(0);
-        continue;
-      }
-      if (!g.ok())
-        return std::nullopt;
-      auto grant = quota::decode_grant(g.data);
-      if (!grant)
-        return std::nullopt;
-      s.grants.push_back(grant->grant);
-      s.zxids.push_back(g.stat.mzxid);
-    }
-    return s;
-  }
-
-  void check(const state& s) {
-    ++snapshots_;
-    auto sum = s.sum();
-    if (sum > max_sum_)
-      max_sum_ = sum;
-    bool ok = sum <= s.stock;
-    // A lowered stock is drained by the gateways giving back: allowed while the sum only shrinks.
-    if (!ok && last_ && s.stock < max_stock_ && sum <= last_->sum())
-      ok = true;
-    if (!ok) {
-      std::string text =
-          "sum(grants) " + std::to_string(sum) + " > stock " + std::to_string(s.stock) + " (grants";
-      for (std::size_t i = 0; i < names.size(); ++i)
-        text += " " + names[i] + "=" + std::to_string(s.grants[i]);
-      text += ")";
-      std::lock_guard<std::mutex> guard{mtx_};
-      violations_.push_back(text);
-    }
-    max_stock_ = std::max(max_stock_, s.stock);
-    last_ = s;
-  }
-
-  void run() {
-    for (;;) {
-      {
-        std::unique_lock<std::mutex> lock{mtx_};
-        cv_.wait_for(lock, milliseconds{50}, [this] { return changed_ || stopping_; });
-        if (stopping_)
-          return;
-        changed_ = false;
-      }
-      for (int attempt = 0; attempt < 5; ++attempt) {
-        auto a = collect(attempt == 0);
-        auto b = collect(false);
-        if (a && b && *a == *b) {
-          if (!last_ || !(*last_ == *a))
-            check(*a);
-          break;
-        }
-      }
-    }
-  }
-
-  quota::layout paths_;
-  std::unique_ptr<zk::blocking_session> session_;
-  mutable std::mutex mtx_;
-  std::condition_variable cv_;
-  bool changed_ = true;
-  bool stopping_ = false;
-  std::optional<state> last_;
-  std::int64_t max_stock_ = 0;
-  std::atomic<std::size_t> snapshots_{0};
-  std::atomic<std::int64_t> max_sum_{0};
-  std::vector<std::string> violations_;
-  std::thread thread_;
-};
 
 // -- buyers: one thread per gateway ------------------------------------------------------------
 
@@ -383,7 +237,8 @@ class live_quotas : public ::testing::Test {
     ASSERT_EQ(run_admin({"zk", "init", "--sale", sale_file_, "--zk", zk_->hosts(), "--zk-root",
                          zk_->root()}),
               0);
-    watcher_ = std::make_unique<grant_watcher>(zk_->hosts(), *paths_);
+    watcher_ = std::make_unique<grant_watcher>(zk_->hosts(), *paths_,
+                                               std::vector<std::string>{product}, names);
   }
 
   void TearDown() override {

@@ -88,12 +88,7 @@ bool sale_fixture::read_orders(std::map<std::string, std::string>& products,
     return false;
   }
   const auto& p = database_->admin();
-  auto port = std::to_string(p.port);
-  auto timeout = std::to_string(p.connect_timeout_s);
-  const char* keys[] = {"host", "port", "user", "password", "dbname", "connect_timeout", nullptr};
-  const char* values[] = {p.host.c_str(),   port.c_str(),    p.user.c_str(), p.password.c_str(),
-                          p.dbname.c_str(), timeout.c_str(), nullptr};
-  PGconn* conn = PQconnectdbParams(keys, values, 0);
+  PGconn* conn = PQconnectdb(p.conninfo().c_str());
   bool ok = false;
   if (PQstatus(conn) != CONNECTION_OK) {
     if (error != nullptr)
@@ -119,9 +114,12 @@ bool sale_fixture::read_orders(std::map<std::string, std::string>& products,
 
 int sale_fixture::services(const std::string& verb, const std::string& service,
                            std::chrono::milliseconds timeout, std::string* output) {
-  if (verb != "start-one")
+  if (verb != "start-one" && !service.empty())
     services_down_.insert(service);  // until it is known to be up again
-  int rc = run_tool(std::string(FLASHSALE_SOURCE_DIR) + "/scripts/services", {verb, service},
+  std::vector<std::string> args{verb};
+  if (!service.empty())
+    args.push_back(service);
+  int rc = run_tool(std::string(FLASHSALE_SOURCE_DIR) + "/scripts/services", args,
                     path_in_dir("services-" + verb + "-" + service + ".log"), timeout, output);
   if (rc == 0 && verb != "stop-one")
     services_down_.erase(service);

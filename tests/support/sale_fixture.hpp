@@ -51,10 +51,11 @@ class sale_fixture : public ::testing::Test {
                    std::string* error = nullptr);
   std::string path_in_dir(const std::string& name) const { return dir_ + "/" + name; }
 
-  /// Runs `scripts/services <verb> <service>` (verb start-one, stop-one or restart-one; service
-  /// pg, zk or rabbit; output in <dir>/services-<verb>-<service>.log and in *output), up to
-  /// `timeout`; its exit code. A service a test stops (or fails to restart) is remembered until it
-  /// is started again: restore_services() starts it.
+  /// Runs `scripts/services <verb> <service>` (verb start-one, stop-one, restart-one, kill-one or
+  /// wipe-one and a member, or a verb alone with `service` empty; output in
+  /// <dir>/services-<verb>-<service>.log and in *output), up to `timeout`; its exit code. A service
+  /// a test stops (or fails to restart) is remembered until it is started again: restore_services()
+  /// starts it.
   int services(const std::string& verb, const std::string& service,
                std::chrono::milliseconds timeout, std::string* output = nullptr);
   /// Starts every service this test left down; a failure fails the test. The fixtures' TearDown

@@ -22,3 +22,5 @@ flashsale_add_test(test_secret_file LABEL unit
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_secret_file.cpp LIBS flashsale_common)
 flashsale_add_test(test_broker_list LABEL unit
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_broker_list.cpp LIBS flashsale_amqp)
+flashsale_add_test(test_db_server_list LABEL unit
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_db_server_list.cpp LIBS flashsale_db)

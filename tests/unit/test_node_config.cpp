@@ -82,6 +82,20 @@ TEST(node_config, a_malformed_broker_list_stops_the_writer_and_the_gateway) {
   }
 }
 
+TEST(node_config, a_malformed_database_server_list_stops_the_writer_and_the_gateway) {
+  for (const char* bin : {FLASHSALE_WRITER_BIN, FLASHSALE_GATEWAY_BIN}) {
+    auto r =
+        run(bin, {std::string("--config-file=config/") +
+                      (bin == std::string(FLASHSALE_WRITER_BIN) ? "writer-1.ini" : "gateway-1.ini"),
+                  "--db.hosts=127.0.0.1:47100,127.0.0.1:0"});
+    EXPECT_EQ(r.exit_code, 2) << bin;
+    EXPECT_NE(r.output.find("'db.hosts': server list '127.0.0.1:47100,127.0.0.1:0': entry 2 "
+                            "('127.0.0.1:0') has no port from 1 to 65535"),
+              std::string::npos)
+        << r.output;
+  }
+}
+
 TEST(node_config, unknown_command_line_options_stop_the_writer) {
   auto r = run(FLASHSALE_WRITER_BIN, {"--config-file=config/writer-1.ini", "--db.databse=x"});
   EXPECT_EQ(r.exit_code, 2);

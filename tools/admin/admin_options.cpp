@@ -69,6 +69,8 @@ commands:
 options (also FLASHSALE_PG_* from build/run/endpoints.env, then the defaults):
   --db-host HOST        PostgreSQL host            (FLASHSALE_PG_HOST, 127.0.0.1)
   --db-port PORT        PostgreSQL port            (FLASHSALE_PG_PORT, 54329)
+  --db-hosts H1:P1,H2:P2,...  a primary and its standbys: the one that accepts writes is used
+                        (FLASHSALE_PG_HOSTS); a later --db-host or --db-port names one server
   --db-user USER        admin user                 (FLASHSALE_PG_ADMIN_USER, flashsale)
   --db-password-file F  file (mode 0600) with the admin password (FLASHSALE_PG_ADMIN_PASSWORD_FILE)
   --db-name NAME        main database; hot products use NAME_hot_<id>   (FLASHSALE_PG_DB, flashsale)
@@ -85,8 +87,8 @@ options (also FLASHSALE_PG_* from build/run/endpoints.env, then the defaults):
                         RabbitMQ, for amqp declare and zk reconcile: a user that may declare
                         (FLASHSALE_AMQP_*, FLASHSALE_AMQP_PASSWORD_FILE; 127.0.0.1:56729,
                         vhost flashsale)
-  --amqp-hosts H1:P1,H2:P2,...  the nodes of a RabbitMQ cluster, tried in turn, over --amqp-host
-                        and --amqp-port (FLASHSALE_AMQP_HOSTS)
+  --amqp-hosts H1:P1,H2:P2,...  the nodes of a RabbitMQ cluster, tried in turn
+                        (FLASHSALE_AMQP_HOSTS); a later --amqp-host or --amqp-port names one node
   --amqp-exchange E     the order exchange (flashsale)
   --amqp-queue Q        the sale's order queue (flashsale.orders; hot products: Q.<product>)
   --amqp-dead-letter-queue D   where undecodable messages go (flashsale.dead)
@@ -114,6 +116,17 @@ int parse_int_option(const std::string& name, const std::string& value, int min,
 }
 
 namespace {
+
+/// `parse(value)`, a server list; its error (amqp_error, db_error) as a usage_error naming `name`.
+template <class Parse>
+std::vector<host_port> parse_list_option(const std::string& name, const std::string& value,
+                                         Parse parse) {
+  try {
+    return parse(value);
+  } catch (const std::runtime_error& e) {
+    throw usage_error(name + ": " + e.what());
+  }
+}
 
 std::string env_or_empty(const char* name) {
   const char* v = std::getenv(name);
@@ -155,9 +168,20 @@ using option_setter = std::function<void(options&, const std::string& name, cons
 /// Every option that takes a value, named once, with what it sets.
 const std::map<std::string, option_setter>& option_setters() {
   static const std::map<std::string, option_setter> table{
-      {"--db-host", [](options& o, auto&, auto& v) { o.db.host = v; }},
+      {"--db-host",
+       [](options& o, auto&, auto& v) {
+         o.db.host = v;
+         o.db.servers.clear();
+       }},
+      {"--db-hosts",
+       [](options& o, auto& n, auto& v) {
+         o.db.servers = parse_list_option(n, v, db::parse_server_list);
+       }},
       {"--db-port",
-       [](options& o, auto& n, auto& v) { o.db.port = parse_int_option(n, v, 1, 65535); }},
+       [](options& o, auto& n, auto& v) {
+         o.db.port = parse_int_option(n, v, 1, 65535);
+         o.db.servers.clear();
+       }},
       {"--db-user", [](options& o, auto&, auto& v) { o.db.user = v; }},
       {"--db-password-file",
        [](options& o, auto& n, auto& v) { o.db.password = read_password_file(n, v); }},
@@ -172,16 +196,19 @@ const std::map<std::string, option_setter>& option_setters() {
       {"--zk-root", [](options& o, auto&, auto& v) { o.zk_root = v; }},
       {"--zk-password-file", [](options& o, auto&, auto& v) { o.zk_password_file = v; }},
       {"--zk-identities-file", [](options& o, auto&, auto& v) { o.zk_identities_file = v; }},
-      {"--amqp-host", [](options& o, auto&, auto& v) { o.amqp.host = v; }},
+      {"--amqp-host",
+       [](options& o, auto&, auto& v) {
+         o.amqp.host = v;
+         o.amqp.brokers.clear();
+       }},
       {"--amqp-port",
-       [](options& o, auto& n, auto& v) { o.amqp.port = parse_int_option(n, v, 1, 65535); }},
+       [](options& o, auto& n, auto& v) {
+         o.amqp.port = parse_int_option(n, v, 1, 65535);
+         o.amqp.brokers.clear();
+       }},
       {"--amqp-hosts",
        [](options& o, auto& n, auto& v) {
-         try {
-           o.amqp.brokers = amqp::parse_broker_list(v);
-         } catch (const amqp::amqp_error& e) {
-           throw usage_error(n + ": " + e.what());
-         }
+         o.amqp.brokers = parse_list_option(n, v, amqp::parse_broker_list);
        }},
       {"--amqp-queue-type",
        [](options& o, auto& n, auto& v) {

@@ -91,7 +91,7 @@ int run_report(const options& o, const sale_definition& sale) {
     db_width = std::max(db_width, p.database.size());
   }
 
-  std::cout << "sale " << sale.name << " on " << o.db.host << ':' << o.db.port << ", "
+  std::cout << "sale " << sale.name << " on " << host_list_text(o.db.candidates()) << ", "
             << sale.products.size() << " products\n\n";
   std::cout << pad("product", id_width) << "  " << pad("database", db_width) << "  "
             << std::setw(10) << "available"

@@ -25,15 +25,12 @@ std::string trim_trailing_newlines(std::string s) {
 
 std::unique_ptr<odb::pgsql::database> make_database(const connection_params& params) {
   // Keepalives make a vanished server (or network) an error within ~40 s instead of a hang.
-  std::string extra =
+  auto conninfo = params.conninfo(
       "application_name=flashsale keepalives=1 keepalives_idle=20 "
-      "keepalives_interval=5 keepalives_count=4";
-  if (params.connect_timeout_s > 0)
-    extra += " connect_timeout=" + std::to_string(params.connect_timeout_s);
+      "keepalives_interval=5 keepalives_count=4");
   std::unique_ptr<odb::pgsql::connection_factory> factory(new odb::pgsql::new_connection_factory());
   return std::unique_ptr<odb::pgsql::database>(
-      new odb::pgsql::database(params.user, params.password, params.dbname, params.host,
-                               static_cast<unsigned int>(params.port), extra, std::move(factory)));
+      new odb::pgsql::database(conninfo, std::move(factory)));
 }
 
 odb::pgsql::connection_ptr open_connection(odb::pgsql::database& database,
