@@ -29,7 +29,8 @@ class publisher {
     unknown,    ///< sent, then the connection died or no confirm came in time: may be stored
   };
 
-  /// Called on the publisher's thread with publish ids and their fate. Must not block.
+  /// Called on the publisher's thread with publish ids and their fate, or on the caller's thread
+  /// inside publish() when it refuses a message at once (disconnected). Must not block.
   using confirm_callback = std::function<void(std::vector<std::uint64_t> ids, fate f)>;
 
   struct options {

@@ -6,11 +6,14 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
+#include <map>
 #include <iostream>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -53,6 +56,8 @@ options:
   --exchange E --queue Q --dead-letter-queue D --max-length L
                        topology, declared as flashsale-admin amqp declare does (flashsale,
                        flashsale.orders, flashsale.dead, 1000000)
+  --queue-type quorum|classic  of the queues declared: quorum (replicated) by default when
+                       FLASHSALE_AMQP_HOSTS names several brokers, classic otherwise
   --amqp-host H --amqp-port P --amqp-user U --amqp-password-file F
                        broker, as a user that may declare (FLASHSALE_AMQP_* from
                        build/run/endpoints.env: flashsale-admin; then 127.0.0.1:56729)
@@ -96,6 +101,7 @@ struct options {
 
 options parse_options(int argc, char** argv) {
   options o;
+  std::string queue_type;  // empty: amqp::default_queue_type
   o.broker = amqp::connection_params::from_env();
   std::vector<std::string> args(argv + 1, argv + argc);
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -147,7 +153,11 @@ options parse_options(int argc, char** argv) {
       o.route.dead_letter_queue = value;
     else if (name == "--max-length")
       o.route.max_length = parse_number(name, value, 1, 100000000);
-    else if (name == "--amqp-host")
+    else if (name == "--queue-type") {
+      if (value != "quorum" && value != "classic")
+        throw usage_error("--queue-type must be quorum or classic, got '" + value + "'");
+      queue_type = value;
+    } else if (name == "--amqp-host")
       o.broker.host = value;
     else if (name == "--amqp-port")
       o.broker.port = static_cast<int>(parse_number(name, value, 1, 65535));
@@ -166,15 +176,23 @@ options parse_options(int argc, char** argv) {
     o.request_prefix = o.gateway + "-" + base36(static_cast<std::uint64_t>(utc_now_ms())) + "-";
   if (o.hot)
     o.route.hot_products.push_back(o.product);
+  o.route.type = queue_type.empty()       ? amqp::default_queue_type(o.broker)
+                 : queue_type == "quorum" ? amqp::queue_type::quorum
+                                          : amqp::queue_type::classic;
   return o;
 }
 
 /// Confirms counted by the publisher's callback.
+/// Confirms counted by the publisher's callback, and the messages of unknown fate (sent, the
+/// connection lost before the confirm) to send again, as a gateway does.
 struct tally {
   std::mutex mtx;
   std::condition_variable cv;
   std::uint64_t acked = 0;
   std::uint64_t refused = 0;
+  std::uint64_t resent = 0;
+  std::map<std::uint64_t, std::string> unsettled;  ///< id -> body, until confirmed or refused
+  std::vector<std::uint64_t> unknown;              ///< ids to send again
 };
 
 int run(const options& o) {
@@ -204,12 +222,18 @@ int run(const options& o) {
   amqp::publisher::options pub_opts;
   pub_opts.route = o.route;
   pub_opts.confirm_timeout = std::chrono::seconds{o.timeout_s};  // a busy broker confirms late
-  amqp::publisher pub{o.broker, pub_opts,
-                      [&t](std::vector<std::uint64_t> ids, amqp::publisher::fate f) {
-                        std::lock_guard<std::mutex> guard{t.mtx};
-                        (f == amqp::publisher::fate::confirmed ? t.acked : t.refused) += ids.size();
-                        t.cv.notify_all();
-                      }};
+  amqp::publisher pub{
+      o.broker, pub_opts, [&t](std::vector<std::uint64_t> ids, amqp::publisher::fate f) {
+        std::lock_guard<std::mutex> guard{t.mtx};
+        if (f == amqp::publisher::fate::unknown) {
+          t.unknown.insert(t.unknown.end(), ids.begin(), ids.end());
+        } else {
+          (f == amqp::publisher::fate::confirmed ? t.acked : t.refused) += ids.size();
+          for (auto id : ids)
+            t.unsettled.erase(id);
+        }
+        t.cv.notify_all();
+      }};
   auto started = clock_type::now();
   auto deadline = started + std::chrono::seconds{o.timeout_s};
   while (!pub.connected()) {
@@ -228,15 +252,37 @@ int run(const options& o) {
   auto settled = [&] { return t.acked + t.refused; };
   std::uint64_t body_bytes = 0;
   std::uint64_t next_purchase = 0;
-  for (std::uint64_t n = 0; n < total; ++n) {
-    {
-      std::unique_lock<std::mutex> lock{t.mtx};
-      if (!t.cv.wait_until(lock, deadline,
-                           [&] { return n - settled() < static_cast<std::uint64_t>(o.window); })) {
-        std::cerr << "flashsale-publish: confirms stopped after " << settled() << " of " << n
-                  << " messages published (deadline " << o.timeout_s << " s)\n";
-        return 3;
+  // Sends again what the publisher reported of unknown fate (the writers absorb a copy by its
+  // request ids); false when the deadline passed first.
+  // A message published while the publisher reconnects is refused at once: wait for it first.
+  auto wait_connected = [&] {
+    while (!pub.connected() && clock_type::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  };
+  auto wait_and_resend = [&](const std::function<bool()>& done) {
+    for (;;) {
+      std::vector<std::pair<std::uint64_t, std::string>> again;
+      {
+        std::unique_lock<std::mutex> lock{t.mtx};
+        if (!t.cv.wait_until(lock, deadline, [&] { return done() || !t.unknown.empty(); }))
+          return false;
+        if (t.unknown.empty())
+          return true;
+        for (auto id : std::exchange(t.unknown, {}))
+          again.emplace_back(id, t.unsettled.at(id));
+        t.resent += again.size();
       }
+      wait_connected();  // publish() may call back on this thread: never under t.mtx
+      for (auto& [id, body] : again)
+        pub.publish(id, std::move(body), queue);
+    }
+  };
+  for (std::uint64_t n = 0; n < total; ++n) {
+    if (!wait_and_resend([&] { return n - settled() < static_cast<std::uint64_t>(o.window); })) {
+      std::lock_guard<std::mutex> lock{t.mtx};
+      std::cerr << "flashsale-publish: confirms stopped after " << settled() << " of " << n
+                << " messages published (deadline " << o.timeout_s << " s)\n";
+      return 3;
     }
     std::string body;
     if (next_purchase < count) {
@@ -257,16 +303,22 @@ int run(const options& o) {
       body = "not a purchase #" + std::to_string(n);
     }
     body_bytes += body.size();
+    {
+      std::lock_guard<std::mutex> lock{t.mtx};
+      t.unsettled.emplace(n, body);
+    }
+    wait_connected();
     pub.publish(n, std::move(body), queue);
   }
-  {
-    std::unique_lock<std::mutex> lock{t.mtx};
-    if (!t.cv.wait_until(lock, deadline, [&] { return settled() >= total; })) {
-      std::cerr << "flashsale-publish: " << settled() << " of " << total << " confirms within "
-                << o.timeout_s << " s\n";
-      return 3;
-    }
+  if (!wait_and_resend([&] { return settled() >= total; })) {
+    std::lock_guard<std::mutex> lock{t.mtx};
+    std::cerr << "flashsale-publish: " << settled() << " of " << total << " confirms within "
+              << o.timeout_s << " s\n";
+    return 3;
   }
+  if (t.resent > 0)
+    std::cerr << "flashsale-publish: " << t.resent
+              << " messages of unknown fate (connection lost before their confirm) sent again\n";
   auto seconds = std::chrono::duration<double>(clock_type::now() - started).count();
   std::printf(
       "published %lld purchases of %s in messages of up to %lld (+%lld undecodable) to %s: %llu "
