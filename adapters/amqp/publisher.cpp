@@ -15,6 +15,9 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
+/// The shortest life of a connection that the broker refuses messages on (renew_after_refusals).
+constexpr std::chrono::seconds renew_interval{1};
+
 struct inflight {
   std::uint64_t id;
   clock::time_point sent;
@@ -83,7 +86,7 @@ class publisher::loop {
           p_.cv_.wait_for(lock, std::chrono::milliseconds{100});
         batch.swap(p_.queue_);
       }
-      if (!publish_all(batch) || !read_confirms())
+      if (!publish_all(batch) || !read_confirms() || !renew_after_refusals())
         continue;
       if (!unconfirmed_.empty() &&
           clock::now() - unconfirmed_.begin()->second.sent > p_.opts_.confirm_timeout) {
@@ -117,6 +120,8 @@ class publisher::loop {
       amqp_confirm_select(state(), 1);
       conn_->check_rpc("confirm.select");
       next_tag_ = 1;
+      refused_since_renewal_ = 0;
+      connected_at_ = clock::now();
       backoff_.reset();
       p_.connected_->store(true);
       spdlog::info("amqp publisher connected to {}{} (exchange {}, queues {})", conn_->broker(),
@@ -222,9 +227,24 @@ class publisher::loop {
         drop("the broker closed the channel");
       }
     }
+    refused_since_renewal_ += nacked.size();
     p_.report(std::move(acked), fate::confirmed);
     p_.report(std::move(nacked), fate::refused);
     return !broken;
+  }
+
+  /// A refusal need not be the queue's: a channel that first sent to a quorum queue while its
+  /// leader was being re-elected is refused (or never answered) until the old leader's node comes
+  /// back, while a channel opened after the election is served at once (RabbitMQ 3.10). So after
+  /// refusals the publisher moves to a new connection, at most once per renew_interval: a full
+  /// queue costs one reconnect a second, a stale channel no more than that. False when it did.
+  bool renew_after_refusals() {
+    if (refused_since_renewal_ == 0 || clock::now() - connected_at_ < renew_interval)
+      return true;
+    drop(std::to_string(refused_since_renewal_) +
+         " messages refused (a full queue, or a channel that lost the queue's leader); a new "
+         "connection serves the next ones");
+    return false;
   }
 
   /// Shutting down: nothing unconfirmed may count as accepted.
@@ -249,6 +269,8 @@ class publisher::loop {
   detail::broker_rotation brokers_;  ///< which broker of a cluster the next connect tries
   std::map<std::uint64_t, inflight> unconfirmed_;  // delivery tag -> publish
   std::uint64_t next_tag_ = 1;
+  std::uint64_t refused_since_renewal_ = 0;  ///< nacks on this connection
+  clock::time_point connected_at_{};
   detail::reconnect_backoff backoff_{p_.opts_.max_backoff};
 };
 

@@ -3,7 +3,8 @@
 // Persistent publishing with publisher confirms, on a thread of its own (rabbitmq-c connections are
 // not thread-safe). Confirms are read as a stream of basic.ack / basic.nack frames (with
 // "multiple") and reported in batches through a callback. The publisher reconnects by itself with
-// backoff.
+// backoff, and also after a second of refusals on one connection (a quorum queue's new leader may
+// never serve a channel opened during its election).
 
 #include <atomic>
 #include <chrono>

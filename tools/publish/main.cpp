@@ -1,6 +1,7 @@
 // flashsale-publish: publishes purchases of one product straight to the order queues (the
 // product's own queue when it is hot), with publisher confirms, the way a gateway would after
 // admitting them. For bench/orders and manual runs; tests use the adapter directly.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -221,7 +222,10 @@ int run(const options& o) {
   tally t;
   amqp::publisher::options pub_opts;
   pub_opts.route = o.route;
-  pub_opts.confirm_timeout = std::chrono::seconds{o.timeout_s};  // a busy broker confirms late
+  // A busy broker confirms late; a channel the broker stopped serving never does (the publisher
+  // then reconnects and this tool sends those messages again).
+  pub_opts.confirm_timeout = std::min<std::chrono::milliseconds>(std::chrono::seconds{o.timeout_s},
+                                                                 std::chrono::seconds{10});
   amqp::publisher pub{
       o.broker, pub_opts, [&t](std::vector<std::uint64_t> ids, amqp::publisher::fate f) {
         std::lock_guard<std::mutex> guard{t.mtx};
