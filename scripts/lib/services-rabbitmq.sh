@@ -192,9 +192,41 @@ rabbit_require_joined() {
         want+=" $(rabbit_node_name "$i")"
     done
     running=$(rabbit_running_nodes | sort | tr '\n' ' ') || running=""
-    [ "$running" != "$(tr ' ' '\n' <<<"$want" | sort | tr '\n' ' ')" ] || return 0
+    [ "$running" != "$(tr ' ' '\n' <<<"$want" | sort | tr '\n' ' ')" ] || break
     [ "$(date +%s)" -lt "$deadline" ] || {
       log_tail "$RABBIT_LOG"; die "$RABBIT_MEMBER: not in a cluster with $want within $RABBIT_DEADLINE s (it runs with: ${running:-none})"; }
+    sleep 0.5
+  done
+  rabbit_require_members_online "$deadline" "$RABBIT_NODE"
+}
+
+# The quorum queues of the vhost that list a member (of NODE..., or any when none is named) as not
+# online, one "queue: member..." line each; nothing when the vhost does not exist yet.
+rabbit_members_offline() {   # rabbit_members_offline [NODE...]
+  local out
+  out=$(rabbitmqctl_cmd list_vhosts --no-table-headers name 2>&1) || { echo "(list_vhosts: $out)"; return 0; }
+  grep -qx "$RABBIT_VHOST" <<<"$out" || return 0
+  out=$(rabbitmqctl_cmd list_queues -p "$RABBIT_VHOST" --no-table-headers name type members online 2>&1) ||
+    { echo "(list_queues: $out)"; return 0; }
+  awk -F'\t' -v only="$*" '
+    $2 == "quorum" {
+      gsub(/[][ ]/, "", $3); gsub(/[][ ]/, "", $4)
+      n = split($3, members, ","); missing = ""
+      for (i = 1; i <= n; i++)
+        if (index("," $4 ",", "," members[i] ",") == 0 && (only == "" || index(" " only " ", " " members[i] " ")))
+          missing = missing " " members[i]
+      if (missing != "") print $1 ":" missing
+    }' <<<"$out"
+}
+
+# Ready only once the order queues' members (on NODE..., or all) are online: a node that comes back,
+# or comes back empty after a lost disk, has rejoined every quorum queue it is a member of (it then
+# copies the queue's log from the leader).
+rabbit_require_members_online() {   # rabbit_require_members_online DEADLINE [NODE...]
+  local deadline=$1 offline; shift
+  while offline=$(rabbit_members_offline "$@") && [ -n "$offline" ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || {
+      log_tail "$RABBIT_LOG"; die "$RABBIT_MEMBER: quorum queue members not online within $RABBIT_DEADLINE s: $(tr '\n' ';' <<<"$offline")"; }
     sleep 0.5
   done
 }
@@ -210,7 +242,8 @@ rabbit_require_cluster() {
     sleep 0.5
   done
   rabbit_set_accounts
-  log "rabbit: cluster $(rabbit_hosts): all three nodes running"
+  rabbit_require_members_online "$deadline"
+  log "rabbit: cluster $(rabbit_hosts): all three nodes running, every quorum queue's members online"
 }
 
 rabbit_kill() {   # SIGKILL, as a crash of the host would (fault tests)

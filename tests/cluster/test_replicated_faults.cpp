@@ -135,11 +135,21 @@ class replicated_faults : public flashsale::testing::cluster_faults {
     return seconds_since(t0);
   }
 
+  /// Starts `member` again (ready: back in its ensemble or cluster, its queue replicas online),
+  /// then sells what the fault left unsold and runs the audit.
+  void bring_back_and_sell_the_rest(const std::string& member, const load_run& first) {
+    std::string output;
+    ASSERT_EQ(services("start-one", member, 180s, &output), 0) << output;
+    sell_the_rest_after_fault(first, 60s);
+  }
+
   /// The seed sale; `pick(leader)` names the member to kill -9 once fault_after purchases were
   /// accepted. Then: the gateways accept again within 30 s (the time is printed), the load ends
-  /// with only 202/410/503 answers, the member comes back, the rest of the stock sells, and the
-  /// audit finds nothing lost, duplicated or oversold and no stock unsold.
-  void kill_rabbitmq_member_mid_sale(const std::function<std::string(const std::string&)>& pick) {
+  /// with only 202/410/503 answers, the member comes back (with its data deleted first when
+  /// `lose_disk`: it rejoins empty and copies the queue from the others), the rest of the stock
+  /// sells, and the audit finds nothing lost, duplicated or oversold and no stock unsold.
+  void kill_rabbitmq_member_mid_sale(const std::function<std::string(const std::string&)>& pick,
+                                     bool lose_disk = false) {
     auto t0 = clock_type::now();
     ASSERT_NO_FATAL_FAILURE(start({flashsale::testing::faults_sale_text()}));
     auto leader = queue_leader();
@@ -161,10 +171,9 @@ class replicated_faults : public flashsale::testing::cluster_faults {
     EXPECT_NE(new_leader, victim);
 
     auto first = finish_sale_load(*load, 90s);
-
-    // The killed node comes back and rejoins; the rest of the stock sells.
-    ASSERT_EQ(services("start-one", victim, 180s, &output), 0) << output;
-    sell_the_rest_after_fault(first, 60s);
+    if (lose_disk)
+      ASSERT_EQ(services("wipe-one", victim, 60s, &output), 0) << output;
+    ASSERT_NO_FATAL_FAILURE(bring_back_and_sell_the_rest(victim, first));
     expect_nodes_alive();
     std::cout << "[          ] run time " << seconds_since(t0) << " s\n";
   }
@@ -187,6 +196,14 @@ TEST_F(replicated_faults, rabbitmq_follower_killed_mid_sale_loses_no_202) {
 // second of 503s, nothing accepted is lost.
 TEST_F(replicated_faults, rabbitmq_queue_leader_killed_mid_sale_loses_no_202) {
   kill_rabbitmq_member_mid_sale([](const std::string& leader) { return leader; });
+}
+
+// The same, and the killed leader's disk is lost: its data directory is deleted before it comes
+// back. RabbitMQ 3.10 lets the empty node rejoin the cluster under its old name, and each quorum
+// queue's member on it copies the log from the new leader; the other two replicas hold every
+// confirmed message meanwhile, so nothing accepted is lost.
+TEST_F(replicated_faults, rabbitmq_queue_leader_killed_and_its_disk_lost_loses_no_202) {
+  kill_rabbitmq_member_mid_sale([](const std::string& leader) { return leader; }, true);
 }
 
 // kill -9 of the PostgreSQL primary mid-sale, then the operator's failover (scripts/services
@@ -293,8 +310,7 @@ TEST_F(replicated_faults, zookeeper_leader_killed_mid_sale_admits_no_unit_twice)
 
   auto first = finish_sale_load(*load, 90s);
 
-  ASSERT_EQ(services("start-one", leader, 120s, &output), 0) << output;
-  sell_the_rest_after_fault(first, 60s);
+  ASSERT_NO_FATAL_FAILURE(bring_back_and_sell_the_rest(leader, first));
   watcher.stop();
   auto violations = watcher.violations();
   EXPECT_TRUE(violations.empty()) << violations.size()
