@@ -225,6 +225,18 @@ TEST_F(gateway_api, a_queue_that_refuses_is_503_unavailable_and_the_unit_is_refu
   EXPECT_EQ(m.value("flashsale_quota_left", {{"product", "Phone"}}), 999) << m.text();
 }
 
+// [amqp] hosts: a cluster whose first broker does not answer (a node down, a wrong address) costs
+// the gateway one connect attempt; it starts on the next broker and sells.
+TEST_F(gateway_api, a_broker_list_whose_first_broker_does_not_answer_sells_through_the_next) {
+  gateway_setup setup{two_products};
+  setup.gateway_args = {"--amqp.hosts=127.0.0.1:1," + amqp_.host + ":" +
+                        std::to_string(amqp_.port)};  // nothing listens on port 1
+  ASSERT_NO_FATAL_FAILURE(start(setup));
+  auto reply = purchase("Phone", "u1");
+  EXPECT_EQ(reply.status, 202) << reply.body << gateway_log();
+  EXPECT_EQ(queued_purchases(), 1);
+}
+
 // --- the sale window --------------------------------------------------------------------------
 
 TEST_F(gateway_api, before_opens_at_purchases_are_403_not_started_and_cost_nothing) {
