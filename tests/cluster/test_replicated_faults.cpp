@@ -171,8 +171,9 @@ class replicated_faults : public flashsale::testing::cluster_faults {
     EXPECT_NE(new_leader, victim);
 
     auto first = finish_sale_load(*load, 90s);
-    if (lose_disk)
+    if (lose_disk) {
       ASSERT_EQ(services("wipe-one", victim, 60s, &output), 0) << output;
+    }
     ASSERT_NO_FATAL_FAILURE(bring_back_and_sell_the_rest(victim, first));
     expect_nodes_alive();
     std::cout << "[          ] run time " << seconds_since(t0) << " s\n";
