@@ -27,8 +27,8 @@ pg_select pg
 
 # every server address: host:port[,host:port...] (the primary first)
 pg_hosts() {
-  if [ "$PROFILE" = replicated ]; then echo "127.0.0.1:$PG_PRIMARY_PORT,127.0.0.1:$((PORT_BASE + 1))"
-  else echo "127.0.0.1:$PG_PRIMARY_PORT"; fi
+  if [ "$PROFILE" = replicated ]; then echo "$ADDR:$PG_PRIMARY_PORT,$ADDR:$((PORT_BASE + 1))"
+  else echo "$ADDR:$PG_PRIMARY_PORT"; fi
 }
 
 pg_psql() {   # pg_psql DB SQL|- (- reads the statements from stdin)
@@ -47,10 +47,12 @@ pg_write_pgpass() {
   local r role account pw lines
   pw=$(secret pg-admin)
   lines="127.0.0.1:*:*:flashsale:$pw"
+  ! extra_address || lines+=$'\n'"$ADDR:*:*:flashsale:$pw"
   for r in "${PG_ROLES[@]}"; do
     IFS=: read -r role account _ <<<"$r"
     pw=$(secret "$account")
     lines+=$'\n'"127.0.0.1:*:*:$role:$pw"
+    ! extra_address || lines+=$'\n'"$ADDR:*:*:$role:$pw"
   done
   (umask 077; printf '%s\n' "$lines" >"$SECRETS/pgpass.tmp" && mv -f "$SECRETS/pgpass.tmp" "$SECRETS/pgpass")
 }
@@ -98,7 +100,7 @@ primary_conninfo = 'host=127.0.0.1 port=$PG_PRIMARY_PORT user=flashsale_replicat
   fi
   cat >"$data/flashsale.conf" <<EOF
 # written by scripts/services at every start
-listen_addresses = '127.0.0.1'
+listen_addresses = '127.0.0.1$(if extra_address; then echo ",$ADDR"; fi)'
 port = $PG_PORT
 unix_socket_directories = '$sockdir'
 max_connections = 200
@@ -112,6 +114,7 @@ EOF
 # TYPE  DATABASE     USER                  ADDRESS       METHOD
 local   all          all                                 scram-sha-256
 host    all          all                   127.0.0.1/32  scram-sha-256
+$(if extra_address; then echo "host    all          all                   samenet       scram-sha-256"; fi)
 $replication
 EOF
   own "$PG_USER" "$data/flashsale.conf" "$data/pg_hba.conf"

@@ -18,7 +18,7 @@ rabbit_select() {
 rabbit_node_name() { echo "fsr$1-${RUN_HASH:0:8}@localhost"; }
 # every AMQP address: host:port[,host:port...]
 rabbit_hosts() {
-  if [ "$PROFILE" = replicated ]; then loopback_list "${AMQP_PORTS[@]}"; else loopback_list "$AMQP_PORT"; fi
+  if [ "$PROFILE" = replicated ]; then address_list "${AMQP_PORTS[@]}"; else address_list "$AMQP_PORT"; fi
 }
 
 # Paths depend on where the rabbit directory really is; set by rabbit_paths.
@@ -132,6 +132,7 @@ EOF
     cat >"$RDIR/rabbitmq.conf" <<EOF
 # written by scripts/services at every start
 listeners.tcp.1 = 127.0.0.1:$AMQP_PORT
+$(if extra_address; then echo "listeners.tcp.2 = $ADDR:$AMQP_PORT"; fi)
 disk_free_limit.absolute = 50MB
 $(rabbit_cluster_config)
 EOF

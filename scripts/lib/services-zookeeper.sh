@@ -20,7 +20,7 @@ zk_ensemble_config() {
 }
 # every client address: host:port[,host:port...]
 zk_connect_string() {
-  if [ "$PROFILE" = replicated ]; then loopback_list "${ZK_PORTS[@]}"; else loopback_list "$ZK_PORT"; fi
+  if [ "$PROFILE" = replicated ]; then address_list "${ZK_PORTS[@]}"; else address_list "$ZK_PORT"; fi
 }
 # Not "/usr/share/java/*": that holds six SLF4J bindings and slf4j picks one by directory order (NOP here,
 # so no log at all). zookeeper.jar's manifest Class-Path names its own dependencies (netty, jute, jline,
@@ -84,7 +84,9 @@ zk_start() {
 # written by scripts/services at every start
 dataDir=$ZK_DIR/data
 clientPort=$ZK_PORT
-clientPortAddress=127.0.0.1
+# one address only: every address of the namespace when there is another than loopback (a host of
+# scripts/hosts has loopback and its bridge address, nothing else)
+clientPortAddress=$(if extra_address; then echo 0.0.0.0; else echo 127.0.0.1; fi)
 tickTime=2000
 initLimit=10
 syncLimit=5

@@ -55,10 +55,12 @@ gtest_discover_tests(test_replicated_faults PROPERTIES LABELS replicated RUN_SER
   TIMEOUT 400 DISCOVERY_TIMEOUT 30 WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 
 # The harness's hosts (scripts/hosts): network namespaces on a bridge of the test's own, partitions,
-# losses. No shared service; needs root.
+# losses, and the private services on a host of their own (a scripts/services run of the test's,
+# in its own namespace: its ports do not collide with the shared services'). Needs root.
 add_executable(test_hosts ${CMAKE_CURRENT_LIST_DIR}/test_hosts.cpp)
-target_link_libraries(test_hosts PRIVATE flashsale_test_support Threads::Threads GTest::gtest
-  GTest::gtest_main)
+target_link_libraries(test_hosts PRIVATE flashsale_test_support PostgreSQL::PostgreSQL
+  Threads::Threads GTest::gtest GTest::gtest_main)
 target_include_directories(test_hosts PRIVATE ${PROJECT_SOURCE_DIR})
+target_compile_definitions(test_hosts PRIVATE FLASHSALE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 gtest_discover_tests(test_hosts PROPERTIES LABELS cluster TIMEOUT 120 DISCOVERY_TIMEOUT 30
   WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})

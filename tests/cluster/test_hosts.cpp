@@ -1,7 +1,8 @@
 // The hosts of the cluster harness (scripts/hosts, tests/support/host_network): what a fault test
 // relies on when it puts nodes on hosts of their own. Hosts reach each other and the harness on
 // their bridge and nothing else; a partition drops packets silently (a connect times out, it is not
-// refused), one way or both, until healed; a run leaves nothing behind. Needs root (CI is root).
+// refused), one way or both, until healed; a run leaves nothing behind; the private services run on
+// a host of their own and serve the others. Needs root (CI is root).
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -12,11 +13,18 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 
+#include "tests/support/child_process.hpp"
 #include "tests/support/host_network.hpp"
 
 namespace {
@@ -201,6 +209,114 @@ TEST_F(hosts, a_host_named_twice_is_refused_with_the_reason) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("a host is named twice"), std::string::npos) << e.what();
   }
+}
+
+/// What `KEY=value` lines of an endpoints.env file say (quotes kept).
+std::map<std::string, std::string> read_env_file(const std::string& path) {
+  std::map<std::string, std::string> env;
+  std::ifstream in{path};
+  for (std::string line; std::getline(in, line);) {
+    auto eq = line.find('=');
+    if (eq != std::string::npos)
+      env[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return env;
+}
+
+/// The last 3,000 characters of a file, for failure messages.
+std::string file_tail(const std::string& path) {
+  std::ifstream in{path};
+  std::stringstream text;
+  text << in.rdbuf();
+  auto all = text.str();
+  return all.size() > 3000 ? all.substr(all.size() - 3000) : all;
+}
+
+/// The first line of a file.
+std::string first_line(const std::string& path) {
+  std::ifstream in{path};
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+/// Runs scripts/services `verb` on `host` with the services' address set to the host's; its
+/// exit code. Output to `log`.
+int services_on(const host_network& net, const std::string& host, const std::string& run_dir,
+                const std::string& verb, const std::string& log) {
+  auto argv = net.on(
+      host, {"env", "FLASHSALE_SERVICES=single", "FLASHSALE_SERVICES_ADDRESS=" + net.address(host),
+             std::string(FLASHSALE_SOURCE_DIR) + "/scripts/services", verb, "--run-dir", run_dir});
+  flashsale::testing::child_process script{
+      "/usr/sbin/ip", std::vector<std::string>(argv.begin() + 1, argv.end()), log};
+  int status = script.wait(180000);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// scripts/services on a host of its own (FLASHSALE_SERVICES_ADDRESS = the host's address): the
+// endpoints it writes name that address, and another host logs in to PostgreSQL, gets ZooKeeper's
+// "imok" and RabbitMQ's Connection.Start there.
+TEST_F(hosts, the_services_on_a_host_of_their_own_serve_the_other_hosts) {
+  host_network net{{"services", "gw"}};
+  auto run_dir = "/tmp/flashsale-host-services-" + net.run();
+  auto log = run_dir + ".log";
+  struct stop_guard {
+    const host_network& net;
+    std::string dir, log;
+    ~stop_guard() {
+      services_on(net, "services", dir, "stop", log + ".stop");
+      std::filesystem::remove_all(dir);
+      std::filesystem::remove(log);
+      std::filesystem::remove(log + ".stop");
+    }
+  } guard{net, run_dir, log};
+  ASSERT_EQ(services_on(net, "services", run_dir, "start", log), 0) << file_tail(log);
+  const auto& address = net.address("services");
+  auto env = read_env_file(run_dir + "/endpoints.env");
+  EXPECT_EQ(env["FLASHSALE_PG_HOST"], address);
+  EXPECT_EQ(env["FLASHSALE_AMQP_HOST"], address);
+  EXPECT_EQ(env["FLASHSALE_ZK"].rfind(address + ":", 0), 0u) << env["FLASHSALE_ZK"];
+  int pg_port = std::stoi(env["FLASHSALE_PG_PORT"]);
+  int amqp_port = std::stoi(env["FLASHSALE_AMQP_PORT"]);
+  int zk_port = std::stoi(env["FLASHSALE_ZK"].substr(address.size() + 1));
+
+  std::string pg_answer, zk_answer, amqp_answer;
+  net.in_host("gw", [&] {
+    std::string conninfo = "host=" + address + " port=" + std::to_string(pg_port) +
+                           " user=flashsale dbname=flashsale connect_timeout=5 password=" +
+                           first_line(run_dir + "/secrets/pg-admin.password");
+    PGconn* conn = PQconnectdb(conninfo.c_str());
+    if (PQstatus(conn) == CONNECTION_OK) {
+      PGresult* r = PQexec(conn, "SELECT 6 * 7");
+      if (PQresultStatus(r) == PGRES_TUPLES_OK)
+        pg_answer = PQgetvalue(r, 0, 0);
+      PQclear(r);
+    } else {
+      pg_answer = PQerrorMessage(conn);
+    }
+    PQfinish(conn);
+    auto ask = [&](int port, const std::string& bytes, std::size_t want) {
+      socket_fd s{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+      timeval tv{5, 0};
+      ::setsockopt(s.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      auto a = endpoint(address, port);
+      if (::connect(s.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+        return std::string("connect: ") + std::strerror(errno);
+      ::send(s.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      std::string got(want, '\0');
+      auto n = ::recv(s.fd, got.data(), want, MSG_WAITALL);
+      got.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+      return got;
+    };
+    zk_answer = ask(zk_port, "ruok", 4);
+    amqp_answer = ask(amqp_port, std::string("AMQP\0\0\x09\x01", 8), 11);
+  });
+  EXPECT_EQ(pg_answer, "42");
+  EXPECT_EQ(zk_answer, "imok");
+  // Connection.Start: a method frame (type 1) on channel 0 of class 10, method 10.
+  ASSERT_EQ(amqp_answer.size(), 11u) << amqp_answer;
+  EXPECT_EQ(amqp_answer[0], 1);
+  EXPECT_EQ(amqp_answer.substr(7, 4), std::string("\0\x0a\0\x0a", 4));
 }
 
 }  // namespace
