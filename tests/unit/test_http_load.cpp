@@ -80,6 +80,16 @@ TEST(load_options, all_options) {
   EXPECT_EQ(o.key_prefix, "run1");
 }
 
+TEST(load_options, gateways_on_several_hosts_give_each_port_its_host) {
+  auto o = parse({"--gateways", "10.1.2.10:8080,10.1.2.11:8081"});
+  EXPECT_EQ(o.ports, (std::vector<std::uint16_t>{8080, 8081}));
+  EXPECT_EQ(o.port_hosts, (std::vector<std::string>{"10.1.2.10", "10.1.2.11"}));
+  auto later = parse({"--gateways", "10.1.2.10:8080", "--ports", "9000,9001"});
+  EXPECT_TRUE(later.port_hosts.empty()) << "--ports after --gateways names ports on --host";
+  EXPECT_THROW(parse({"--gateways", "10.1.2.10:8080,10.1.2.11"}), usage_error);
+  EXPECT_THROW(parse({"--gateways", "10.1.2.10:0"}), usage_error);
+}
+
 TEST(load_options, bad_command_lines_are_usage_errors) {
   EXPECT_THROW(parse({"--requests", "abc"}), usage_error);
   EXPECT_THROW(parse({"--requests", "0"}), usage_error);

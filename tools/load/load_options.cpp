@@ -1,8 +1,11 @@
 #include "tools/load/load_options.hpp"
 
 #include <charconv>
+#include <stdexcept>
 #include <limits>
 #include <string_view>
+
+#include "common/host_list.hpp"
 
 namespace flashsale::load {
 
@@ -85,9 +88,25 @@ load_options parse_options(int argc, const char* const* argv) {
       o.host = std::string(take());
       if (o.host.empty())
         throw usage_error("--host: empty");
+      o.port_hosts.clear();
     } else if (arg == "--port") {
       o.ports = {static_cast<std::uint16_t>(parse_unsigned(arg, take(), 1, 65535))};
+      o.port_hosts.clear();
+    } else if (arg == "--gateways") {
+      std::vector<host_port> gateways;
+      try {
+        gateways = parse_host_list(std::string(take()), "--gateways");
+      } catch (const std::invalid_argument& e) {
+        throw usage_error(e.what());
+      }
+      o.ports.clear();
+      o.port_hosts.clear();
+      for (const auto& g : gateways) {
+        o.ports.push_back(static_cast<std::uint16_t>(g.port));
+        o.port_hosts.push_back(g.host);
+      }
     } else if (arg == "--ports") {
+      o.port_hosts.clear();
       o.ports.clear();
       for (auto& p : split_list(arg, take()))
         o.ports.push_back(static_cast<std::uint16_t>(parse_unsigned(arg, p, 1, 65535)));
@@ -151,6 +170,8 @@ Usage: flashsale-load [options]
   --host H            gateway address (default 127.0.0.1)
   --port P            gateway port (default 8080)
   --ports P1,P2,...   spread the connections over several gateways (overrides --port)
+  --gateways H1:P1,H2:P2,...
+                      the same over gateways on several hosts (overrides --host and --ports)
   --requests N        purchase requests to send (default 1000)
   --users M           distinct users; request i is user u<i mod M> (default: N, one per request)
   --connections C     keep-alive connections (default 64), one request in flight on each

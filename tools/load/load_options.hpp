@@ -15,6 +15,8 @@ namespace flashsale::load {
 struct load_options {
   std::string host = "127.0.0.1";
   std::vector<std::uint16_t> ports{8080};  ///< connection c goes to ports[c % ports.size()]
+  /// With --gateways: the host of each entry of ports (same size); empty: `host` for all.
+  std::vector<std::string> port_hosts;
   std::uint64_t requests = 1000;
   std::uint64_t users = 0;  ///< distinct users; 0 means one per request (== requests)
   int connections = 64;     ///< keep-alive connections, spread over the threads

@@ -423,27 +423,32 @@ int run_load(const load_options& options) {
   run_state run(options);
   run.key_prefix = options.key_prefix.empty() ? random_prefix() : options.key_prefix;
 
-  error_code ec;
-  auto address = asio::ip::make_address(options.host, ec);
-  if (ec) {  // a host name: resolve once
-    asio::io_context resolver_ctx;
-    tcp::resolver resolver(resolver_ctx);
-    auto results = resolver.resolve(options.host, "", ec);
-    if (ec || results.empty()) {
-      fmt::print(stderr, "flashsale-load: cannot resolve host '{}': {}\n", options.host,
-                 ec ? ec.message() : "no address");
-      return 2;
+  // The host of each entry of options.ports, resolved once.
+  auto host_of = [&](std::size_t i) -> const std::string& {
+    return options.port_hosts.empty() ? options.host : options.port_hosts[i];
+  };
+  for (std::size_t i = 0; i < options.ports.size(); ++i) {
+    error_code ec;
+    auto address = asio::ip::make_address(host_of(i), ec);
+    if (ec) {  // a host name
+      asio::io_context resolver_ctx;
+      tcp::resolver resolver(resolver_ctx);
+      auto results = resolver.resolve(host_of(i), "", ec);
+      if (ec || results.empty()) {
+        fmt::print(stderr, "flashsale-load: cannot resolve host '{}': {}\n", host_of(i),
+                   ec ? ec.message() : "no address");
+        return 2;
+      }
+      address = results.begin()->endpoint().address();
     }
-    address = results.begin()->endpoint().address();
+    run.endpoints.emplace_back(address, options.ports[i]);
   }
-  for (auto port : options.ports)
-    run.endpoints.emplace_back(address, port);
   for (const auto& product : options.products) {
-    for (auto port : options.ports) {
+    for (std::size_t i = 0; i < options.ports.size(); ++i) {
       run.request_heads.push_back(
           fmt::format("POST /v1/products/{}/purchase HTTP/1.1\r\nHost: {}:{}\r\n"
                       "Content-Type: application/json\r\nIdempotency-Key: {}-",
-                      product, options.host, port, run.key_prefix));
+                      product, host_of(i), options.ports[i], run.key_prefix));
     }
   }
 
