@@ -64,3 +64,14 @@ target_include_directories(test_hosts PRIVATE ${PROJECT_SOURCE_DIR})
 target_compile_definitions(test_hosts PRIVATE FLASHSALE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 gtest_discover_tests(test_hosts PROPERTIES LABELS cluster TIMEOUT 120 DISCOVERY_TIMEOUT 30
   WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+
+# The seed sale with every node on a host of its own and the services on another (scripts/hosts,
+# FLASHSALE_SERVICES_ADDRESS). Starts services of its own; needs root.
+add_executable(test_cluster_hosts ${CMAKE_CURRENT_LIST_DIR}/test_cluster_hosts.cpp)
+target_link_libraries(test_cluster_hosts PRIVATE flashsale_cluster_test_support
+  GTest::gtest GTest::gtest_main)
+target_include_directories(test_cluster_hosts PRIVATE ${PROJECT_SOURCE_DIR})
+add_dependencies(test_cluster_hosts flashsale-gateway flashsale-writer flashsale-admin
+  flashsale-load)
+gtest_discover_tests(test_cluster_hosts PROPERTIES LABELS cluster RUN_SERIAL TRUE TIMEOUT 400
+  DISCOVERY_TIMEOUT 30 WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})

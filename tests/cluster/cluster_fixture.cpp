@@ -77,6 +77,21 @@ void cluster_fixture::start(const cluster_setup& setup) {
   if (!server.servers.empty())  // a primary and its standby: whichever accepts writes
     service_args.push_back("--db.hosts=" + host_list_text(server.servers));
   service_args.insert(service_args.end(), amqp_args.begin(), amqp_args.end());
+  // Starts `binary` for `node`: on its host when the cluster has hosts, with the address flags.
+  auto launch = [&](cluster_node& node, const std::string& binary, std::vector<std::string> args) {
+    if (setup.hosts == nullptr) {
+      node.process = std::make_unique<child_process>(binary, args, node.log_path);
+      return;
+    }
+    node.address = setup.hosts->address(node.name);
+    args.push_back("--cluster.address=" + node.address);
+    if (node.port != 0)
+      args.push_back("--http.address=" + node.address);
+    args.insert(args.begin(), binary);
+    auto argv = setup.hosts->on(node.name, args);
+    node.process = std::make_unique<child_process>(
+        argv[0], std::vector<std::string>(argv.begin() + 1, argv.end()), node.log_path);
+  };
   for (int i = 1; i <= setup.writers; ++i) {
     cluster_node w;
     w.name = "w" + std::to_string(i);
@@ -89,7 +104,7 @@ void cluster_fixture::start(const cluster_setup& setup) {
     for (auto& arg : writer_credential_args())
       args.push_back(std::move(arg));
     args.insert(args.end(), setup.writer_args.begin(), setup.writer_args.end());
-    w.process = std::make_unique<child_process>(FLASHSALE_WRITER_BIN, args, w.log_path);
+    launch(w, FLASHSALE_WRITER_BIN, std::move(args));
     writers_.push_back(std::move(w));
   }
   for (int i = 1; i <= setup.gateways; ++i) {
@@ -112,13 +127,13 @@ void cluster_fixture::start(const cluster_setup& setup) {
     for (auto& arg : gateway_credential_args())
       args.push_back(std::move(arg));
     args.insert(args.end(), setup.gateway_args.begin(), setup.gateway_args.end());
-    g.process = std::make_unique<child_process>(FLASHSALE_GATEWAY_BIN, args, g.log_path);
+    launch(g, FLASHSALE_GATEWAY_BIN, std::move(args));
     gateways_.push_back(std::move(g));
   }
 
   for (auto& g : gateways_) {
-    bool healthy =
-        poll_until([&] { return !g.process->running() || wait_until_healthy(g.port, 200); }, 30s);
+    bool healthy = poll_until(
+        [&] { return !g.process->running() || wait_until_healthy(g.address, g.port, 200); }, 30s);
     ASSERT_TRUE(healthy && g.process->running()) << g.name << " is not healthy\n" << g.log_tail();
   }
   // Every writer consumes the order queue.
@@ -181,6 +196,13 @@ void cluster_fixture::thaw_node(cluster_node& node) {
   node.frozen = false;
 }
 
+std::string cluster_fixture::gateway_endpoints() const {
+  std::string list;
+  for (const auto& g : gateways_)
+    list += (list.empty() ? "" : ",") + g.address + ":" + std::to_string(g.port);
+  return list;
+}
+
 std::vector<int> cluster_fixture::gateway_ports() const {
   std::vector<int> ports;
   for (const auto& g : gateways_)
@@ -195,7 +217,7 @@ double cluster_fixture::gateway_metric(const std::string& name,
     if (g.killed || g.frozen)
       continue;
     try {
-      http_client client{g.port, 2000};
+      http_client client{g.address, g.port, 2000};
       auto page = metrics_page::parse(client.request("GET", "/metrics").body);
       sum += page.get(name, labels).value_or(0);
     } catch (const std::exception&) {

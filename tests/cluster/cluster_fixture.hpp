@@ -25,6 +25,7 @@
 #include "common/sale_definition.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/gateway_fixture.hpp"
+#include "tests/support/host_network.hpp"
 #include "tests/support/sale_fixture.hpp"
 #include "tests/support/scratch_database.hpp"
 #include "tests/support/scratch_zookeeper.hpp"
@@ -44,12 +45,16 @@ struct cluster_setup {
   int keep_one_in = 1;                    ///< --gateway.keep-one-in
   std::vector<std::string> gateway_args;  ///< more --section.key=value overrides
   std::vector<std::string> writer_args;
+  /// Set: every node runs on a host of its own, gwI on host "gwI" and wI on "wI", and listens
+  /// and registers there (--http.address, --cluster.address). Unset: all on 127.0.0.1.
+  const host_network* hosts = nullptr;
 };
 
 /// One node process of the cluster.
 struct cluster_node {
   std::string name;
-  int port = 0;  ///< HTTP port (gateways)
+  std::string address = "127.0.0.1";  ///< where it listens (its host's address)
+  int port = 0;                       ///< HTTP port (gateways)
   std::unique_ptr<child_process> process;
   bool killed = false;  ///< killed on purpose: its exit is not a failure
   bool frozen = false;  ///< SIGSTOPped (TearDown sends SIGCONT)
@@ -97,6 +102,8 @@ class cluster_fixture : public sale_fixture {
   void thaw_node(cluster_node& node);
   /// The HTTP ports of every gateway.
   std::vector<int> gateway_ports() const;
+  /// "address:port" of every gateway (flashsale-load --gateways).
+  std::string gateway_endpoints() const;
   /// Sum of the sample `name{labels}` over the gateways still running (neither killed nor
   /// frozen; an unreachable gateway counts 0).
   double gateway_metric(const std::string& name,

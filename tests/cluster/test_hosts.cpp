@@ -24,12 +24,13 @@
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
-#include "tests/support/child_process.hpp"
 #include "tests/support/host_network.hpp"
 
 namespace {
 
 using flashsale::testing::host_network;
+using flashsale::testing::read_env_file;
+using flashsale::testing::services_on_host;
 
 /// An open socket, closed with the object.
 struct socket_fd {
@@ -211,18 +212,6 @@ TEST_F(hosts, a_host_named_twice_is_refused_with_the_reason) {
   }
 }
 
-/// What `KEY=value` lines of an endpoints.env file say (quotes kept).
-std::map<std::string, std::string> read_env_file(const std::string& path) {
-  std::map<std::string, std::string> env;
-  std::ifstream in{path};
-  for (std::string line; std::getline(in, line);) {
-    auto eq = line.find('=');
-    if (eq != std::string::npos)
-      env[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return env;
-}
-
 /// The last 3,000 characters of a file, for failure messages.
 std::string file_tail(const std::string& path) {
   std::ifstream in{path};
@@ -240,19 +229,6 @@ std::string first_line(const std::string& path) {
   return line;
 }
 
-/// Runs scripts/services `verb` on `host` with the services' address set to the host's; its
-/// exit code. Output to `log`.
-int services_on(const host_network& net, const std::string& host, const std::string& run_dir,
-                const std::string& verb, const std::string& log) {
-  auto argv = net.on(
-      host, {"env", "FLASHSALE_SERVICES=single", "FLASHSALE_SERVICES_ADDRESS=" + net.address(host),
-             std::string(FLASHSALE_SOURCE_DIR) + "/scripts/services", verb, "--run-dir", run_dir});
-  flashsale::testing::child_process script{
-      "/usr/sbin/ip", std::vector<std::string>(argv.begin() + 1, argv.end()), log};
-  int status = script.wait(180000);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 // scripts/services on a host of its own (FLASHSALE_SERVICES_ADDRESS = the host's address): the
 // endpoints it writes name that address, and another host logs in to PostgreSQL, gets ZooKeeper's
 // "imok" and RabbitMQ's Connection.Start there.
@@ -264,13 +240,13 @@ TEST_F(hosts, the_services_on_a_host_of_their_own_serve_the_other_hosts) {
     const host_network& net;
     std::string dir, log;
     ~stop_guard() {
-      services_on(net, "services", dir, "stop", log + ".stop");
+      services_on_host(net, "services", dir, "stop", log + ".stop");
       std::filesystem::remove_all(dir);
       std::filesystem::remove(log);
       std::filesystem::remove(log + ".stop");
     }
   } guard{net, run_dir, log};
-  ASSERT_EQ(services_on(net, "services", run_dir, "start", log), 0) << file_tail(log);
+  ASSERT_EQ(services_on_host(net, "services", run_dir, "start", log), 0) << file_tail(log);
   const auto& address = net.address("services");
   auto env = read_env_file(run_dir + "/endpoints.env");
   EXPECT_EQ(env["FLASHSALE_PG_HOST"], address);

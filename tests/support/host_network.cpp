@@ -20,6 +20,7 @@ namespace flashsale::testing {
 namespace {
 
 const std::string hosts_script = std::string(FLASHSALE_SOURCE_DIR) + "/scripts/hosts";
+const std::string hosts_services_script = std::string(FLASHSALE_SOURCE_DIR) + "/scripts/services";
 
 std::string read_all(const std::string& path) {
   std::ifstream in{path};
@@ -80,7 +81,7 @@ std::string host_network::namespace_path(const std::string& host) const {
 std::vector<std::string> host_network::on(const std::string& host,
                                           const std::vector<std::string>& argv) const {
   address(host);
-  std::vector<std::string> out{"ip", "netns", "exec", "fs-" + run_ + "-" + host};
+  std::vector<std::string> out{"/usr/sbin/ip", "netns", "exec", "fs-" + run_ + "-" + host};
   out.insert(out.end(), argv.begin(), argv.end());
   return out;
 }
@@ -151,6 +152,36 @@ void host_network::hosts_or_throw(const std::vector<std::string>& args) const {
       line += " " + a;
     throw std::runtime_error("scripts/hosts" + line + " failed: " + output);
   }
+}
+
+int services_on_host(const host_network& net, const std::string& host, const std::string& run_dir,
+                     const std::string& verb, const std::string& log) {
+  auto argv = net.on(host, {"/usr/bin/env", "FLASHSALE_SERVICES=single",
+                            "FLASHSALE_SERVICES_ADDRESS=" + net.address(host),
+                            hosts_services_script, verb, "--run-dir", run_dir});
+  child_process script{argv[0], std::vector<std::string>(argv.begin() + 1, argv.end()), log};
+  int status = script.wait(180000);
+  if (status == -1) {
+    script.signal(SIGKILL);
+    script.wait(10000);
+    return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::map<std::string, std::string> read_env_file(const std::string& path) {
+  std::map<std::string, std::string> env;
+  std::ifstream in{path};
+  for (std::string line; std::getline(in, line);) {
+    auto eq = line.find('=');
+    if (eq == std::string::npos)
+      continue;
+    auto value = line.substr(eq + 1);
+    if (value.size() >= 2 && value.front() == '\'' && value.back() == '\'')
+      value = value.substr(1, value.size() - 2);
+    env[line.substr(0, eq)] = value;
+  }
+  return env;
 }
 
 }  // namespace flashsale::testing

@@ -31,7 +31,8 @@ class host_network {
   /// The path of the host's network namespace (/run/netns/...), for setns.
   std::string namespace_path(const std::string& host) const;
 
-  /// `argv` as a command line that runs it on `host` (ip netns exec): argv[0] becomes "ip".
+  /// `argv` as a command line that runs it on `host` (ip netns exec, which execs it: the pid
+  /// stays the program's); the first element is the path of ip.
   std::vector<std::string> on(const std::string& host, const std::vector<std::string>& argv) const;
 
   /// `a` stops hearing `b` and, unless `one_way`, `b` stops hearing `a` (packets dropped on
@@ -55,5 +56,14 @@ class host_network {
   std::map<std::string, std::string> addresses_;
   std::string harness_;
 };
+
+/// Runs `scripts/services <verb> --run-dir <run_dir>` (the single profile) on `host`, the services
+/// listening on the host's address too (FLASHSALE_SERVICES_ADDRESS), up to 180 s; its output in
+/// `log`. Returns the exit code, -1 when it did not exit in time.
+int services_on_host(const host_network& net, const std::string& host, const std::string& run_dir,
+                     const std::string& verb, const std::string& log);
+
+/// The KEY=value lines of an endpoints.env file, single quotes around a value removed.
+std::map<std::string, std::string> read_env_file(const std::string& path);
 
 }  // namespace flashsale::testing

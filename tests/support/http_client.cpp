@@ -14,7 +14,9 @@
 
 namespace flashsale::testing {
 
-http_client::http_client(int port, int timeout_ms) {
+http_client::http_client(int port, int timeout_ms) : http_client("127.0.0.1", port, timeout_ms) {}
+
+http_client::http_client(const std::string& address, int port, int timeout_ms) : host_(address) {
   fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd_ < 0)
     throw std::runtime_error("socket failed");
@@ -24,10 +26,13 @@ http_client::http_client(int port, int timeout_ms) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::inet_pton(AF_INET, address.c_str(), &addr.sin_addr) != 1) {
+    ::close(fd_);
+    throw std::runtime_error("not an IPv4 address: '" + address + "'");
+  }
   if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     ::close(fd_);
-    throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port));
+    throw std::runtime_error("cannot connect to " + address + ":" + std::to_string(port));
   }
 }
 
@@ -39,7 +44,7 @@ http_client::~http_client() {
 http_reply http_client::request(const std::string& method, const std::string& target,
                                 const std::string& body,
                                 const std::map<std::string, std::string>& headers) {
-  std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  std::string req = method + " " + target + " HTTP/1.1\r\nHost: " + host_ + "\r\n";
   for (const auto& [k, v] : headers)
     req += k + ": " + v + "\r\n";
   if (!body.empty() || method == "POST")
@@ -124,10 +129,14 @@ int free_port() {
 }
 
 bool wait_until_healthy(int port, int timeout_ms) {
+  return wait_until_healthy("127.0.0.1", port, timeout_ms);
+}
+
+bool wait_until_healthy(const std::string& address, int port, int timeout_ms) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds{timeout_ms};
   while (std::chrono::steady_clock::now() < deadline) {
     try {
-      http_client c{port, 1000};
+      http_client c{address, port, 1000};
       if (c.request("GET", "/healthz").status == 200)
         return true;
     } catch (const std::exception&) {

@@ -18,6 +18,8 @@ class http_client {
  public:
   /// Connects to 127.0.0.1:port; throws std::runtime_error on failure.
   explicit http_client(int port, int timeout_ms = 10000);
+  /// Connects to address:port (an IPv4 address); throws std::runtime_error on failure.
+  http_client(const std::string& address, int port, int timeout_ms = 10000);
   ~http_client();
   http_client(const http_client&) = delete;
   http_client& operator=(const http_client&) = delete;
@@ -33,6 +35,7 @@ class http_client {
  private:
   http_reply read_reply();
   int fd_ = -1;
+  std::string host_;  ///< the Host header
   std::string buffer_;
 };
 
@@ -41,5 +44,7 @@ int free_port();
 
 /// Tries to connect and GET /healthz until it answers 200 or `timeout_ms` passes.
 bool wait_until_healthy(int port, int timeout_ms);
+/// The same on address:port.
+bool wait_until_healthy(const std::string& address, int port, int timeout_ms);
 
 }  // namespace flashsale::testing

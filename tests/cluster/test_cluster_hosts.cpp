@@ -1,0 +1,136 @@
+// The seed sale with every node on a host of its own (issue 12, test (a)): 4 gateways and 2
+// writers, each in its own network namespace with its own address (scripts/hosts), the private
+// services on a seventh host, the buyers and the audit in the harness's namespace. What must hold
+// is what holds on one host: every 202 exactly one order, nothing oversold, exactly the stock
+// sold; and the nodes find each other by the addresses they register, not by 127.0.0.1. Needs
+// root; runs alone (RUN_SERIAL): it starts services of its own and measures a sale.
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "tests/cluster/cluster_fixture.hpp"
+#include "tests/support/host_network.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using flashsale::testing::cluster_fixture;
+using flashsale::testing::cluster_setup;
+using flashsale::testing::host_network;
+using flashsale::testing::load_run;
+using clock_type = std::chrono::steady_clock;
+
+/// The hosts and the services on theirs, for the whole test program: made before any fixture
+/// reads the FLASHSALE_* endpoints (which then name the services' host), taken down at the end.
+class hosts_environment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    if (::geteuid() != 0) {
+      why_not_ = "network namespaces need root (CI runs as root)";
+      return;
+    }
+    net_ = std::make_unique<host_network>(
+        std::vector<std::string>{"services", "gw1", "gw2", "gw3", "gw4", "w1", "w2"});
+    run_dir_ = "/tmp/flashsale-cluster-hosts-" + net_->run();
+    log_ = run_dir_ + ".log";
+    auto t0 = clock_type::now();
+    if (flashsale::testing::services_on_host(*net_, "services", run_dir_, "start", log_) != 0) {
+      std::ifstream in{log_};
+      std::stringstream text;
+      text << in.rdbuf();
+      why_not_ = "the services did not start on their host:\n" + text.str();
+      return;
+    }
+    for (const auto& [key, value] : flashsale::testing::read_env_file(run_dir_ + "/endpoints.env"))
+      ::setenv(key.c_str(), value.c_str(), 1);
+    std::cout << "[          ] services on host " << net_->address("services") << ", started in "
+              << std::chrono::duration<double>(clock_type::now() - t0).count() << " s\n";
+  }
+
+  void TearDown() override {
+    if (!net_)
+      return;
+    flashsale::testing::services_on_host(*net_, "services", run_dir_, "stop", log_ + ".stop");
+    std::filesystem::remove_all(run_dir_);
+    std::filesystem::remove(log_);
+    std::filesystem::remove(log_ + ".stop");
+    net_.reset();
+  }
+
+  /// Empty when the hosts and services are up; else why not.
+  const std::string& why_not() const { return why_not_; }
+  const host_network* hosts() const { return net_.get(); }
+
+ private:
+  std::unique_ptr<host_network> net_;
+  std::string run_dir_, log_, why_not_;
+};
+
+hosts_environment* const environment =
+    static_cast<hosts_environment*>(::testing::AddGlobalTestEnvironment(new hosts_environment));
+
+class cluster_on_hosts : public cluster_fixture {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0)
+      GTEST_SKIP() << environment->why_not();
+    ASSERT_TRUE(environment->why_not().empty()) << environment->why_not();
+  }
+};
+
+TEST_F(cluster_on_hosts,
+       four_gateways_and_two_writers_on_hosts_of_their_own_sell_exactly_the_stock) {
+  auto t0 = clock_type::now();
+  cluster_setup setup{flashsale::testing::seed_sale("hosts")};
+  setup.gateways = 4;
+  setup.writers = 2;
+  setup.keep_one_in = 10;
+  setup.hosts = environment->hosts();
+  ASSERT_NO_FATAL_FAILURE(start(setup));
+  for (const auto& g : gateways_)
+    EXPECT_EQ(g.address, setup.hosts->address(g.name));
+
+  constexpr std::uint64_t requests = 100000;
+  auto tickets = path_in_dir("tickets.txt");
+  auto load = start_load({"--gateways", gateway_endpoints(), "--requests", std::to_string(requests),
+                          "--users", std::to_string(requests), "--connections", "32",
+                          "--timeout-ms", "20000", "--tickets-out", tickets});
+  load_run run{load->finish(120s), tickets};
+  // The same buyers again, each for another product: units that moved between gateways near the
+  // end of the first load sell to the second.
+  constexpr std::uint64_t more = 40000;
+  auto more_tickets = path_in_dir("tickets-2.txt");
+  auto second_load =
+      start_load({"--gateways", gateway_endpoints(), "--requests", std::to_string(more), "--users",
+                  std::to_string(more), "--products", "Phone,Clothes,TV", "--connections", "32",
+                  "--timeout-ms", "20000", "--tickets-out", more_tickets},
+                 "load-2");
+  load_run second{second_load->finish(120s), more_tickets};
+  for (const auto* r : {&run, &second}) {
+    ASSERT_EQ(r->result.exit_code, 0) << r->result.output;
+    EXPECT_EQ(r->result.errors, 0u) << r->result.output;
+    for (const auto& [code, n] : r->result.statuses)
+      EXPECT_TRUE(code == 202 || code == 410 || code == 429 || code == 503)
+          << n << " answers with status " << code << "\n"
+          << r->result.output;
+  }
+  EXPECT_EQ(run.result.status(202) + second.result.status(202), 3000u)
+      << run.result.output << second.result.output;
+  auto a = audit({run, second}, 60s);
+  EXPECT_EQ(a.unsold, 0);
+  expect_nodes_alive();
+  std::cout << "[          ] run time "
+            << std::chrono::duration<double>(clock_type::now() - t0).count() << " s\n";
+}
+
+}  // namespace
