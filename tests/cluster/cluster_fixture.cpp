@@ -29,17 +29,6 @@ std::string describe_exit(int status) {
 
 }  // namespace
 
-namespace {
-
-std::string join(const std::vector<int>& values) {
-  std::string s;
-  for (auto v : values)
-    s += (s.empty() ? "" : ",") + std::to_string(v);
-  return s;
-}
-
-}  // namespace
-
 std::string cluster_node::log_tail(int lines) const {
   return process ? process->log_tail(lines) : std::string{};
 }
@@ -196,10 +185,11 @@ void cluster_fixture::thaw_node(cluster_node& node) {
   node.frozen = false;
 }
 
-std::string cluster_fixture::gateway_endpoints() const {
+std::string cluster_fixture::gateway_endpoints(const std::vector<int>& ports) const {
   std::string list;
   for (const auto& g : gateways_)
-    list += (list.empty() ? "" : ",") + g.address + ":" + std::to_string(g.port);
+    if (ports.empty() || std::find(ports.begin(), ports.end(), g.port) != ports.end())
+      list += (list.empty() ? "" : ",") + g.address + ":" + std::to_string(g.port);
   return list;
 }
 
@@ -213,17 +203,21 @@ std::vector<int> cluster_fixture::gateway_ports() const {
 double cluster_fixture::gateway_metric(const std::string& name,
                                        const std::map<std::string, std::string>& labels) {
   double sum = 0;
-  for (auto& g : gateways_) {
-    if (g.killed || g.frozen)
-      continue;
-    try {
-      http_client client{g.address, g.port, 2000};
-      auto page = metrics_page::parse(client.request("GET", "/metrics").body);
-      sum += page.get(name, labels).value_or(0);
-    } catch (const std::exception&) {
-    }
-  }
+  for (auto& g : gateways_)
+    if (!g.killed && !g.frozen)
+      sum += gateway_metric_of(g, name, labels);
   return sum;
+}
+
+double cluster_fixture::gateway_metric_of(const cluster_node& gateway, const std::string& name,
+                                          const std::map<std::string, std::string>& labels) {
+  try {
+    http_client client{gateway.address, gateway.port, 2000};
+    auto page = metrics_page::parse(client.request("GET", "/metrics").body);
+    return page.get(name, labels).value_or(0);
+  } catch (const std::exception&) {
+    return 0;
+  }
 }
 
 void cluster_fixture::expect_nodes_alive() {
@@ -285,7 +279,7 @@ std::map<std::string, std::uint64_t> cluster_fixture::writer_stats() const {
 std::unique_ptr<background_load> cluster_fixture::start_load(const std::vector<std::string>& args,
                                                              const std::string& name,
                                                              std::vector<int> ports) {
-  std::vector<std::string> all{"--ports", join(ports.empty() ? gateway_ports() : ports)};
+  std::vector<std::string> all{"--gateways", gateway_endpoints(ports)};
   all.insert(all.end(), args.begin(), args.end());
   return std::make_unique<background_load>(all, path_in_dir(name + ".log"));
 }

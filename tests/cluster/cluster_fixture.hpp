@@ -102,12 +102,16 @@ class cluster_fixture : public sale_fixture {
   void thaw_node(cluster_node& node);
   /// The HTTP ports of every gateway.
   std::vector<int> gateway_ports() const;
-  /// "address:port" of every gateway (flashsale-load --gateways).
-  std::string gateway_endpoints() const;
+  /// "address:port,..." of the gateways listening on `ports` (all when empty), for
+  /// flashsale-load --gateways.
+  std::string gateway_endpoints(const std::vector<int>& ports = {}) const;
   /// Sum of the sample `name{labels}` over the gateways still running (neither killed nor
   /// frozen; an unreachable gateway counts 0).
   double gateway_metric(const std::string& name,
                         const std::map<std::string, std::string>& labels = {});
+  /// The sample `name{labels}` of one gateway (0 when it does not answer within 2 s).
+  static double gateway_metric_of(const cluster_node& gateway, const std::string& name,
+                                  const std::map<std::string, std::string>& labels = {});
   /// gateway_metric() of flashsale_purchases_total{outcome="accepted"}.
   double accepted_so_far() {
     return gateway_metric("flashsale_purchases_total", {{"outcome", "accepted"}});

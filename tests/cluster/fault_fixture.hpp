@@ -110,7 +110,7 @@ class cluster_faults : public cluster_fixture {
   /// (printed with the purchases of unknown fate).
   void sell_the_rest_after_fault(const load_run& first, std::chrono::milliseconds drain_timeout) {
     for (auto& g : gateways_)
-      EXPECT_TRUE(wait_until_healthy(g.port, 30000)) << g.log_tail();
+      EXPECT_TRUE(wait_until_healthy(g.address, g.port, 30000)) << g.log_tail();
     EXPECT_TRUE(writers_consume(writers_.size(), 30s)) << logs();
     auto second = sell_the_rest({});
     EXPECT_EQ(second.result.errors, 0u) << second.result.output;

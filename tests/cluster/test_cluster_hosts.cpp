@@ -15,20 +15,25 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
 #include "tests/cluster/cluster_fixture.hpp"
+#include "tests/cluster/fault_fixture.hpp"
 #include "tests/support/host_network.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
+using flashsale::testing::clock_type;
 using flashsale::testing::cluster_fixture;
 using flashsale::testing::cluster_setup;
+using flashsale::testing::fault_after;
 using flashsale::testing::host_network;
 using flashsale::testing::load_run;
-using clock_type = std::chrono::steady_clock;
+using flashsale::testing::poll_until;
+using flashsale::testing::seconds_since;
 
 /// The hosts and the services on theirs, for the whole test program: made before any fixture
 /// reads the FLASHSALE_* endpoints (which then name the services' host), taken down at the end.
@@ -67,6 +72,12 @@ class hosts_environment : public ::testing::Environment {
     net_.reset();
   }
 
+  /// Partitions `host` from the services' host, TCP to and from `port` only.
+  void partition(const std::string& host, const std::string& services, int port) {
+    net_->partition(host, services, false, port);
+  }
+  void heal(const std::string& host, const std::string& services) { net_->heal(host, services); }
+
   /// Empty when the hosts and services are up; else why not.
   const std::string& why_not() const { return why_not_; }
   const host_network* hosts() const { return net_.get(); }
@@ -79,7 +90,7 @@ class hosts_environment : public ::testing::Environment {
 hosts_environment* const environment =
     static_cast<hosts_environment*>(::testing::AddGlobalTestEnvironment(new hosts_environment));
 
-class cluster_on_hosts : public cluster_fixture {
+class cluster_on_hosts : public flashsale::testing::cluster_faults {
  protected:
   void SetUp() override {
     if (::geteuid() != 0)
@@ -131,6 +142,53 @@ TEST_F(cluster_on_hosts,
   expect_nodes_alive();
   std::cout << "[          ] run time "
             << std::chrono::duration<double>(clock_type::now() - t0).count() << " s\n";
+}
+
+// (c) gw1 cut off from the broker, both ways, mid-sale, while its buyers, ZooKeeper and the
+// database still reach it: what it published goes unconfirmed, so it answers 503 (never a 202
+// without the broker's confirm), reconnects by itself after the heal, sends again what was of
+// unknown fate, and the sale ends with every 202 one order and no stock unsold.
+TEST_F(cluster_on_hosts,
+       a_gateway_partitioned_from_the_broker_answers_503_and_sells_after_the_heal) {
+  auto t0 = clock_type::now();
+  cluster_setup setup{flashsale::testing::faults_sale_text()};
+  setup.hosts = environment->hosts();
+  ASSERT_NO_FATAL_FAILURE(start(setup));
+  auto& gw1 = gateways_[0];
+  auto refused = [&] {
+    return gateway_metric_of(gw1, "flashsale_purchases_total", {{"outcome", "queue_refused"}});
+  };
+  auto accepted = [&] {
+    return gateway_metric_of(gw1, "flashsale_purchases_total", {{"outcome", "accepted"}});
+  };
+  // The buyers come to gw1 only, so that the sale cannot end on the other gateway meanwhile.
+  auto load = start_sale_load({gw1.port});
+  ASSERT_NO_FATAL_FAILURE(wait_for_accepted(*load, fault_after));
+
+  int amqp_port = std::stoi(std::getenv("FLASHSALE_AMQP_PORT"));
+  double refused_before = refused();
+  environment->partition("gw1", "services", amqp_port);
+  auto cut_at = clock_type::now();
+  // Held back to a trickle (the requests to a gateway without a broker are answered at once) for
+  // 8 s: gw1 answers 503 all that time.
+  EXPECT_TRUE(load->trickle_until(
+      [&] { return refused() >= refused_before + 1 && seconds_since(cut_at) >= 8; }, 30s))
+      << "gw1 answered no 503 within 30 s of losing the broker\n"
+      << gw1.log_tail();
+  double accepted_at_heal = accepted();
+  double refused_at_heal = refused();
+  environment->heal("gw1", "services");
+  auto healed_at = clock_type::now();
+  bool again = poll_until([&] { return accepted() > accepted_at_heal; }, 30s, 20ms);
+  auto again_s = seconds_since(healed_at);
+  std::cout << "[          ] gw1 cut off from the broker for " << seconds_since(cut_at) - again_s
+            << " s: " << refused_at_heal - refused_before << " answered 503, " << accepted_at_heal
+            << " accepted in all by the heal; accepting again " << again_s << " s after the heal\n";
+  EXPECT_TRUE(again) << "gw1 accepted nothing within 30 s of the heal\n" << gw1.log_tail();
+  auto first = finish_sale_load(*load, 120s);
+  sell_the_rest_after_fault(first, 60s);
+  expect_nodes_alive();
+  std::cout << "[          ] run time " << seconds_since(t0) << " s\n";
 }
 
 }  // namespace

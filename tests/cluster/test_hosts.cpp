@@ -169,6 +169,17 @@ TEST_F(hosts, a_partition_drops_both_ways_silently_until_healed) {
   EXPECT_EQ(connect_from(net, "b", net.address("a"), on_a.port), 0);
 }
 
+TEST_F(hosts, a_partition_from_one_port_leaves_the_host_s_other_ports_reachable) {
+  host_network net{{"a", "b"}};
+  listener cut{net, "b"}, open{net, "b"};
+  ASSERT_TRUE(cut.socket && open.socket);
+  net.partition("a", "b", false, cut.port);
+  EXPECT_EQ(connect_from(net, "a", net.address("b"), cut.port), ETIMEDOUT);
+  EXPECT_EQ(connect_from(net, "a", net.address("b"), open.port), 0);
+  net.heal("a", "b");
+  EXPECT_EQ(connect_from(net, "a", net.address("b"), cut.port), 0);
+}
+
 TEST_F(hosts, a_one_way_partition_stops_only_what_the_host_hears) {
   host_network net{{"a", "b"}};
   net.partition("a", "b", true);  // a no longer hears b

@@ -86,10 +86,14 @@ std::vector<std::string> host_network::on(const std::string& host,
   return out;
 }
 
-void host_network::partition(const std::string& a, const std::string& b, bool one_way) {
+void host_network::partition(const std::string& a, const std::string& b, bool one_way, int port) {
   std::vector<std::string> args{"partition", run_, a, b};
   if (one_way)
     args.emplace_back("--one-way");
+  if (port != 0) {
+    args.emplace_back("--port");
+    args.push_back(std::to_string(port));
+  }
   hosts_or_throw(args);
 }
 

@@ -36,8 +36,9 @@ class host_network {
   std::vector<std::string> on(const std::string& host, const std::vector<std::string>& argv) const;
 
   /// `a` stops hearing `b` and, unless `one_way`, `b` stops hearing `a` (packets dropped on
-  /// arrival, silently). Throws std::runtime_error when the script fails.
-  void partition(const std::string& a, const std::string& b, bool one_way = false);
+  /// arrival, silently); with `port` only TCP to and from `b`'s port (one service of `b`'s).
+  /// Throws std::runtime_error when the script fails.
+  void partition(const std::string& a, const std::string& b, bool one_way = false, int port = 0);
   /// Undoes the partitions between `a` and `b`.
   void heal(const std::string& a, const std::string& b);
   /// `host` drops `percent` of what it receives, at random (0 ends it).
