@@ -1,5 +1,7 @@
 #include "actors/consumer_bridge.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <map>
 #include <unordered_map>
 #include <vector>
@@ -47,6 +49,12 @@ struct consumer_state {
   std::uint64_t requeued = 0;     // messages put back
   std::map<order_status, std::uint64_t> results;
   std::string last_stats;
+  /// After a database failed a batch, consumption pauses (the deliveries go to the other writers)
+  /// for next_pause, doubled at each failure after a pause up to max_pause, reset by a success.
+  std::chrono::steady_clock::time_point paused_until{};
+  std::chrono::milliseconds next_pause{first_pause};
+  static constexpr std::chrono::milliseconds first_pause{1000};
+  static constexpr std::chrono::milliseconds max_pause{8000};
   static inline const char* name = "consumer_bridge";
 };
 
@@ -173,10 +181,22 @@ consumer_impl_actor::behavior_type consumer_impl(
         st.confirmed_rate.sample(std::chrono::steady_clock::now(),
                                  count_of(st, order_status::confirmed));
         settle(st, w.tokens, false);
+        st.next_pause = consumer_state::first_pause;
         if (st.results_sink)
           self->send(st.results_sink, std::move(w.results));
       },
-      [=](failed_purchases& f) { settle(self->state, f.tokens, true); },
+      [=](failed_purchases& f) {
+        auto& st = self->state;
+        settle(st, f.tokens, true);
+        // A writer whose database fails would take its share of the queue and give it back only
+        // after each connect attempt timed out: it steps aside instead.
+        auto now = std::chrono::steady_clock::now();
+        if (now >= st.paused_until) {
+          st.adapter->pause(st.next_pause, "database " + f.database + " failed a batch");
+          st.paused_until = now + st.next_pause;
+          st.next_pause = std::min(st.next_pause * 2, consumer_state::max_pause);
+        }
+      },
       [=](stats_atom) -> node_stats {
         auto& st = self->state;
         auto now = std::chrono::steady_clock::now();

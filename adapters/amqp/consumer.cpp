@@ -59,6 +59,15 @@ void consumer::reject(std::uint64_t tag, bool requeue) {
   settles_.push_back(settle{tag, false, requeue});
 }
 
+void consumer::pause(std::chrono::milliseconds how_long, std::string why) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    paused_until_ = std::max(paused_until_, clock::now() + how_long);
+    pause_why_ = std::move(why);
+  }
+  cv_.notify_all();
+}
+
 consumer_counters consumer::counters() const {
   consumer_counters c;
   c.delivered = delivered_.load();
@@ -80,11 +89,28 @@ class consumer::loop {
   void run() {
     std::vector<settle> settles;
     for (;;) {
+      clock::time_point paused_until;
+      std::string why;
       {
         std::lock_guard<std::mutex> guard{c_.mtx_};
         if (c_.stop_)
           break;
         settles.swap(c_.settles_);
+        paused_until = c_.paused_until_;
+        why = c_.pause_why_;
+      }
+      if (clock::now() < paused_until) {
+        if (conn_ != nullptr) {
+          // Acks of what was finished go out first; the rest goes back to the queue.
+          if (apply(settles, clock::now()))
+            ack_head();
+          if (conn_ != nullptr)
+            close_for_pause(why, paused_until);
+        }
+        settles.clear();
+        std::unique_lock<std::mutex> lock{c_.mtx_};
+        c_.cv_.wait_until(lock, paused_until, [this] { return c_.stop_; });
+        continue;
       }
       if (conn_ == nullptr) {
         settles.clear();  // tags of a dead connection mean nothing to the next one
@@ -128,6 +154,19 @@ class consumer::loop {
       backoff_.wait(c_.mtx_, c_.cv_, [this] { return c_.stop_; });
       return false;
     }
+  }
+
+  /// Closes the connection for a pause (not a failure: the next connect tries the same broker).
+  void close_for_pause(const std::string& why, clock::time_point until) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now()).count();
+    spdlog::warn(
+        "amqp consumer {} queues {}: pausing for {} ms ({}); {} unacked deliveries go back to the "
+        "queue",
+        conn_->broker(), queue_list_, ms, why, window_.size());
+    c_.connected_ = false;
+    conn_.reset();
+    window_.clear();
+    finished_behind_ = 0;
   }
 
   void drop(const std::string& why) {

@@ -63,6 +63,11 @@ class consumer {
   void ack(const std::vector<std::uint64_t>& tags);
   /// Rejects a delivery: requeue = true puts it back, false dead-letters it. Thread-safe.
   void reject(std::uint64_t tag, bool requeue);
+  /// Stops consuming for `how_long`: the connection closes (every unacked delivery goes back to
+  /// the queue, for other consumers; later acks of them are dropped), and the consumer connects
+  /// again once the pause is over. For a consumer that cannot use what it gets (its database is
+  /// unreachable). A pause during a pause ends at the later time. Thread-safe, non-blocking.
+  void pause(std::chrono::milliseconds how_long, std::string why);
 
   bool connected() const { return connected_.load(); }
   /// Deliveries acknowledged so far (for tests and stats).
@@ -86,8 +91,10 @@ class consumer {
   batch_callback on_batch_;
   std::mutex mtx_;
   std::condition_variable cv_;
-  std::vector<settle> settles_;  // guarded by mtx_
-  bool stop_ = false;            // guarded by mtx_
+  std::vector<settle> settles_;                           // guarded by mtx_
+  bool stop_ = false;                                     // guarded by mtx_
+  std::chrono::steady_clock::time_point paused_until_{};  // guarded by mtx_
+  std::string pause_why_;                                 // guarded by mtx_
   std::atomic<bool> connected_{false};
   std::atomic<std::uint64_t> delivered_{0};
   std::atomic<std::uint64_t> acked_{0};

@@ -1,5 +1,6 @@
 #include "adapters/db/connection.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -100,6 +101,13 @@ std::string connection_params::conninfo(const std::string& extra) const {
     out += " password=" + quoted(password);
   if (connect_timeout_s > 0)
     out += " connect_timeout=" + std::to_string(connect_timeout_s);
+  if (silence_timeout_s > 0) {  // probes from half the timeout on, 3 of them within it
+    int idle = std::max(1, silence_timeout_s / 2);
+    int interval = std::max(1, (silence_timeout_s - idle) / 4);
+    out += " tcp_user_timeout=" + std::to_string(silence_timeout_s * 1000) +
+           " keepalives=1 keepalives_idle=" + std::to_string(idle) +
+           " keepalives_interval=" + std::to_string(interval) + " keepalives_count=3";
+  }
   if (!extra.empty())
     out += " " + extra;
   return out;

@@ -37,6 +37,11 @@ struct connection_params {
   std::string password;
   std::string dbname = "flashsale";
   int connect_timeout_s = 5;  ///< libpq connect_timeout; <= 0 means wait forever
+  /// A server that acknowledges nothing this long (a cut link, a dead host) fails the call in
+  /// progress instead of leaving it waiting for the kernel's retransmissions (a quarter of an
+  /// hour): libpq's tcp_user_timeout, and keepalives that probe a connection waiting for an
+  /// answer. <= 0 leaves both to the kernel.
+  int silence_timeout_s = 10;
 
   /// Reads FLASHSALE_PG_HOST, FLASHSALE_PG_PORT, FLASHSALE_PG_HOSTS (a server list),
   /// FLASHSALE_PG_ADMIN_USER, FLASHSALE_PG_DB and the
@@ -59,7 +64,8 @@ struct connection_params {
   std::string endpoint() const;
 
   /// The libpq connection string of these parameters (password included: never log it): every
-  /// candidate, target_session_attrs=read-write, connect_timeout when > 0, plus `extra`
+  /// candidate, target_session_attrs=read-write, connect_timeout when > 0, tcp_user_timeout and
+  /// keepalives from silence_timeout_s when > 0, plus `extra`
   /// ("key=value ..."). Values are quoted as libpq wants.
   std::string conninfo(const std::string& extra = "") const;
 };

@@ -91,6 +91,24 @@ class cluster_faults : public cluster_fixture {
     return run;
   }
 
+  /// Writer batches that failed and went back to the queue, counted in the writers' logs.
+  std::size_t failed_batches() const {
+    std::size_t n = 0;
+    for (const auto& w : writers_)
+      n += count_in_log(w, "goes back to the queue");
+    return n;
+  }
+
+  /// Order rows of the sale's database (as read_orders() reads them, through the server list);
+  /// fails the test when they cannot be read.
+  std::map<std::string, std::string> orders_now() {
+    std::map<std::string, std::string> products;
+    std::map<std::string, int> counts;
+    std::string error;
+    EXPECT_TRUE(read_orders(products, counts, &error)) << error;
+    return products;
+  }
+
   /// Waits until `n` consumers consume the order queue.
   bool writers_consume(std::size_t n, std::chrono::milliseconds timeout) {
     return poll_until(

@@ -191,4 +191,40 @@ TEST_F(cluster_on_hosts,
   std::cout << "[          ] run time " << seconds_since(t0) << " s\n";
 }
 
+// (d) w1 cut off from PostgreSQL mid-sale, while it still reaches the broker: its batch in progress
+// fails once the server has been silent for the connection's silence timeout (10 s), goes back to
+// the queue, and w2 writes it and the rest; after the heal the sale ends with nothing lost.
+TEST_F(cluster_on_hosts, a_writer_partitioned_from_the_database_returns_its_batches_to_the_other) {
+  auto t0 = clock_type::now();
+  cluster_setup setup{flashsale::testing::faults_sale_text()};
+  setup.hosts = environment->hosts();
+  ASSERT_NO_FATAL_FAILURE(start(setup));
+  auto& w1 = writers_[0];
+  auto load = start_sale_load();
+  ASSERT_NO_FATAL_FAILURE(wait_for_accepted(*load, fault_after));
+
+  int pg_port = std::stoi(std::getenv("FLASHSALE_PG_PORT"));
+  auto failed_before = count_in_log(w1, "goes back to the queue");
+  environment->partition("w1", "services", pg_port);
+  auto cut_at = clock_type::now();
+  bool returned = poll_until(
+      [&] { return count_in_log(w1, "goes back to the queue") > failed_before; }, 40s, 100ms);
+  auto returned_s = seconds_since(cut_at);
+  EXPECT_TRUE(returned) << "w1's batch did not fail within 40 s of losing the database\n"
+                        << w1.log_tail();
+  auto first = finish_sale_load(*load, 120s);
+  // Still cut off: every accepted purchase becomes an order through w2 alone.
+  auto accepted = static_cast<std::size_t>(first.result.status(202));
+  bool written = poll_until([&] { return orders_now().size() >= accepted; }, 60s, 200ms);
+  auto written_s = seconds_since(cut_at);
+  std::cout << "[          ] w1 cut off from PostgreSQL: its batch went back to the queue after "
+            << returned_s << " s; the " << accepted << " purchases accepted were all written "
+            << written_s << " s after the cut, w1 still cut off\n";
+  EXPECT_TRUE(written) << "the other writer did not write every accepted purchase\n" << logs();
+  environment->heal("w1", "services");
+  sell_the_rest_after_fault(first, 60s);
+  expect_nodes_alive();
+  std::cout << "[          ] run time " << seconds_since(t0) << " s\n";
+}
+
 }  // namespace

@@ -66,24 +66,6 @@ class replicated_faults : public flashsale::testing::cluster_faults {
     std::cout << "[          ] TearDown made the PostgreSQL primary and standby anew\n";
   }
 
-  /// Writer batches that failed and went back to the queue, counted in the writers' logs.
-  std::size_t failed_batches() const {
-    std::size_t n = 0;
-    for (const auto& w : writers_)
-      n += count_in_log(w, "goes back to the queue");
-    return n;
-  }
-
-  /// Order rows of the sale's database (as read_orders() reads them, through the server list);
-  /// fails the test when they cannot be read.
-  std::map<std::string, std::string> orders_now() {
-    std::map<std::string, std::string> products;
-    std::map<std::string, int> counts;
-    std::string error;
-    EXPECT_TRUE(read_orders(products, counts, &error)) << error;
-    return products;
-  }
-
   bool pg_promoted_ = false;
 
   /// The member of the RabbitMQ cluster (rabbit1..rabbit3) that leads the sale's order queue,

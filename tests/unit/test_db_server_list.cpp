@@ -50,6 +50,17 @@ TEST(db_server_list, a_list_names_every_server_in_order_for_libpq) {
   EXPECT_NE(info.find(" application_name=x"), std::string::npos) << info;
 }
 
+TEST(db_server_list, a_silent_server_fails_the_call_within_the_silence_timeout) {
+  connection_params p;
+  auto info = p.conninfo();
+  EXPECT_NE(info.find("tcp_user_timeout=10000"), std::string::npos) << info;
+  EXPECT_NE(info.find("keepalives=1 keepalives_idle=5 keepalives_interval=1 keepalives_count=3"),
+            std::string::npos)
+      << info;
+  p.silence_timeout_s = 0;  // the kernel's
+  EXPECT_EQ(p.conninfo().find("tcp_user_timeout"), std::string::npos);
+}
+
 TEST(db_server_list, values_are_quoted_as_libpq_reads_them) {
   connection_params p;
   p.user = "o'brien";
