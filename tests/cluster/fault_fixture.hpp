@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tests/cluster/cluster_fixture.hpp"
+#include "tests/support/grant_watcher.hpp"
 #include "tests/support/amqp_tools.hpp"
 #include "tests/support/http_client.hpp"
 
@@ -107,6 +108,29 @@ class cluster_faults : public cluster_fixture {
     std::string error;
     EXPECT_TRUE(read_orders(products, counts, &error)) << error;
     return products;
+  }
+
+  /// Stops `watcher` and expects sum(grants) <= stock in every state it saw, and that it saw the
+  /// tree change; prints its figures.
+  static void expect_grants_within_stock(grant_watcher& watcher) {
+    watcher.stop();
+    auto violations = watcher.violations();
+    EXPECT_TRUE(violations.empty())
+        << violations.size() << " states with sum(grants) > stock, first: " << violations.front();
+    EXPECT_GT(watcher.snapshots(), 1u) << "the quota tree never changed: nothing was checked";
+    std::cout << "[          ] watcher: " << watcher.snapshots()
+              << " consistent states of the quota tree, sum(grants) <= stock in each (max sum "
+              << watcher.max_sum() << ")\n";
+  }
+
+  /// A watcher of this sale's grants (every product, every gateway).
+  std::unique_ptr<grant_watcher> watch_grants() {
+    std::vector<std::string> products, names;
+    for (const auto& p : sale_.products)
+      products.push_back(p.id);
+    for (const auto& g : gateways_)
+      names.push_back(g.name);
+    return std::make_unique<grant_watcher>(zk_->hosts(), *paths_, products, names);
   }
 
   /// Waits until `n` consumers consume the order queue.
