@@ -77,6 +77,11 @@ class hosts_environment : public ::testing::Environment {
     net_->partition(host, services, false, port);
   }
   void heal(const std::string& host, const std::string& services) { net_->heal(host, services); }
+  /// Every host drops `percent` of what it receives.
+  void loss_everywhere(int percent) {
+    for (const auto& h : {"services", "gw1", "gw2", "gw3", "gw4", "w1", "w2"})
+      net_->loss(h, percent);
+  }
 
   /// Empty when the hosts and services are up; else why not.
   const std::string& why_not() const { return why_not_; }
@@ -276,6 +281,33 @@ TEST_F(cluster_on_hosts, a_gateway_partitioned_from_zookeeper_stops_admitting_wi
   auto first = finish_sale_load(*load, 120s);
   sell_the_rest_after_fault(first, 60s);
   expect_grants_within_stock(*watcher);
+  expect_nodes_alive();
+  std::cout << "[          ] run time " << seconds_since(t0) << " s\n";
+}
+
+/// The "latency_ms p50 .. p90 .. p99 .. max .." line of a load report.
+std::string latency_line(const std::string& report) {
+  auto at = report.find("latency_ms");
+  return at == std::string::npos ? "(no latency line)"
+                                 : report.substr(at, report.find('\n', at) - at);
+}
+
+// (e) 5% of the packets every host receives dropped, for the whole sale (delay is not there: this
+// kernel has no netem): TCP retransmits, the sale is slower, nothing breaks.
+TEST_F(cluster_on_hosts, five_percent_loss_on_every_link_slows_the_sale_and_breaks_nothing) {
+  auto t0 = clock_type::now();
+  cluster_setup setup{flashsale::testing::faults_sale_text()};
+  setup.hosts = environment->hosts();
+  ASSERT_NO_FATAL_FAILURE(start(setup));
+  struct loss_guard {  // the other tests must not inherit the loss
+    ~loss_guard() { environment->loss_everywhere(0); }
+  } guard;
+  environment->loss_everywhere(5);
+  auto load = start_sale_load();
+  auto first = finish_sale_load(*load, 180s);
+  std::cout << "[          ] with 5% loss: " << latency_line(first.result.output) << "; sale time "
+            << seconds_since(t0) << " s\n";
+  sell_the_rest_after_fault(first, 60s);
   expect_nodes_alive();
   std::cout << "[          ] run time " << seconds_since(t0) << " s\n";
 }
