@@ -163,18 +163,20 @@ class consumer::loop {
         "amqp consumer {} queues {}: pausing for {} ms ({}); {} unacked deliveries go back to the "
         "queue",
         conn_->broker(), queue_list_, ms, why, window_.size());
-    c_.connected_ = false;
-    conn_.reset();
-    window_.clear();
-    finished_behind_ = 0;
+    close();
   }
 
   void drop(const std::string& why) {
     spdlog::error(
         "amqp consumer {} queues {}: {}; reconnecting ({} unacked deliveries are redelivered)",
         conn_->broker(), queue_list_, why, window_.size());
-    c_.connected_ = false;
     brokers_.lost(conn_->broker_index());
+    close();
+  }
+
+  /// Forgets the connection and its window (the broker redelivers what was unacked).
+  void close() {
+    c_.connected_ = false;
     conn_.reset();
     window_.clear();
     finished_behind_ = 0;

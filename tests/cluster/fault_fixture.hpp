@@ -73,6 +73,10 @@ class cluster_faults : public cluster_fixture {
   double purchases(const std::string& outcome) {
     return gateway_metric("flashsale_purchases_total", {{"outcome", outcome}});
   }
+  /// The same of one gateway.
+  static double purchases_of(const cluster_node& gateway, const std::string& outcome) {
+    return gateway_metric_of(gateway, "flashsale_purchases_total", {{"outcome", outcome}});
+  }
 
   /// The answers a sale may give here: accepted, sold out, refused by the queue.
   static void expect_only_sale_statuses(const load_result& r) {

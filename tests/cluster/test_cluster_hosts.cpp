@@ -10,10 +10,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <thread>
 
@@ -49,11 +47,10 @@ class hosts_environment : public ::testing::Environment {
     run_dir_ = "/tmp/flashsale-cluster-hosts-" + net_->run();
     log_ = run_dir_ + ".log";
     auto t0 = clock_type::now();
-    if (flashsale::testing::services_on_host(*net_, "services", run_dir_, "start", log_) != 0) {
-      std::ifstream in{log_};
-      std::stringstream text;
-      text << in.rdbuf();
-      why_not_ = "the services did not start on their host:\n" + text.str();
+    std::string output;
+    if (flashsale::testing::services_on_host(*net_, "services", run_dir_, "start", log_, &output) !=
+        0) {
+      why_not_ = "the services did not start on their host:\n" + output;
       return;
     }
     for (const auto& [key, value] : flashsale::testing::read_env_file(run_dir_ + "/endpoints.env"))
@@ -101,6 +98,13 @@ class cluster_on_hosts : public flashsale::testing::cluster_faults {
     if (::geteuid() != 0)
       GTEST_SKIP() << environment->why_not();
     ASSERT_TRUE(environment->why_not().empty()) << environment->why_not();
+  }
+
+  /// The fault tests' sale on 2 gateways and 2 writers, each on its host.
+  static cluster_setup faults_on_hosts() {
+    cluster_setup setup{flashsale::testing::faults_sale_text()};
+    setup.hosts = environment->hosts();
+    return setup;
   }
 };
 
@@ -156,16 +160,11 @@ TEST_F(cluster_on_hosts,
 TEST_F(cluster_on_hosts,
        a_gateway_partitioned_from_the_broker_answers_503_and_sells_after_the_heal) {
   auto t0 = clock_type::now();
-  cluster_setup setup{flashsale::testing::faults_sale_text()};
-  setup.hosts = environment->hosts();
+  auto setup = faults_on_hosts();
   ASSERT_NO_FATAL_FAILURE(start(setup));
   auto& gw1 = gateways_[0];
-  auto refused = [&] {
-    return gateway_metric_of(gw1, "flashsale_purchases_total", {{"outcome", "queue_refused"}});
-  };
-  auto accepted = [&] {
-    return gateway_metric_of(gw1, "flashsale_purchases_total", {{"outcome", "accepted"}});
-  };
+  auto refused = [&] { return purchases_of(gw1, "queue_refused"); };
+  auto accepted = [&] { return purchases_of(gw1, "accepted"); };
   // The buyers come to gw1 only, so that the sale cannot end on the other gateway meanwhile.
   auto load = start_sale_load({gw1.port});
   ASSERT_NO_FATAL_FAILURE(wait_for_accepted(*load, fault_after));
@@ -201,8 +200,7 @@ TEST_F(cluster_on_hosts,
 // the queue, and w2 writes it and the rest; after the heal the sale ends with nothing lost.
 TEST_F(cluster_on_hosts, a_writer_partitioned_from_the_database_returns_its_batches_to_the_other) {
   auto t0 = clock_type::now();
-  cluster_setup setup{flashsale::testing::faults_sale_text()};
-  setup.hosts = environment->hosts();
+  auto setup = faults_on_hosts();
   ASSERT_NO_FATAL_FAILURE(start(setup));
   auto& w1 = writers_[0];
   auto load = start_sale_load();
@@ -239,15 +237,12 @@ TEST_F(cluster_on_hosts, a_writer_partitioned_from_the_database_returns_its_batc
 // stock at every state of the quota tree; the audit finds nothing admitted twice.
 TEST_F(cluster_on_hosts, a_gateway_partitioned_from_zookeeper_stops_admitting_within_its_session) {
   auto t0 = clock_type::now();
-  cluster_setup setup{flashsale::testing::faults_sale_text()};
-  setup.hosts = environment->hosts();
+  auto setup = faults_on_hosts();
   setup.gateway_args = {"--zookeeper.report-interval-ms=100", "--zookeeper.idle-release-ms=1000"};
   ASSERT_NO_FATAL_FAILURE(start(setup));
   auto watcher = watch_grants();
   auto& gw1 = gateways_[0];
-  auto accepted = [&] {
-    return gateway_metric_of(gw1, "flashsale_purchases_total", {{"outcome", "accepted"}});
-  };
+  auto accepted = [&] { return purchases_of(gw1, "accepted"); };
   auto load = start_sale_load();
   ASSERT_NO_FATAL_FAILURE(wait_for_accepted(*load, fault_after));
 
@@ -296,8 +291,7 @@ std::string latency_line(const std::string& report) {
 // kernel has no netem): TCP retransmits, the sale is slower, nothing breaks.
 TEST_F(cluster_on_hosts, five_percent_loss_on_every_link_slows_the_sale_and_breaks_nothing) {
   auto t0 = clock_type::now();
-  cluster_setup setup{flashsale::testing::faults_sale_text()};
-  setup.hosts = environment->hosts();
+  auto setup = faults_on_hosts();
   ASSERT_NO_FATAL_FAILURE(start(setup));
   struct loss_guard {  // the other tests must not inherit the loss
     ~loss_guard() { environment->loss_everywhere(0); }

@@ -18,7 +18,6 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -223,15 +222,6 @@ TEST_F(hosts, a_host_named_twice_is_refused_with_the_reason) {
   }
 }
 
-/// The last 3,000 characters of a file, for failure messages.
-std::string file_tail(const std::string& path) {
-  std::ifstream in{path};
-  std::stringstream text;
-  text << in.rdbuf();
-  auto all = text.str();
-  return all.size() > 3000 ? all.substr(all.size() - 3000) : all;
-}
-
 /// The first line of a file.
 std::string first_line(const std::string& path) {
   std::ifstream in{path};
@@ -257,7 +247,8 @@ TEST_F(hosts, the_services_on_a_host_of_their_own_serve_the_other_hosts) {
       std::filesystem::remove(log + ".stop");
     }
   } guard{net, run_dir, log};
-  ASSERT_EQ(services_on_host(net, "services", run_dir, "start", log), 0) << file_tail(log);
+  std::string output;
+  ASSERT_EQ(services_on_host(net, "services", run_dir, "start", log, &output), 0) << output;
   const auto& address = net.address("services");
   auto env = read_env_file(run_dir + "/endpoints.env");
   EXPECT_EQ(env["FLASHSALE_PG_HOST"], address);

@@ -159,7 +159,7 @@ void host_network::hosts_or_throw(const std::vector<std::string>& args) const {
 }
 
 int services_on_host(const host_network& net, const std::string& host, const std::string& run_dir,
-                     const std::string& verb, const std::string& log) {
+                     const std::string& verb, const std::string& log, std::string* output) {
   auto argv = net.on(host, {"/usr/bin/env", "FLASHSALE_SERVICES=single",
                             "FLASHSALE_SERVICES_ADDRESS=" + net.address(host),
                             hosts_services_script, verb, "--run-dir", run_dir});
@@ -168,9 +168,10 @@ int services_on_host(const host_network& net, const std::string& host, const std
   if (status == -1) {
     script.signal(SIGKILL);
     script.wait(10000);
-    return -1;
   }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (output != nullptr)
+    *output = read_all(log);
+  return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 std::map<std::string, std::string> read_env_file(const std::string& path) {

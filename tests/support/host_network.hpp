@@ -60,9 +60,10 @@ class host_network {
 
 /// Runs `scripts/services <verb> --run-dir <run_dir>` (the single profile) on `host`, the services
 /// listening on the host's address too (FLASHSALE_SERVICES_ADDRESS), up to 180 s; its output in
-/// `log`. Returns the exit code, -1 when it did not exit in time.
+/// `log` and in *output when given. Returns the exit code, -1 when it did not exit in time.
 int services_on_host(const host_network& net, const std::string& host, const std::string& run_dir,
-                     const std::string& verb, const std::string& log);
+                     const std::string& verb, const std::string& log,
+                     std::string* output = nullptr);
 
 /// The KEY=value lines of an endpoints.env file, single quotes around a value removed.
 std::map<std::string, std::string> read_env_file(const std::string& path);
