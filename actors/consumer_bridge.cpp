@@ -207,7 +207,7 @@ consumer_impl_actor::behavior_type consumer_impl(
             std::chrono::duration_cast<std::chrono::milliseconds>(now - st.started).count();
         for (auto s :
              {order_status::confirmed, order_status::duplicate_request, order_status::user_limit,
-              order_status::sold_out, order_status::unknown_product})
+              order_status::sold_out, order_status::unknown_product, order_status::fenced})
           out.counts[to_string(s)] = count_of(st, s);
         out.counts["dead_lettered"] = static_cast<std::int64_t>(st.undecodable);
         out.counts["requeued"] = static_cast<std::int64_t>(st.requeued);

@@ -37,7 +37,7 @@ std::vector<order_result> write_batch(db::order_store& store, const std::vector<
       if (done[i] || batch[i].product != product)
         continue;
       const auto& p = batch[i];
-      requests.push_back(db::purchase_request{p.request_id, p.product, p.user, p.gateway});
+      requests.push_back(db::purchase_request{p.request_id, p.product, p.user, p.gateway, p.epoch});
       positions.push_back(i);
       done[i] = true;
     }

@@ -24,7 +24,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto& a = (*again)[i];
     const auto& b = (*decoded)[i];
     if (a.request_id != b.request_id || a.product != b.product || a.user != b.user ||
-        a.gateway != b.gateway || a.ticket != b.ticket || a.accepted_at_ms != b.accepted_at_ms)
+        a.gateway != b.gateway || a.ticket != b.ticket || a.accepted_at_ms != b.accepted_at_ms ||
+        a.epoch != b.epoch)
       std::abort();  // a purchase changed on its way through the codec
   }
   return 0;

@@ -10,6 +10,13 @@ namespace flashsale {
 namespace {
 
 constexpr char single_purchase_version = 1;
+constexpr char list_without_epoch_version = 2;
+
+/// A purchase of a version 1 or 2 body (no epoch field).
+template <typename Source>
+bool read_without_epoch(Source& source, purchase& p) {
+  return !source(p.request_id, p.product, p.user, p.gateway, p.ticket, p.accepted_at_ms);
+}
 
 bool complete(const purchase& p) {
   return !p.request_id.empty() && !p.product.empty() && !p.user.empty() && !p.gateway.empty();
@@ -34,13 +41,14 @@ std::string encode_purchases(const std::vector<purchase>& purchases) {
 }
 
 std::optional<std::vector<purchase>> decode_purchases(const char* data, std::size_t size) {
-  if (size < 1 || (data[0] != purchase_codec_version && data[0] != single_purchase_version))
+  if (size < 1 || (data[0] != purchase_codec_version && data[0] != single_purchase_version &&
+                   data[0] != list_without_epoch_version))
     return std::nullopt;
   caf::binary_deserializer source{static_cast<caf::execution_unit*>(nullptr), data + 1, size - 1};
   std::vector<purchase> result;
   if (data[0] == single_purchase_version) {
     result.resize(1);
-    if (auto err = source(result.front()))
+    if (!read_without_epoch(source, result.front()))
       return std::nullopt;
   } else {
     // The count comes first: refuse a huge one before anything is allocated for it.
@@ -50,9 +58,11 @@ std::optional<std::vector<purchase>> decode_purchases(const char* data, std::siz
     if (count == 0 || count > max_purchases_per_message)
       return std::nullopt;
     result.resize(count);
-    for (auto& p : result)
-      if (auto err = source(p))
+    for (auto& p : result) {
+      if (data[0] == list_without_epoch_version ? !read_without_epoch(source, p)
+                                                : static_cast<bool>(source(p)))
         return std::nullopt;
+    }
     if (auto err = source.end_sequence())
       return std::nullopt;
   }

@@ -5,7 +5,8 @@ namespace flashsale {
 namespace {
 
 constexpr const char* order_status_names[] = {"queued",     "confirmed", "duplicate_request",
-                                              "user_limit", "sold_out",  "unknown_product"};
+                                              "user_limit", "sold_out",  "unknown_product",
+                                              "fenced"};
 
 constexpr const char* admission_names[] = {
     "accepted",        "shed",        "sold_out", "already_bought", "queue_refused",

@@ -20,6 +20,9 @@ enum class order_status : std::uint8_t {
   user_limit,         ///< the user already holds per_user_limit orders of the product
   sold_out,           ///< no stock left in the database
   unknown_product,    ///< the writer does not know the product (configuration mismatch)
+  /// the accepting gateway was fenced past the claim epoch the purchase was admitted under (its
+  /// session had gone and what it claimed was given to others): no order, no unit taken
+  fenced,
 };
 
 /// Stable lower-case name ("confirmed", ...), used in JSON and logs.
@@ -36,11 +39,15 @@ struct purchase {
   std::string gateway;              ///< name of the accepting gateway node
   std::string ticket;               ///< handle the client polls: GET /v1/orders/{ticket}
   std::int64_t accepted_at_ms = 0;  ///< gateway clock, ms since the epoch
+  /// The claim epoch of the gateway's quota keeper it was admitted under (>= 1; 0: none, e.g. a
+  /// gateway without live quotas). The database refuses it once the gateway is fenced at or
+  /// above it (sql/006_fencing.sql).
+  std::int64_t epoch = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, purchase& x) {
-  return f(x.request_id, x.product, x.user, x.gateway, x.ticket, x.accepted_at_ms);
+  return f(x.request_id, x.product, x.user, x.gateway, x.ticket, x.accepted_at_ms, x.epoch);
 }
 
 /// What a writer learned about one purchase: sent back to the accepting gateway.

@@ -26,14 +26,23 @@ struct purchase_result {
   odb::nullable<std::int32_t> slot;      ///< set for confirmed and duplicate_request
 };
 
-/// One row of purchase_batch(product, request_ids[], user_ids[], gateways[]) (sql/004_orders.sql).
-/// The arrays travel as text in PostgreSQL's array syntax, cast in the argument expression.
-#pragma db view query("SELECT idx, status, order_id, slot FROM purchase_batch((?))")
+/// One row of purchase_batch_fenced(product, request_ids[], user_ids[], gateways[], epochs[])
+/// (sql/006_fencing.sql; purchase_batch of sql/004_orders.sql behind a gateway's fence). The
+/// arrays travel as text in PostgreSQL's array syntax, cast in the argument expression.
+#pragma db view query("SELECT idx, status, order_id, slot FROM purchase_batch_fenced((?))")
 struct purchase_batch_row {
   std::int32_t idx = 0;                  ///< 1-based position of the request in the batch
-  std::string status;                    ///< as purchase_result
+  std::string status;                    ///< as purchase_result, or fenced
   odb::nullable<std::int64_t> order_id;  ///< set for confirmed and duplicate_request
   odb::nullable<std::int32_t> slot;      ///< set for confirmed and duplicate_request
+};
+
+/// One row of fence_gateway(gateway, epoch) (sql/006_fencing.sql): a product and the orders the
+/// fenced gateway holds of it.
+#pragma db view query("SELECT product, sold FROM fence_gateway((?))")
+struct fence_row {
+  std::string product;
+  std::int64_t sold = 0;
 };
 
 /// One row of find_order(request_id) (sql/005_order_lookup.sql): the order of a request, if any.

@@ -20,6 +20,7 @@ namespace {
 
 using purchase_query = odb::query<schema::purchase_result>;
 using batch_query = odb::query<schema::purchase_batch_row>;
+using fence_query = odb::query<schema::fence_row>;
 
 /// Appends `value` as a double-quoted element of a PostgreSQL array literal.
 void append_element(std::string& out, const std::string& value) {
@@ -41,6 +42,18 @@ void to_array_literal(std::string& out, const std::vector<purchase_request>& req
     if (i > 0)
       out += ',';
     append_element(out, requests[i].*field);
+  }
+  out += '}';
+}
+
+/// The epoch of every request as a PostgreSQL bigint[] literal.
+void to_epoch_literal(std::string& out, const std::vector<purchase_request>& requests) {
+  out.clear();
+  out += '{';
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    out += std::to_string(requests[i].epoch);
   }
   out += '}';
 }
@@ -76,6 +89,7 @@ class odb_order_store final : public order_store {
     // The prepared statements belong to the connection: release them first.
     prepared_.reset();
     prepared_batch_.reset();
+    prepared_fence_.reset();
     connection_.reset();
   }
 
@@ -111,6 +125,7 @@ class odb_order_store final : public order_store {
     to_array_literal(batch_request_ids_, requests, &purchase_request::request_id);
     to_array_literal(batch_users_, requests, &purchase_request::user);
     to_array_literal(batch_gateways_, requests, &purchase_request::gateway);
+    to_epoch_literal(batch_epochs_, requests);
     auto operation = [&] {
       return "purchase_batch " + product + " (" + std::to_string(requests.size()) +
              " requests from " + requests.front().request_id + ")";
@@ -142,6 +157,27 @@ class odb_order_store final : public order_store {
     }
   }
 
+  std::map<std::string, std::int64_t> fence(const std::string& gateway,
+                                            std::int64_t epoch) override {
+    ensure_connected();
+    fence_gateway_ = gateway;
+    fence_epoch_ = epoch;
+    try {
+      std::map<std::string, std::int64_t> sold;
+      odb::transaction t(new detail::single_statement_transaction(connection_));
+      {
+        odb::result<schema::fence_row> rows(prepared_fence_->execute());
+        for (auto it = rows.begin(); it != rows.end(); ++it)
+          sold[it->product] = it->sold;
+      }
+      t.commit();
+      return sold;
+    } catch (const odb::exception& e) {
+      throw detail::to_db_error(e, params_,
+                                "fence gateway " + gateway + " at epoch " + std::to_string(epoch));
+    }
+  }
+
  private:
   void ensure_connected() {
     if (!connection_ || connection_->failed()) {
@@ -154,6 +190,7 @@ class odb_order_store final : public order_store {
   void reconnect() {
     prepared_.reset();
     prepared_batch_.reset();
+    prepared_fence_.reset();
     connection_.reset();
     auto connection = detail::open_connection(*database_, params_);
     try {
@@ -161,20 +198,25 @@ class odb_order_store final : public order_store {
       purchase_query args(detail::call_arguments(product_, request_id_, user_, gateway_));
       prepared_.reset(new odb::prepared_query<schema::purchase_result>(
           database_->prepare_query<schema::purchase_result>("flashsale_purchase_one", args)));
-      // purchase_batch((product),(ids::text[]),(users::text[]),(gateways::text[])): the arrays
-      // are bound as text literals and cast by the server.
+      // purchase_batch_fenced((product),(ids::text[]),(users::text[]),(gateways::text[]),
+      // (epochs::bigint[])): the arrays are bound as text literals and cast by the server.
       batch_query batch_args(batch_query::_ref(batch_product_) + "),(" +
                              batch_query::_ref(batch_request_ids_) + "::text[]),(" +
                              batch_query::_ref(batch_users_) + "::text[]),(" +
-                             batch_query::_ref(batch_gateways_) + "::text[]");
+                             batch_query::_ref(batch_gateways_) + "::text[]),(" +
+                             batch_query::_ref(batch_epochs_) + "::bigint[]");
       prepared_batch_.reset(new odb::prepared_query<schema::purchase_batch_row>(
           database_->prepare_query<schema::purchase_batch_row>("flashsale_purchase_batch",
                                                                batch_args)));
+      fence_query fence_args(detail::call_arguments(fence_gateway_, fence_epoch_));
+      prepared_fence_.reset(new odb::prepared_query<schema::fence_row>(
+          database_->prepare_query<schema::fence_row>("flashsale_fence_gateway", fence_args)));
       t.commit();
     } catch (const odb::exception& e) {
       prepared_.reset();
       prepared_batch_.reset();
-      throw detail::to_db_error(e, params_, "prepare purchase_one and purchase_batch");
+      prepared_fence_.reset();
+      throw detail::to_db_error(e, params_, "prepare purchase_one, purchase_batch and the fence");
     }
     connection_ = std::move(connection);
   }
@@ -192,7 +234,11 @@ class odb_order_store final : public order_store {
   std::string batch_request_ids_;  // text[] literals
   std::string batch_users_;
   std::string batch_gateways_;
+  std::string batch_epochs_;  // bigint[] literal
   std::unique_ptr<odb::prepared_query<schema::purchase_batch_row>> prepared_batch_;
+  std::string fence_gateway_;
+  std::int64_t fence_epoch_ = 0;
+  std::unique_ptr<odb::prepared_query<schema::fence_row>> prepared_fence_;
 };
 
 }  // namespace

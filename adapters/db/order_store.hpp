@@ -1,10 +1,12 @@
 #pragma once
 
 // The writers' door to PostgreSQL: one connection that buys units through the stored functions
-// purchase_batch (sql/004_orders.sql) and purchase_one. C++17-clean (and C++14-clean): no ODB
+// purchase_batch (sql/004_orders.sql, behind the gateways' fences of sql/006_fencing.sql) and
+// purchase_one. C++17-clean (and C++14-clean): no ODB
 // include.
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,18 +17,21 @@
 namespace flashsale {
 namespace db {
 
-/// One purchase: the idempotency key, the product, the buyer and the gateway that accepted it.
+/// One purchase: the idempotency key, the product, the buyer, the gateway that accepted it and the
+/// claim epoch it was admitted under (0: none named; any fence of the gateway stops it).
 struct purchase_request {
   std::string request_id;
   std::string product;
   std::string user;
   std::string gateway;
+  std::int64_t epoch = 0;
 };
 
 /// The answer: order_id and slot are set (non-zero) for confirmed and duplicate_request (the
 /// earlier order), 0 otherwise.
 struct purchase_outcome {
-  /// confirmed, duplicate_request, user_limit, sold_out or unknown_product (never queued).
+  /// confirmed, duplicate_request, user_limit, sold_out, unknown_product or (batches only)
+  /// fenced (never queued).
   order_status status = order_status::sold_out;
   std::int64_t order_id = 0;
   std::int32_t slot = 0;
@@ -55,6 +60,14 @@ class order_store {
   /// committed, unless the connection broke during the commit itself); the next call reconnects.
   virtual std::vector<purchase_outcome> purchase_batch(
       const std::string& product, const std::vector<purchase_request>& requests) = 0;
+
+  /// Raises `gateway`'s fence to `epoch` (fence_gateway, sql/006_fencing.sql) in one
+  /// transaction: from its commit on, every batch purchase of the gateway stamped with an epoch
+  /// <= `epoch` answers fenced. Returns the orders the gateway then holds, per product of this
+  /// database (0 included): final for those epochs. Blocks until the batches of the gateway in
+  /// progress have committed. Throws db_error like purchase_batch.
+  virtual std::map<std::string, std::int64_t> fence(const std::string& gateway,
+                                                    std::int64_t epoch) = 0;
 };
 
 }  // namespace db

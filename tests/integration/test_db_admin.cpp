@@ -47,7 +47,8 @@ std::string writer_sqlstate(const std::string& sql, std::string* message = nullp
   return sqlstate_as(scratch_writer(), sql, message);
 }
 
-// (e) The writer role may execute purchase_one and purchase_batch, nothing else.
+// (e) The writer role may execute purchase_one, purchase_batch_fenced and fence_gateway, nothing
+// else (purchase_batch only behind the fence).
 TEST_F(db_admin, writer_role_has_least_privilege) {
   auto admin = db::schema_admin::connect(scratch_admin());
   ASSERT_EQ(admin->define_product(scratch_product("priv", 10, 2, 1)), db::define_status::created);
@@ -84,9 +85,13 @@ TEST_F(db_admin, writer_role_has_least_privilege) {
   ASSERT_EQ(batch.size(), 2u);
   EXPECT_EQ(batch[0].status, order_status::confirmed);
   EXPECT_EQ(batch[1].status, order_status::confirmed);
-  EXPECT_EQ(writer_sqlstate("SELECT * FROM purchase_batch('priv', ARRAY['priv-4'], "
-                            "ARRAY['dave'], ARRAY['gw'])"),
+  EXPECT_EQ(writer_sqlstate("SELECT * FROM purchase_batch('priv', ARRAY['priv-x'], "
+                            "ARRAY['mallory'], ARRAY['gw'])"),
+            "42501");
+  EXPECT_EQ(writer_sqlstate("SELECT * FROM purchase_batch_fenced('priv', ARRAY['priv-4'], "
+                            "ARRAY['dave'], ARRAY['gw'], ARRAY[1]::bigint[])"),
             "");
+  EXPECT_EQ(writer_sqlstate("UPDATE gateway_fence SET fenced_epoch = 0"), "42501");
   auto r = admin->report("priv");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->sold, 4);

@@ -38,6 +38,95 @@ db::purchase_request req(const std::string& id, const std::string& user) {
   return db::purchase_request{id, "", user, "gw-test"};
 }
 
+db::purchase_request from(const std::string& gateway, std::int64_t epoch, const std::string& id) {
+  return db::purchase_request{id, "", "u-" + id, gateway, epoch};
+}
+
+// A fence stops the fenced epochs of its gateway and nothing else, and counts what it sold.
+TEST_F(orders_batch, a_fence_refuses_the_fenced_epochs_of_its_gateway_and_counts_its_orders) {
+  define_scratch_product("fen", 10, 2, 5);
+  auto store = db::order_store::connect(scratch_writer());
+  auto first = store->purchase_batch(
+      "fen", {from("gw-f", 1, "f-1"), from("gw-f", 1, "f-2"), from("gw-f", 2, "f-3")});
+  for (const auto& o : first)
+    EXPECT_EQ(o.status, order_status::confirmed);
+  auto sold = store->fence("gw-f", 2);
+  EXPECT_EQ(sold["fen"], 3);
+  auto out = store->purchase_batch(
+      "fen", {from("gw-f", 1, "f-4"), from("gw-o", 1, "o-1"), from("gw-f", 3, "f-5"),
+              from("gw-f", 2, "f-6"), from("gw-f", 0, "f-7")});
+  ASSERT_EQ(out.size(), 5u);
+  EXPECT_EQ(out[0].status, order_status::fenced);
+  EXPECT_EQ(out[0].order_id, 0);
+  EXPECT_EQ(out[1].status, order_status::confirmed);  // another gateway
+  EXPECT_EQ(out[2].status, order_status::confirmed);  // a later epoch of the fenced one
+  EXPECT_NE(out[2].order_id, 0);
+  EXPECT_EQ(out[3].status, order_status::fenced);
+  EXPECT_EQ(out[4].status, order_status::fenced);  // no epoch named: fenced too
+  // A fence never goes down, and fencing again counts the later epoch's order.
+  EXPECT_EQ(store->fence("gw-f", 1)["fen"], 4);
+  EXPECT_EQ(store->purchase_batch("fen", {from("gw-f", 2, "f-8")})[0].status, order_status::fenced);
+  // A wholly fenced batch takes nothing.
+  auto none = store->purchase_batch("fen", {from("gw-f", 1, "f-9"), from("gw-f", 2, "f-10")});
+  EXPECT_EQ(none[0].status, order_status::fenced);
+  EXPECT_EQ(none[1].status, order_status::fenced);
+  auto r = scratch_report("fen");
+  EXPECT_EQ(r.sold, 5);
+  EXPECT_EQ(r.remaining, 5);
+  EXPECT_TRUE(r.ok());
+  // Bad input is an error and changes nothing.
+  for (auto bad : {std::pair<std::string, std::int64_t>{"", 1}, {"gw-f", -1}}) {
+    try {
+      store->fence(bad.first, bad.second);
+      ADD_FAILURE() << "fenced '" << bad.first << "' at " << bad.second;
+    } catch (const db::db_error& e) {
+      EXPECT_EQ(e.sqlstate(), "22023") << e.what();
+    }
+  }
+  auto admin = db::schema_admin::connect(scratch_admin());
+  try {
+    admin->execute(
+        "SELECT * FROM purchase_batch_fenced('fen', ARRAY['a','b'], ARRAY['u','v'], "
+        "ARRAY['g','g'], ARRAY[1]::bigint[])");
+    ADD_FAILURE() << "accepted fewer epochs than requests";
+  } catch (const db::db_error& e) {
+    EXPECT_EQ(e.sqlstate(), "22023") << e.what();
+  }
+  EXPECT_EQ(scratch_report("fen").sold, 5);
+}
+
+// The fence and the purchases of its gateway are serialized: whatever committed before the fence
+// is in its count, nothing of the fenced epoch commits after it.
+TEST_F(orders_batch, purchases_racing_a_fence_are_either_counted_by_it_or_refused) {
+  define_scratch_product("race", 100000, 4, 100000);
+  std::atomic<std::int64_t> confirmed{0};
+  std::vector<std::thread> buyers;
+  for (int t = 0; t < 4; ++t) {
+    buyers.emplace_back([&, t] {
+      auto store = db::order_store::connect(scratch_writer());
+      for (int i = 0; i < 3000; ++i) {  // bounded; ends at the first fenced answer
+        auto id = "r-" + std::to_string(t) + "-" + std::to_string(i);
+        auto out = store->purchase_batch("race", {from("gw-r", 7, id), from("gw-r", 7, id + "b")});
+        for (const auto& o : out)
+          if (o.status == order_status::confirmed)
+            ++confirmed;
+        if (out[0].status == order_status::fenced)
+          return;
+      }
+    });
+  }
+  auto fencer = db::order_store::connect(scratch_writer());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (confirmed.load() < 200 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto sold = fencer->fence("gw-r", 7)["race"];
+  for (auto& b : buyers)
+    b.join();
+  EXPECT_GE(sold, 200);
+  EXPECT_EQ(confirmed.load(), sold) << "orders committed after the fence, or missed by its count";
+  EXPECT_EQ(scratch_report("race").sold, sold);
+}
+
 // Every answer of purchase_batch, decided in request order, in one call.
 TEST_F(orders_batch, one_call_answers_every_request_in_order) {
   define_scratch_product("ord", 5, 2, 2);

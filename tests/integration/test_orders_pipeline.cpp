@@ -418,7 +418,7 @@ stock = 10000
 slots = 4
 )");
   auto admin = db::schema_admin::connect(server_.with_dbname(main_db_));
-  const std::string function = "purchase_batch(text, text[], text[], text[])";
+  const std::string function = "purchase_batch_fenced(text, text[], text[], text[], bigint[])";
   admin->execute("REVOKE EXECUTE ON FUNCTION " + function + " FROM flashsale_writer");
   constexpr int purchases = 500;
   std::map<std::string, std::vector<purchase>> by_product;

@@ -28,7 +28,7 @@ T round_trip(T value) {
 }
 
 purchase sample_purchase() {
-  return purchase{"gw1-k3x9-17", "TV", "user-42", "gw1", "gw1-k3x9-17", 1764241234567};
+  return purchase{"gw1-k3x9-17", "TV", "user-42", "gw1", "gw1-k3x9-17", 1764241234567, 5};
 }
 
 TEST(messages, purchase_survives_binary_round_trip) {
@@ -40,6 +40,7 @@ TEST(messages, purchase_survives_binary_round_trip) {
   EXPECT_EQ(q.gateway, p.gateway);
   EXPECT_EQ(q.ticket, p.ticket);
   EXPECT_EQ(q.accepted_at_ms, p.accepted_at_ms);
+  EXPECT_EQ(q.epoch, 5);
 }
 
 TEST(messages, order_result_survives_binary_round_trip) {
@@ -96,6 +97,7 @@ TEST(codec, decodes_what_it_encodes) {
   EXPECT_EQ((*decoded)[1].request_id, "gw1-k3x9-18");
   EXPECT_EQ((*decoded)[1].user, "user-43");
   EXPECT_EQ((*decoded)[1].accepted_at_ms, sample_purchase().accepted_at_ms);
+  EXPECT_EQ((*decoded)[1].epoch, 5);
 }
 
 TEST(codec, reads_single_purchase_bodies_of_the_previous_version) {
@@ -104,11 +106,31 @@ TEST(codec, reads_single_purchase_bodies_of_the_previous_version) {
   std::vector<char> buf{1};
   caf::binary_serializer sink{nullptr, buf};
   auto p = sample_purchase();
-  ASSERT_FALSE(sink(p));
+  ASSERT_FALSE(sink(p.request_id, p.product, p.user, p.gateway, p.ticket, p.accepted_at_ms));
   auto decoded = decode_purchases(buf.data(), buf.size());
   ASSERT_TRUE(decoded.has_value());
   ASSERT_EQ(decoded->size(), 1u);
   EXPECT_EQ(decoded->front().request_id, "gw1-k3x9-17");
+  EXPECT_EQ(decoded->front().epoch, 0);  // names no epoch: any fence of its gateway stops it
+}
+
+TEST(codec, reads_lists_without_epochs_of_the_previous_version) {
+  // Version 2: a list of purchases without the epoch field (gateways before fencing).
+  std::vector<char> buf{2};
+  caf::binary_serializer sink{nullptr, buf};
+  auto p = sample_purchase();
+  std::size_t count = 2;
+  ASSERT_FALSE(sink.begin_sequence(count));
+  for (int i = 0; i < 2; ++i)
+    ASSERT_FALSE(sink(p.request_id, p.product, p.user, p.gateway, p.ticket, p.accepted_at_ms));
+  ASSERT_FALSE(sink.end_sequence());
+  auto decoded = decode_purchases(buf.data(), buf.size());
+  ASSERT_TRUE(decoded.has_value());
+  ASSERT_EQ(decoded->size(), 2u);
+  EXPECT_EQ((*decoded)[1].user, "user-42");
+  EXPECT_EQ((*decoded)[1].epoch, 0);
+  buf[0] = 3;  // the same bytes read as version 3 lack the epochs: refused
+  EXPECT_FALSE(decode_purchases(buf.data(), buf.size()).has_value());
 }
 
 TEST(codec, rejects_garbage_truncation_and_trailing_bytes) {
