@@ -1,6 +1,7 @@
 #include "actors/gateway.hpp"
 
 #include <chrono>
+#include <limits>
 #include <memory>
 #include <unordered_map>
 
@@ -36,6 +37,10 @@ struct gateway_state {
   std::uint64_t next_seq = 1;
   std::int64_t shedding_version = 0;  // of the last shedding_update applied
   std::int64_t window_version = 0;    // of the last window_update applied
+  std::int64_t epoch = 0;             // the keeper's claim epoch (0: no keeper)
+  /// Confirms processed after this (steady ms) do not accept: the session may be gone.
+  std::int64_t confirm_until = std::numeric_limits<std::int64_t>::max();
+  std::uint64_t late_confirms = 0;
   std::unordered_map<std::string, product_entry> products;
   std::unordered_map<std::string, int> holdings;  // product '/' user -> admitted or in flight
   std::unordered_map<std::string, ticket_view> tickets;
@@ -47,12 +52,20 @@ struct gateway_state {
 
 using gateway_self = gateway_actor::stateful_pointer<gateway_state>;
 
+/// The keeper's lease clock (steady, ms since its epoch).
+std::int64_t steady_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 /// A purchase on its way through the steps below: the call, the user's hold on the product (taken
 /// while the attempt is in flight, so a concurrent repeat is refused too) and its counter.
 struct attempt {
   purchase_call call;
   std::string hold;  // product '/' user
   counter_actor counter;
+  std::int64_t epoch = 0;  // the claim epoch its unit was reserved under
 };
 
 std::int64_t accepted_total(const admission_front& front) {
@@ -83,6 +96,17 @@ void refuse(gateway_self self, attempt& a, admission outcome) {
 void published(gateway_self self, attempt& a, const ticket_view& view, publish_outcome outcome) {
   auto& st = self->state;
   auto& front = *st.opts.front;
+  if (outcome == publish_outcome::confirmed && steady_now_ms() > st.confirm_until) {
+    // The keeper's session may have expired before this confirm: the purchase may have been
+    // fenced (its gateway's unsold claim given to others), so it is not promised. Its fate is
+    // unknown to the buyer, like a confirm that never came; its unit stays consumed.
+    if (st.late_confirms++ == 0)
+      spdlog::warn(
+          "gateway {}: a confirm for {} came after the ZooKeeper session was last known alive: "
+          "answered as not accepted (logged once per session)",
+          st.opts.name, view.ticket);
+    outcome = publish_outcome::unknown;
+  }
   if (outcome == publish_outcome::confirmed) {
     front.publish_confirmed();
     st.accepted_rate.sample(std::chrono::steady_clock::now(), accepted_total(front));
@@ -92,7 +116,10 @@ void published(gateway_self self, attempt& a, const ticket_view& view, publish_o
   }
   if (outcome == publish_outcome::refused) {
     front.publish_refused();
-    self->send(a.counter, refund_atom_v);
+    // A unit of an older epoch may already be given to others (the keeper's new session may have
+    // found it settled): it is not given back.
+    if (a.epoch == st.epoch)
+      self->send(a.counter, refund_atom_v);
   } else {
     front.publish_unconfirmed();
   }
@@ -111,6 +138,7 @@ void publish_purchase(gateway_self self, attempt a) {
   p.gateway = st.opts.name;
   p.ticket = ticket;
   p.accepted_at_ms = utc_now_ms();
+  p.epoch = a.epoch = st.epoch;
   auto view = ticket_view{ticket, p.request_id, p.product, p.user, order_status::queued, 0};
   self->request(st.publisher, st.opts.publish_timeout, publish_atom_v, std::move(p))
       .then([=](publish_outcome outcome) mutable { published(self, a, view, outcome); },
@@ -317,6 +345,14 @@ gateway_actor::behavior_type gateway_impl(gateway_self self, gateway_options opt
           spdlog::info("gateway {}: sale window {}", st.opts.name, to_string(u.mode));
         st.opts.front->set_window(u.mode);
       },
+      [=](epoch_atom, std::int64_t epoch) {
+        auto& st = self->state;
+        if (epoch != st.epoch)
+          spdlog::info("gateway {}: purchases carry claim epoch {}", st.opts.name, epoch);
+        st.epoch = epoch;
+        st.late_confirms = 0;
+      },
+      [=](lease_atom, std::int64_t until) { self->state.confirm_until = until; },
   };
 }
 

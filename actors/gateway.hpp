@@ -40,7 +40,14 @@ using gateway_actor = caf::typed_actor<
     /// The sale's lottery setting (K, draw secret, window); older versions are ignored.
     caf::reacts_to<shedding_update>,
     /// The operator's sale window; older versions are ignored.
-    caf::reacts_to<window_update>>;
+    caf::reacts_to<window_update>,
+    /// Live quotas (the quota keeper): the claim epoch stamped on the purchases admitted from now
+    /// on (older epochs' refunds are dropped: their units may have gone to other gateways).
+    caf::reacts_to<epoch_atom, std::int64_t>,
+    /// Live quotas: until when (steady clock, ms) the keeper's session is certainly alive; a
+    /// confirm processed later answers queue_refused, not accepted (see docs/design.md, "Gone
+    /// gateways"). Until the first such message every confirm counts.
+    caf::reacts_to<lease_atom, std::int64_t>>;
 
 struct gateway_options {
   std::string name;                        ///< node name: prefix of tickets and request ids

@@ -40,7 +40,12 @@ using sale_settings_actor = caf::typed_actor<
     /// A new lottery ratio; older versions are ignored.
     caf::reacts_to<shedding_update>,
     /// The operator's sale window; older versions are ignored.
-    caf::reacts_to<window_update>>;
+    caf::reacts_to<window_update>,
+    /// The claim epoch of the keeper's session: stamped on every purchase admitted from now on.
+    caf::reacts_to<epoch_atom, std::int64_t>,
+    /// The session is certainly alive until this time (steady clock, ms): a broker confirm that
+    /// arrives later is not answered as an acceptance (the databases may fence the purchase).
+    caf::reacts_to<lease_atom, std::int64_t>>;
 
 /// The gateway's RabbitMQ publisher (publisher_bridge.hpp).
 using publisher_actor = caf::typed_actor<

@@ -48,5 +48,6 @@ CAF_ADD_ATOM(flashsale, flashsale, register_atom, "register")
 CAF_ADD_ATOM(flashsale, flashsale, find_atom, "find")
 CAF_ADD_ATOM(flashsale, flashsale, claim_atom, "claim")
 CAF_ADD_ATOM(flashsale, flashsale, rested_atom, "rested")
+CAF_ADD_ATOM(flashsale, flashsale, epoch_atom, "epoch")
 
 CAF_END_TYPE_ID_BLOCK(flashsale)

@@ -15,6 +15,8 @@ const char* to_string(change_reason r) {
       return "re-grant";
     case change_reason::reclaim_dead:
       return "reclaim from a gone node";
+    case change_reason::settle_dead:
+      return "settle a gone, fenced node";
     case change_reason::ask_release:
       return "ask to release unused quota";
   }
@@ -46,10 +48,11 @@ class planner {
               [](const node_view* a, const node_view* b) { return a->node < b->node; });
     // A node that consumed more than its grant (it came back after its unused quota was
     // reclaimed, having admitted units it had not reported) holds what it consumed: those units
-    // are not free.
+    // are not free. Not so a settled one: what it holds is final and at most its grant.
     std::int64_t granted = 0;
     for (const auto* n : nodes_)
-      granted += std::max(n->grant->grant, n->report ? n->report->consumed : 0);
+      granted += settled(*n) ? n->grant->grant
+                             : std::max(n->grant->grant, n->report ? n->report->consumed : 0);
     free_ = view.stock - granted;
     plan_.free_before = free_;
     split_ = std::min(view.split_stock, view.stock);
@@ -60,15 +63,20 @@ class planner {
   ///    claim, so nothing it sold is granted again (what it claimed but did not sell stays
   ///    unsold). Its report version is checked by the write, so a node that comes back (and first
   ///    rewrites its report) makes the write fail instead of losing its quota.
+  ///    Once a writer has fenced its claim epoch in the databases (settled_sold), no purchase of
+  ///    it can be written any more: the grant falls to what it sold, and what it claimed but did
+  ///    not sell comes back too.
   void reclaim_gone() {
     for (const auto* n : nodes_) {
       if (n->live || !n->report)
         continue;
-      auto kept = std::max(n->report->claimed, n->report->consumed);
+      auto kept = settled(*n) ? std::min(*n->settled_sold, n->grant->grant)
+                              : std::max(n->report->claimed, n->report->consumed);
       if (n->grant->grant <= kept)
         continue;
       free_ += n->grant->grant - kept;
-      set(*n, grant_znode{kept, false}, change_reason::reclaim_dead);
+      set(*n, grant_znode{kept, false},
+          settled(*n) ? change_reason::settle_dead : change_reason::reclaim_dead);
       plan_.reclaimed.push_back(n->node);
     }
     // Registered live nodes (their keeper created the grant znode), and those that may receive.
@@ -155,6 +163,8 @@ class planner {
   }
 
  private:
+  static bool settled(const node_view& n) { return !n.live && n.report && n.settled_sold; }
+
   struct decision {
     grant_znode value;
     change_reason reason;

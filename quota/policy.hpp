@@ -27,6 +27,10 @@ struct node_view {
   std::int64_t idle_ms = 0;
   /// Buyers are trying there: an attempt within the idle-release time.
   bool demand = false;
+  /// A gone node whose claim epoch (its report's) a writer has fenced in every database: the
+  /// orders it holds of the product, final (settled/<node>). Set by the reader only when the
+  /// record's epoch is the report's.
+  std::optional<std::int64_t> settled_sold;
 };
 
 /// One product as the leader read it.
@@ -54,6 +58,7 @@ enum class change_reason {
   new_stock,     ///< stock an operator added, split equally over the live gateways
   regrant,       ///< free quota (given back or reclaimed) handed to the nodes that want it
   reclaim_dead,  ///< a gone node's grant lowered to its last claim (>= its consumption)
+  settle_dead,   ///< a gone, fenced node's grant lowered to what it sold
   ask_release,   ///< a live node asked to give back what it has not used (flag only)
 };
 

@@ -55,6 +55,11 @@ class quota_counter {
   /// false). A grant below what is consumed admits nothing more until it grows again. A grant that
   /// grows ends a sold-out mark: stock was added (or moved here) after the database ran dry, and if
   /// it was not, the database refuses again and the writers say so again.
+  ///
+  /// The first grant applied after a resume() that is below consumed lowers consumed to it: only
+  /// a settlement (the databases fenced this node's earlier claim epochs and the leader lowered
+  /// its grant to the orders they hold) takes a grant below what a node consumed, and then the
+  /// units above it can never be written (see docs/design.md, "Gone gateways").
   bool apply(const quota_update& u) {
     if (u.version <= version_)
       return false;
@@ -62,6 +67,10 @@ class quota_counter {
     if (u.grant > grant_)
       sold_out_ = false;
     grant_ = u.grant;
+    if (settle_pending_) {
+      settle_pending_ = false;
+      consumed_ = std::min(consumed_, grant_);
+    }
     return true;
   }
 
@@ -78,12 +87,14 @@ class quota_counter {
     return r;
   }
 
-  /// A restarted gateway resumes from its last report: a counter that has not applied any grant
-  /// yet raises consumed to at least `floor`. A counter that already holds a grant ignores it: its
-  /// own figure is the truth (it may be lower than the last report after refunds).
+  /// A new session (a restart, or a new session after an expiry) resumes from its last report: a
+  /// counter that has not applied any grant yet raises consumed to at least `floor`. A counter
+  /// that already holds a grant ignores it: its own figure is the truth (it may be lower than the
+  /// last report after refunds). Either way the next grant applied may settle (see apply()).
   void resume(std::int64_t floor) {
     if (version_ == 0)
       consumed_ = std::max(consumed_, floor);
+    settle_pending_ = true;
   }
 
   /// From now on reserve(now) also needs now < the lease deadline; the deadline starts expired.
@@ -142,6 +153,7 @@ class quota_counter {
   std::int64_t consumed_ = 0;
   std::int64_t version_ = 0;
   bool sold_out_ = false;
+  bool settle_pending_ = false;  // resumed: the next grant applied may lower consumed
   bool lease_required_ = false;
   bool claim_required_ = false;
   std::int64_t claim_ = 0;

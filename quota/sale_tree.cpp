@@ -64,7 +64,7 @@ std::vector<product_init> init_sale_tree(zk::blocking_session& zk, const layout&
       throw std::runtime_error("zookeeper: cannot create " + path + ": " + zk::to_string(rc));
   };
   for (const auto& dir : {paths.members(), paths.writers(), paths.products(), paths.grants(),
-                          paths.consumed(), paths.leader()})
+                          paths.consumed(), paths.settled(), paths.leader()})
     require(zk.create_all(dir), dir);
   ensure_draw_secret(zk, paths.settings(), foreign_settings);
   std::vector<product_init> out;

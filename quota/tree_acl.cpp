@@ -73,8 +73,12 @@ zk::acl_policy tree_acl(std::string root, tree_identities ids) {
     if (at_or_below(path, members))
       return std::vector<zk::acl_entry>{{ids.gateway, use}, {ids.writer, zk::perm::read}};
     auto part = sale_part(path);
-    if (part == "grants" || part == "consumed" || part == "leader")
+    if (part == "grants" || part == "leader")
       return std::vector<zk::acl_entry>{{ids.gateway, use}};
+    if (part == "consumed")  // the writers read a gone gateway's claim epoch there
+      return std::vector<zk::acl_entry>{{ids.gateway, use}, {ids.writer, zk::perm::read}};
+    if (part == "settled")
+      return std::vector<zk::acl_entry>{{ids.writer, use}, {ids.gateway, zk::perm::read}};
     return std::vector<zk::acl_entry>{{ids.gateway, zk::perm::read}};
   };
 }

@@ -6,8 +6,9 @@
 //   gateway  every gateway: registers itself (nodes/gateways), and its quota keeper writes the
 //            keepers' znodes of a sale (grants with the fence, consumed, leader); it reads the
 //            rest (stock, settings, the writers' registrations) and may change none of it
-//   writer   every writer: registers itself (nodes/writers) and reads the gateways'
-//            registrations; nothing of a sale
+//   writer   every writer: registers itself (nodes/writers), reads the gateways' registrations
+//            and their consumption reports, and writes the sale's settled records (a gone
+//            gateway fenced in the databases); nothing else of a sale
 // No identity but admin may change an ACL, and an anonymous client (or any other identity) may do
 // nothing, not even read the lottery's draw secret. The gateways share one identity, so ZooKeeper
 // alone does not keep one gateway from writing another's report.
@@ -42,7 +43,9 @@ tree_identities read_identities_file(const std::string& path);
 /// The ACL policy for znodes under `root` (created by any of the identities), by zone:
 ///   <root>/nodes/writers and below           writer read/write/create/delete, gateway read
 ///   <root>/nodes/gateways and below          gateway read/write/create/delete, writer read
-///   <root>/sales/<s>/{grants,consumed,leader} and below   gateway read/write/create/delete
+///   <root>/sales/<s>/{grants,leader} and below   gateway read/write/create/delete
+///   <root>/sales/<s>/consumed and below          gateway read/write/create/delete, writer read
+///   <root>/sales/<s>/settled and below           writer read/write/create/delete, gateway read
 ///   everything else (the root, the sale, its products and settings)   gateway read
 zk::acl_policy tree_acl(std::string root, tree_identities ids);
 

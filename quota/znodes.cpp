@@ -55,6 +55,12 @@ std::string layout::consumed_dir(const std::string& node) const {
 std::string layout::consumed(const std::string& node, const std::string& p) const {
   return consumed_dir(node) + "/" + p;
 }
+std::string layout::settled() const {
+  return sale() + "/settled";
+}
+std::string layout::settled(const std::string& node) const {
+  return settled() + "/" + node;
+}
 std::string layout::leader() const {
   return sale() + "/leader";
 }
@@ -141,7 +147,8 @@ std::string encode(const consumption_report& x) {
               {"applied_at_ms", x.applied_at_ms},
               {"last_attempt_ms", x.last_attempt_ms},
               {"refused", x.refused},
-              {"at_ms", x.at_ms}}
+              {"at_ms", x.at_ms},
+              {"epoch", x.epoch}}
       .dump();
 }
 
@@ -161,7 +168,36 @@ std::optional<consumption_report> decode_report(const std::string& data) {
   r.last_attempt_ms = int_or(doc, "last_attempt_ms", 0);
   r.refused = int_or(doc, "refused", 0);
   r.at_ms = int_or(doc, "at_ms", 0);
+  r.epoch = std::max<std::int64_t>(int_or(doc, "epoch", 0), 0);
   return r;
+}
+
+std::string encode(const settled_znode& x) {
+  json sold = json::object();
+  for (const auto& [p, n] : x.sold)
+    sold[p] = n;
+  return json{{"epoch", x.epoch}, {"sold", sold}, {"by", x.by}, {"at_ms", x.at_ms}}.dump();
+}
+
+std::optional<settled_znode> decode_settled(const std::string& data) {
+  auto doc = parse_object(data);
+  if (!doc.is_object())
+    return std::nullopt;
+  auto epoch = int_field(doc, "epoch");
+  auto sold = doc.find("sold");
+  if (!epoch || *epoch < 1 || sold == doc.end() || !sold->is_object())
+    return std::nullopt;
+  settled_znode x;
+  x.epoch = *epoch;
+  for (const auto& [p, n] : sold->items()) {
+    if (!n.is_number_integer() || n.get<std::int64_t>() < 0)
+      return std::nullopt;
+    x.sold[p] = n.get<std::int64_t>();
+  }
+  if (auto i = doc.find("by"); i != doc.end() && i->is_string())
+    x.by = i->get<std::string>();
+  x.at_ms = int_or(doc, "at_ms", 0);
+  return x;
 }
 
 std::optional<sale_settings> decode_settings(const std::string& data) {

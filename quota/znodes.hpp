@@ -14,6 +14,10 @@
 //                                                      {"leader":"gw1","at_ms":..,"split":{"TV":1000}}
 //   <root>/sales/<sale>/grants/<node>/<p>   persistent {"grant":334,"release":false}
 //   <root>/sales/<sale>/consumed/<node>/<p> persistent the node's consumption report
+//   <root>/sales/<sale>/settled/<node>      persistent {"epoch":3,"sold":{"TV":212},"by":"w1",
+//                                                       "at_ms":..} a gone node's sales, final
+//                                                      (written by a writer after fencing it in
+//                                                      the databases; docs/design.md)
 //   <root>/sales/<sale>/leader              persistent {"leader":"gw1","since_ms":...}
 //   <root>/sales/<sale>/leader/n_<seq>      ephemeral sequential, data = node name (election)
 //   <root>/sales/<sale>/settings            persistent {"keep_one_in":10,"window":"open"}
@@ -51,6 +55,8 @@ class layout {
   std::string consumed() const;
   std::string consumed_dir(const std::string& node) const;
   std::string consumed(const std::string& node, const std::string& p) const;
+  std::string settled() const;  ///< parent of the writers' records of fenced gone nodes
+  std::string settled(const std::string& node) const;
   std::string leader() const;         ///< election parent; data = the leader's announcement
   std::string leader_prefix() const;  ///< leader() + "/n_" (ephemeral sequential children)
   std::string settings() const;
@@ -96,9 +102,26 @@ struct consumption_report {
   std::int64_t last_attempt_ms = 0;
   std::int64_t refused = 0;  ///< attempts refused (no quota or no lease), cumulative
   std::int64_t at_ms = 0;    ///< wall clock of the report
+  /// The claim epoch of the keeper's session that wrote it (>= 1; one more with every session
+  /// and restart): every purchase admitted under it carries it, so the databases can fence it.
+  /// 0: a keeper before fencing.
+  std::int64_t epoch = 0;
 };
 std::string encode(const consumption_report& x);
 std::optional<consumption_report> decode_report(const std::string& data);
+
+/// settled/<node>: a writer fenced the gone node's claim epochs up to `epoch` in every database of
+/// the sale (sql/006_fencing.sql) and counted its orders: no purchase of those epochs can be
+/// written any more, so `sold` is final and the leader may lower the node's grant to it.
+struct settled_znode {
+  std::int64_t epoch = 0;                    ///< >= 1
+  std::map<std::string, std::int64_t> sold;  ///< product -> orders (a product missing: 0)
+  std::string by;                            ///< the writer that fenced
+  std::int64_t at_ms = 0;
+};
+std::string encode(const settled_znode& x);
+/// nullopt unless an object with epoch >= 1 and sold an object of integers >= 0.
+std::optional<settled_znode> decode_settled(const std::string& data);
 
 /// Longest draw window: a year.
 constexpr std::int64_t max_draw_window_s = 31536000;

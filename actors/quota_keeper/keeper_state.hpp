@@ -80,6 +80,7 @@ struct keeper_state {
   std::map<std::string, grant_slot> grants;  // by product
   std::int64_t settings_mzxid = 0;
   std::int64_t lease_until = 0;  // steady ms
+  std::int64_t epoch = 0;        // claim epoch of the current session (reports, purchases)
   bool tick_busy = false;
   std::string registration_problem;  // last logged, to log each problem once
 

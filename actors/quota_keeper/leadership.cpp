@@ -43,7 +43,8 @@ std::string describe(const std::string& product, const quota::product_plan& plan
 }
 
 /// What one round read, in the order it was read (docs/design.md: the order matters): the fence
-/// first, then every product's stock, every node's reports, the members, every node's grants.
+/// first, then every product's stock, every node's reports, the members, every node's grants,
+/// every node's settled record.
 struct tree_reading {
   zk::node_stat fence_stat;
   quota::fence_znode fence;
@@ -58,6 +59,9 @@ struct tree_reading {
   zk::result& members() { return results[products.size() * (1 + nodes.size())]; }
   zk::result& grant_at(std::size_t n, std::size_t p) {
     return results[products.size() * (1 + nodes.size()) + 1 + n * products.size() + p];
+  }
+  zk::result& settled_at(std::size_t n) {
+    return results[products.size() * (1 + 2 * nodes.size()) + 1 + n];
   }
 };
 
@@ -103,6 +107,15 @@ std::optional<quota::product_view> view_of(keeper_state& st, tree_reading& tr, s
       if (v.report) {
         v.idle_ms = std::max<std::int64_t>(wall - v.report->last_attempt_ms, 0);
         v.demand = v.idle_ms < st.opts.idle_release.count();
+      }
+    }
+    // A writer fenced this very epoch: the node can sell nothing more of what it claimed under it.
+    auto& settled_read = tr.settled_at(n);
+    if (!v.live && v.report && v.report->epoch >= 1 && settled_read.ok()) {
+      auto rec = quota::decode_settled(settled_read.data);
+      if (rec && rec->epoch == v.report->epoch) {
+        auto i = rec->sold.find(tr.products[p]);
+        v.settled_sold = i == rec->sold.end() ? 0 : i->second;
       }
     }
     if (v.grant || v.report)
@@ -207,8 +220,8 @@ void decide(keeper* self, tree_reading& tr) {
       [self, log_lines = std::move(out.log_lines)](zk::result& w) { written(self, log_lines, w); });
 }
 
-/// Step 2: with the product and node names known, read stock, reports, members and grants (in
-/// that order), then decide.
+/// Step 2: with the product and node names known, read stock, reports, members, grants and the
+/// settled records (in that order), then decide.
 void read_tree(keeper* self, tree_reading tr) {
   auto& st = self->state;
   std::vector<starter> ops;
@@ -221,6 +234,8 @@ void read_tree(keeper* self, tree_reading tr) {
   for (const auto& n : tr.nodes)
     for (const auto& p : tr.products)
       ops.push_back(get_op(st.paths.grant(n, p), true));
+  for (const auto& n : tr.nodes)
+    ops.push_back(get_op(st.paths.settled(n), false));  // not watched: re-read every interval
   auto shared = std::make_shared<tree_reading>(std::move(tr));
   zk_all(self, std::move(ops), [self, shared](std::vector<zk::result>& r) {
     shared->results = std::move(r);

@@ -94,6 +94,7 @@ void write_reports(keeper* self, counter_figures figures) {
     rep.last_attempt_ms = wall - s.idle_ms;
     rep.refused = s.refused;
     rep.at_ms = wall;
+    rep.epoch = st.epoch;
     ops.push_back(set_op(st.paths.consumed(st.opts.node, product), encode(rep), -1));
     written.emplace_back(product, rep);
   }
@@ -118,6 +119,11 @@ void write_reports(keeper* self, counter_figures figures) {
 void set_lease(keeper* self, std::int64_t until) {
   auto& st = self->state;
   st.lease_until = until;
+  // The server cannot expire the session before the send time + its timeout, i.e. the lease's end
+  // + half the timeout; a quarter of the timeout is kept as margin (clock rates, scheduling). A
+  // confirm the gateway sees before then came while the session lived (docs/design.md).
+  auto timeout = st.zk ? st.zk->negotiated_timeout().count() : 0;
+  self->send(st.gateway, lease_atom_v, until > 0 ? until + timeout / 4 : std::int64_t{0});
   for (auto& [p, c] : st.counters)
     self->send(c, lease_atom_v, until);
   st.opts.ready->store(until > steady_ms() && st.registered);

@@ -58,9 +58,10 @@ void reports_rewritten(keeper* self, std::vector<zk::result>& written) {
 }
 
 /// Registration step 3b: every counter resumes from its product's last report (the previous run
-/// may have sold up to its last claim: what it did not sell of that claim stays unsold; nothing is
-/// sold twice), then the reports are rewritten with the counters' own figures. The rewrite is what
-/// makes a pending reclaim by the leader fail.
+/// may have sold up to its last claim: what it did not sell of that claim stays unsold until a
+/// writer settles it; nothing is sold twice), then the reports are rewritten with the counters'
+/// own figures and a new claim epoch. The rewrite is what makes a pending reclaim by the leader
+/// fail.
 void resume_counters(keeper* self, const std::vector<std::string>& products,
                      std::vector<zk::result>& reports) {
   auto& st = self->state;
@@ -75,6 +76,15 @@ void resume_counters(keeper* self, const std::vector<std::string>& products,
     std::size_t left = 0;
     bool failed = false;
   };
+  // A new claim epoch for this session: above every epoch this node's reports name (an earlier
+  // run's) and every one this process used. Nothing is admitted under it before the rewritten
+  // reports carry it, and the gateway stamps it on purchases before any counter gets a lease.
+  auto epoch = st.epoch;
+  for (const auto& r : reports)
+    if (auto prev = quota::decode_report(r.data))
+      epoch = std::max(epoch, prev->epoch);
+  st.epoch = epoch + 1;
+  self->send(st.gateway, epoch_atom_v, st.epoch);
   auto a = std::make_shared<rewrite>();
   a->left = products.size();
   auto gen = st.generation;
@@ -108,6 +118,7 @@ void resume_counters(keeper* self, const std::vector<std::string>& products,
               rep.refused = s.refused;
               rep.at_ms = quota::wall_ms();
               rep.last_attempt_ms = rep.at_ms - s.idle_ms;
+              rep.epoch = st.epoch;
               a->writes.push_back(set_op(st.paths.consumed(st.opts.node, p), encode(rep), -1));
               one_done();
             },

@@ -101,6 +101,32 @@ TEST(quota_counter_resume, a_running_counter_keeps_its_own_figure_after_refunds)
   EXPECT_EQ(c.remaining(), 7);
 }
 
+TEST(quota_counter_resume, a_settled_grant_below_consumed_after_a_new_session_becomes_consumed) {
+  // Consumed 8 of 10 in epoch 1; the session expired, the databases were fenced holding 5 of its
+  // orders and the leader lowered the grant to 5. The new session reads that grant: the 3 units
+  // in flight can never be written, so consumed falls to 5 and a later grant of 7 admits 2.
+  quota_counter c{0};
+  c.apply(quota_update{"TV", 10, 4});
+  for (int i = 0; i < 8; ++i)
+    ASSERT_TRUE(c.reserve());
+  c.resume(8);
+  c.apply(quota_update{"TV", 5, 6});
+  EXPECT_EQ(c.consumed(), 5);
+  EXPECT_EQ(c.remaining(), 0);
+  c.apply(quota_update{"TV", 7, 8});
+  EXPECT_EQ(c.remaining(), 2);
+  // Only the first grant after a resume settles: a lower one later leaves consumed alone.
+  ASSERT_TRUE(c.reserve());
+  ASSERT_TRUE(c.reserve());
+  c.apply(quota_update{"TV", 6, 9});
+  EXPECT_EQ(c.consumed(), 7);
+  // A restarted counter settles too: it resumes from its last claim (9), the grant says 4.
+  quota_counter r{0};
+  r.resume(9);
+  r.apply(quota_update{"TV", 4, 11});
+  EXPECT_EQ(r.consumed(), 4);
+}
+
 TEST(quota_counter_demand, attempts_are_remembered_even_when_refused) {
   quota_counter c{0};
   EXPECT_EQ(c.idle_ms(5000, 1000), 4000);  // no attempt yet: since the start
@@ -233,6 +259,58 @@ TEST(quota_policy, a_gone_node_keeps_what_it_claimed_so_nothing_it_sold_is_grant
   auto plan = plan_product(v, policy_settings{});
   EXPECT_EQ(new_grant(plan, "gw3"), 150);
   EXPECT_EQ(new_grant(plan, "gw1") + new_grant(plan, "gw2"), 1000 - 150);
+}
+
+TEST(quota_policy, a_gone_node_fenced_in_the_databases_is_lowered_to_what_it_sold) {
+  // gw3 claimed 150, reported 140 consumed, and the databases hold 97 of its orders once fenced:
+  // everything above 97 goes back, also what it claimed and consumed but never wrote.
+  auto gw3 = node("gw3", false, 333, 140);
+  gw3.report->claimed = 150;
+  gw3.settled_sold = 97;
+  product_view v{"TV",
+                 1000,
+                 1000,
+                 {node("gw1", true, 334, 334, true), node("gw2", true, 333, 333, true), gw3}};
+  auto plan = plan_product(v, policy_settings{});
+  EXPECT_EQ(new_grant(plan, "gw3"), 97);
+  ASSERT_FALSE(plan.changes.empty());
+  EXPECT_EQ(plan.reclaimed, std::vector<std::string>{"gw3"});  // its report version is checked
+  EXPECT_EQ(new_grant(plan, "gw1") + new_grant(plan, "gw2"), 1000 - 97);
+  EXPECT_EQ(plan.free_after, 0);
+  // Once lowered, nothing more changes, and what it consumed beyond is not counted as held.
+  gw3.grant->grant = 97;
+  product_view after{"TV",
+                     1000,
+                     1000,
+                     {node("gw1", true, new_grant(plan, "gw1"), 334, true),
+                      node("gw2", true, new_grant(plan, "gw2"), 333, true), gw3}};
+  EXPECT_TRUE(plan_product(after, policy_settings{}).empty());
+  // A live node's settled record (it came back) counts for nothing.
+  gw3.live = true;
+  gw3.grant->grant = 333;
+  product_view back{"TV",
+                    1000,
+                    1000,
+                    {node("gw1", true, 334, 334, true), node("gw2", true, 333, 333, true), gw3}};
+  EXPECT_EQ(new_grant(plan_product(back, policy_settings{}), "gw3"), -1);
+}
+
+TEST(quota_znodes, a_settled_record_round_trips_and_refuses_what_is_not_one) {
+  settled_znode x;
+  x.epoch = 4;
+  x.sold = {{"TV", 97}, {"Phone", 0}};
+  x.by = "w1";
+  x.at_ms = 5;
+  auto back = decode_settled(encode(x));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->epoch, 4);
+  EXPECT_EQ(back->sold, x.sold);
+  EXPECT_EQ(back->by, "w1");
+  EXPECT_FALSE(decode_settled(R"({"epoch":0,"sold":{}})"));
+  EXPECT_FALSE(decode_settled(R"({"epoch":2})"));
+  EXPECT_FALSE(decode_settled(R"({"epoch":2,"sold":{"TV":-1}})"));
+  EXPECT_FALSE(decode_settled(R"({"epoch":2,"sold":{"TV":"7"}})"));
+  EXPECT_FALSE(decode_settled("garbage"));
 }
 
 TEST(quota_znodes, a_report_without_a_claim_reads_as_claiming_its_consumption) {
@@ -416,6 +494,7 @@ TEST(quota_znodes, grant_and_report_round_trip) {
   r.last_attempt_ms = 40;
   r.refused = 3;
   r.at_ms = 456;
+  r.epoch = 6;
   auto back = decode_report(encode(r));
   ASSERT_TRUE(back);
   EXPECT_EQ(back->consumed, 12);
@@ -425,6 +504,8 @@ TEST(quota_znodes, grant_and_report_round_trip) {
   EXPECT_EQ(back->last_attempt_ms, 40);
   EXPECT_EQ(back->refused, 3);
   EXPECT_EQ(back->at_ms, 456);
+  EXPECT_EQ(back->epoch, 6);
+  EXPECT_EQ(decode_report(R"({"consumed":1})")->epoch, 0);  // a keeper before fencing
   EXPECT_FALSE(decode_report("{}"));
 }
 

@@ -35,10 +35,14 @@ TEST(tree_acl, each_identity_may_change_only_its_own_zone_and_nobody_the_acls) {
     EXPECT_EQ(describe(acl(path)), "writer=15 gateway=1") << path;
   for (const char* path : {"/fs/nodes/gateways", "/fs/nodes/gateways/gw1"})
     EXPECT_EQ(describe(acl(path)), "gateway=15 writer=1") << path;
-  for (const char* path :
-       {"/fs/sales/s/grants", "/fs/sales/s/grants/gw1/TV", "/fs/sales/s/consumed",
-        "/fs/sales/s/consumed/gw1/TV", "/fs/sales/s/leader", "/fs/sales/s/leader/n_0000000001"})
+  for (const char* path : {"/fs/sales/s/grants", "/fs/sales/s/grants/gw1/TV", "/fs/sales/s/leader",
+                           "/fs/sales/s/leader/n_0000000001"})
     EXPECT_EQ(describe(acl(path)), "gateway=15") << path;
+  // The writers read the gateways' reports (their claim epochs) and record what they fenced.
+  for (const char* path : {"/fs/sales/s/consumed", "/fs/sales/s/consumed/gw1/TV"})
+    EXPECT_EQ(describe(acl(path)), "gateway=15 writer=1") << path;
+  for (const char* path : {"/fs/sales/s/settled", "/fs/sales/s/settled/gw1"})
+    EXPECT_EQ(describe(acl(path)), "writer=15 gateway=1") << path;
   // The operator's: stock, settings (the draw secret), the tree's frame.
   for (const char* path : {"/fs", "/fs/nodes", "/fs/sales", "/fs/sales/s", "/fs/sales/s/products",
                            "/fs/sales/s/products/TV", "/fs/sales/s/settings", "/fs/nodes/writersX",
