@@ -13,6 +13,7 @@
 
 #include "actors/consumer_bridge.hpp"
 #include "actors/result_router.hpp"
+#include "actors/sell_through.hpp"
 #include "actors/slot_writer_pool.hpp"
 #include "actors/writer_peer.hpp"
 #include "cluster/peer_roster.hpp"
@@ -45,6 +46,7 @@ class writer_config : public node_config {
   int cluster_port = 0;
   int prefetch = 200;
   int max_batch = 200;
+  int settle_ms = 1000;
   sale_definition sale;
 
   writer_config() {
@@ -54,7 +56,10 @@ class writer_config : public node_config {
         .add(connections_per_database, "connections-per-database", "slot writers per database")
         .add(batch_size, "batch-size", "purchases of one product per database transaction, at most")
         .add(linger_ms, "linger-ms", "how long a partial batch waits for more purchases")
-        .add(stats_interval_s, "stats-interval-s", "log the counts this often (0: only at exit)");
+        .add(stats_interval_s, "stats-interval-s", "log the counts this often (0: only at exit)")
+        .add(settle_ms, "settle-ms",
+             "sell-through: the queues and writers must stay drained this long before a gone "
+             "gateway is fenced and its unsold claim given back");
     db.add_options(custom_options_, "database role (may only EXECUTE the purchase functions)");
     amqp.add_options(custom_options_)
         .add(prefetch, "prefetch", "unacked messages in flight, per queue")
@@ -82,6 +87,7 @@ class writer_config : public node_config {
     require_range(problems, "writer.batch-size", batch_size, 1, 5000);
     require_range(problems, "writer.linger-ms", linger_ms, 0, 1000);
     require_range(problems, "writer.stats-interval-s", stats_interval_s, 0, 86400);
+    require_range(problems, "writer.settle-ms", settle_ms, 100, 600000);
     db.check(problems);
     amqp.check(problems);
     require_range(problems, "amqp.prefetch", prefetch, 1, 65535);
@@ -175,6 +181,23 @@ int main(int argc, char** argv) {
         "will not see this writer",
         cfg.cluster_address, cfg.cluster_port, sys.render(published.error()));
   }
+  // Sell-through: the first writer by name settles gone gateways (needs ZooKeeper).
+  sell_through_actor settler;
+  if (!cfg.zk_hosts.empty()) {
+    sell_through_actor_options st_opts;
+    st_opts.round.zk_hosts = cfg.zk_hosts;
+    st_opts.round.zk_root = cfg.zk_root;
+    st_opts.round.zk_login = cfg.zk_login;
+    for (const auto& database : databases)
+      st_opts.round.databases[database] = cfg.db.params(database);
+    st_opts.round.amqp = amqp_params;
+    st_opts.round.route = route;
+    st_opts.round.settle = std::chrono::milliseconds{cfg.settle_ms};
+    st_opts.round.by = cfg.name;
+    st_opts.round.only_first_writer = true;
+    st_opts.interval = std::chrono::milliseconds{cfg.zk_poll_interval_ms};
+    settler = spawn_sell_through(sys, std::move(st_opts), cfg.sale);
+  }
   spdlog::info(
       "writer {} consuming {} queue(s) at {} into {} database(s): {} connection(s) each, "
       "batches of up to {}, linger {} ms, prefetch {}; actors {}",
@@ -185,6 +208,8 @@ int main(int argc, char** argv) {
   int sig = wait_for_stop_signal();
   spdlog::info("signal {}: stopping", sig);
   caf::anon_send_exit(peer, caf::exit_reason::user_shutdown);
+  if (settler)
+    caf::anon_send_exit(settler, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(consumer, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(router, caf::exit_reason::user_shutdown);
   for (auto& [database, pool] : routing.pools_by_database)

@@ -280,6 +280,71 @@ TEST_F(cluster_on_hosts, a_gateway_partitioned_from_zookeeper_stops_admitting_wi
   std::cout << "[          ] run time " << seconds_since(t0) << " s\n";
 }
 
+// (f) kill -9 of gw1 mid-sale and no operator: once gw1's session expired the leader (gw2) takes
+// back what gw1 had not claimed; once the queues drained, w1 fences gw1's claim epoch in the
+// database and records its orders, and the leader hands gw2 the rest of gw1's grant too. The
+// buyers, who keep coming to gw2, buy the whole stock.
+TEST_F(cluster_on_hosts, a_killed_gateways_unsold_claim_is_sold_by_the_other_without_an_operator) {
+  auto t0 = clock_type::now();
+  auto setup = faults_on_hosts();
+  setup.gateway_args = {"--zookeeper.report-interval-ms=100", "--zookeeper.idle-release-ms=1000"};
+  ASSERT_NO_FATAL_FAILURE(start(setup));
+  auto watcher = watch_grants();
+  auto load = start_sale_load();
+  ASSERT_NO_FATAL_FAILURE(wait_for_accepted(*load, fault_after));
+  auto& gw1 = gateways_[0];
+  auto& gw2 = gateways_[1];
+  double gw1_accepted = purchases_of(gw1, "accepted");
+  kill_node(gw1);
+  auto killed_at = clock_type::now();
+  // The first load's requests to gw1 now fail at once (connection refused); the rest go to gw2.
+  load_run first{load->finish(120s), tickets_file_};
+  expect_only_sale_statuses(first.result);
+
+  // More buyers at gw2, held to a trickle until gw1 is settled so that stock is left to sell.
+  constexpr std::uint64_t more = 150000;
+  auto tickets = path_in_dir("tickets-2.txt");
+  auto buyers = start_load({"--requests", std::to_string(more), "--users", std::to_string(more),
+                            "--products", "Phone,Clothes,TV", "--connections", "16", "--timeout-ms",
+                            "20000", "--tickets-out", tickets, "--progress"},
+                           "load-2", {gw2.port});
+  auto settled = [&] {
+    auto rec = zk_->session().get(paths_->settled("gw1"));
+    return rec.ok() && flashsale::quota::decode_settled(rec.data).has_value();
+  };
+  bool was_settled = buyers->trickle_until(settled, 60s);
+  auto settled_s = seconds_since(killed_at);
+  ASSERT_TRUE(was_settled) << "no writer settled gw1 within 60 s\n"
+                           << writers_[0].log_tail() << writers_[1].log_tail();
+  auto rec = flashsale::quota::decode_settled(zk_->session().get(paths_->settled("gw1")).data);
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->by, "w1");
+  std::int64_t gw1_orders = 0;
+  for (const auto& [product, n] : rec->sold)
+    gw1_orders += n;
+  // Every 202 gw1 gave is one of its orders (nothing of it was fenced away).
+  EXPECT_GE(static_cast<double>(gw1_orders), gw1_accepted);
+  // At full speed now: the rest of the stock, gw1's unsold claim included, sells at gw2.
+  std::size_t stock = 0;
+  for (const auto& p : sale_.products)
+    stock += static_cast<std::size_t>(p.stock);
+  auto full_at = clock_type::now();
+  bool sold_out = poll_until([&] { return orders_now().size() >= stock; }, 60s, 100ms);
+  auto sold_out_s = seconds_since(full_at);
+  std::cout << "[          ] gw1 killed after " << gw1_accepted << " of its purchases accepted; "
+            << "settled by w1 " << settled_s
+            << " s after the kill (session timeout 6 s): " << gw1_orders << " orders at epoch "
+            << rec->epoch << "; the whole stock sold " << sold_out_s << " s after that\n";
+  EXPECT_TRUE(sold_out) << "stock left 60 s after gw1 was settled\n" << gw2.log_tail();
+  load_run second{buyers->finish(120s), tickets};
+  expect_only_sale_statuses(second.result);
+  EXPECT_EQ(second.result.errors, 0u) << second.result.output;
+  auto a = audit({first, second}, 60s);
+  EXPECT_EQ(a.unsold, 0);
+  expect_grants_within_stock(*watcher);
+  std::cout << "[          ] run time " << seconds_since(t0) << " s\n";
+}
+
 /// The "latency_ms p50 .. p90 .. p99 .. max .." line of a load report.
 std::string latency_line(const std::string& report) {
   auto at = report.find("latency_ms");

@@ -7,28 +7,10 @@
 #include <ostream>
 #include <string>
 
-#include <optional>
-#include <vector>
-
 #include "adapters/zookeeper/session.hpp"
-#include "messages/messages.hpp"
+#include "cluster/node_probe.hpp"
 
 namespace flashsale::admin {
-
-/// What one registered node said when asked for its stats.
-struct node_answer {
-  std::string name;
-  std::string role;                 ///< "gateway" or "writer" (where it is registered)
-  std::optional<node_stats> stats;  ///< nothing: it did not answer (see why)
-  std::string why;
-};
-
-/// Asks every node registered under `zk_root` (nodes/gateways, nodes/writers) for its stats
-/// through CAF's middleman, each within `timeout` (connect, then answer). Gateways first, then
-/// writers, each sorted by name. Throws std::runtime_error when ZooKeeper cannot be read. Blocks.
-std::vector<node_answer> ask_every_node(const std::string& zk_hosts, const std::string& zk_root,
-                                        const zk::credentials& zk_login,
-                                        std::chrono::milliseconds timeout);
 
 /// Lists the nodes registered under `zk_root` (nodes/gateways, nodes/writers), asks each for its
 /// stats through CAF's middleman (connect and answer within `timeout` each) and prints one table

@@ -1,18 +1,14 @@
 #pragma once
 
-// flashsale-admin zk reconcile: gives the live gateways what a gone gateway claimed but did not
-// sell. A gateway admits only within a claim it wrote to ZooKeeper first, so when it dies the
-// leader can lower its grant no further than that claim (docs/design.md, "Live quotas"): its sales
-// after its last report are unknown to ZooKeeper. The database knows them once every purchase the
-// gateway accepted has been written, which is what this command waits for: no message ready in any
-// order queue, every registered writer answering with nothing in progress, as many consumers on
-// each queue as writers answered, and the same gone gateways' order counts, twice, `settle` apart.
-// Then it lowers each gone gateway's grant of each product to the orders the database holds for
-// it (versioned writes; never raised), and the quota leader hands the difference to the live
-// gateways where buyers are. A gateway restarted later under the same name admits nothing of
-// that product (it resumes from its claim).
+// flashsale-admin zk reconcile: settles the gone gateways now, as the writers do by themselves
+// (cluster/sell_through.hpp has the rule): once the queues and writers are drained, each gone
+// gateway's claim epoch is fenced in every database and its orders recorded under
+// sales/<sale>/settled; the quota leader then lowers its grant to them and hands the rest of
+// what it claimed to the live gateways where buyers are. Kept for operators (and for a sale whose
+// writers cannot reach ZooKeeper); normally a writer has done it already.
 
 #include <chrono>
+#include <ostream>
 #include <string>
 
 #include "adapters/amqp/amqp_connection.hpp"
@@ -33,9 +29,10 @@ struct reconcile_options {
   std::chrono::milliseconds timeout{3000};  ///< per ZooKeeper operation and per node asked
 };
 
-/// Exit status: 0 done (also when no gateway is gone), 6 the queues or writers were not idle
-/// (nothing changed; try again later). Prints what it found and did to `out`. Throws
-/// std::runtime_error (ZooKeeper, RabbitMQ) or db::db_error. Blocks for at least `settle`.
+/// Exit status: 0 done (also when no gateway is gone or every gone one is settled), 6 the queues
+/// or writers were not drained (nothing changed; try again later). Prints what it found and did
+/// to `out`. Throws std::runtime_error (ZooKeeper, RabbitMQ) or db::db_error. Blocks for at least
+/// `settle` when a gateway is gone.
 int reconcile_gone_gateways(const reconcile_options& opts, const sale_definition& sale,
                             std::ostream& out);
 
