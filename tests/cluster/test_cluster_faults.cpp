@@ -175,6 +175,56 @@ TEST_F(cluster_faults, a_killed_gateways_quota_regranted_to_the_survivor_is_not_
   std::cout << "[          ] run time " << seconds_since(t0) << " s\n";
 }
 
+// (b, fenced) gw1 frozen (SIGSTOP) mid-sale, past its session: what it had admitted but not yet
+// published or confirmed sits in the frozen process. w1 settles it meanwhile (fences its claim
+// epoch in the database) and the leader gives its unsold claim to gw2. Thawed, gw1 publishes
+// what it held: too late for a 202 (its session may be gone), and the database refuses it
+// (fenced); gw1 rejoins under a new epoch and sells only what it is granted anew. Every 202 is
+// one order, the whole stock is sold.
+TEST_F(cluster_faults, a_frozen_gateway_thawed_after_it_was_settled_sells_nothing_twice) {
+  auto t0 = clock_type::now();
+  cluster_setup setup{sale_text};
+  setup.gateway_args = {"--zookeeper.report-interval-ms=100", "--zookeeper.idle-release-ms=1000"};
+  ASSERT_NO_FATAL_FAILURE(start(setup));
+  auto watcher = watch_grants();
+  // Requests to the frozen gateway time out after 3 s; the others take the rest of the load.
+  tickets_file_ = path_in_dir("tickets.txt");
+  auto load = start_load({"--requests", std::to_string(requests), "--users",
+                          std::to_string(requests), "--connections", "16", "--timeout-ms", "3000",
+                          "--tickets-out", tickets_file_, "--progress"});
+  ASSERT_NO_FATAL_FAILURE(wait_for_accepted(*load, fault_after));
+  auto& gw1 = gateways_[0];
+  freeze_node(gw1);
+  auto frozen_at = clock_type::now();
+  load_run first{load->finish(120s), tickets_file_};
+  expect_only_sale_statuses(first.result);
+  ASSERT_TRUE(poll_until(
+      [&] {
+        auto rec = zk_->session().get(paths_->settled("gw1"));
+        return rec.ok() && flashsale::quota::decode_settled(rec.data).has_value();
+      },
+      60s, 200ms))
+      << "no writer settled the frozen gw1\n"
+      << writers_[0].log_tail();
+  auto settled_s = seconds_since(frozen_at);
+  // The buyers at gw2 take what gw1 claimed but had not written.
+  auto second = sell_the_rest({gateways_[1].port}, 1);
+  expect_only_sale_statuses(second.result);
+  thaw_node(gw1);
+  EXPECT_TRUE(flashsale::testing::wait_until_healthy(gw1.address, gw1.port, 30000))
+      << gw1.log_tail();
+  auto third = sell_the_rest({}, 2);
+  expect_only_sale_statuses(third.result);
+  EXPECT_EQ(third.result.errors, 0u) << third.result.output;
+  auto a = audit({first, second, third}, 45s);
+  EXPECT_EQ(a.unsold, 0);
+  expect_grants_within_stock(*watcher);
+  std::cout << "[          ] gw1 frozen, settled " << settled_s
+            << " s later; after the thaw it refused "
+            << count_in_log(gw1, "came after the ZooKeeper session") << " late confirm(s) "
+            << "(logged once per session); run time " << seconds_since(t0) << " s\n";
+}
+
 // (c) RabbitMQ is away for 5 s while the stock is selling. `scripts/services stop-one rabbit`
 // needs seconds before the broker goes (rabbitmqctl starts its own Erlang VM first); at full speed
 // the load would sell out meanwhile. So from the fault on the buyers are held back to a trickle
