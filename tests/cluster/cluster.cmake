@@ -75,3 +75,15 @@ add_dependencies(test_cluster_hosts flashsale-gateway flashsale-writer flashsale
   flashsale-load)
 gtest_discover_tests(test_cluster_hosts PROPERTIES LABELS cluster RUN_SERIAL TRUE TIMEOUT 400
   DISCOVERY_TIMEOUT 30 WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+
+# scripts/cluster, the rehearsal cluster on hosts (up, status, down, bad arguments). Needs root.
+add_executable(test_cluster_script ${CMAKE_CURRENT_LIST_DIR}/test_cluster_script.cpp)
+target_link_libraries(test_cluster_script PRIVATE flashsale_test_support GTest::gtest
+  GTest::gtest_main)
+target_include_directories(test_cluster_script PRIVATE ${PROJECT_SOURCE_DIR})
+target_compile_definitions(test_cluster_script PRIVATE FLASHSALE_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+  FLASHSALE_BUILD_DIR="${PROJECT_BINARY_DIR}")
+add_dependencies(test_cluster_script flashsale-gateway flashsale-writer flashsale-admin
+  flashsale-load)
+gtest_discover_tests(test_cluster_script PROPERTIES LABELS cluster RUN_SERIAL TRUE TIMEOUT 300
+  DISCOVERY_TIMEOUT 30 WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
