@@ -96,10 +96,12 @@ void refuse(gateway_self self, attempt& a, admission outcome) {
 void published(gateway_self self, attempt& a, const ticket_view& view, publish_outcome outcome) {
   auto& st = self->state;
   auto& front = *st.opts.front;
-  if (outcome == publish_outcome::confirmed && steady_now_ms() > st.confirm_until) {
-    // The keeper's session may have expired before this confirm: the purchase may have been
-    // fenced (its gateway's unsold claim given to others), so it is not promised. Its fate is
-    // unknown to the buyer, like a confirm that never came; its unit stays consumed.
+  if (outcome == publish_outcome::confirmed &&
+      (a.epoch != st.epoch || steady_now_ms() > st.confirm_until)) {
+    // The keeper's session may have expired before this confirm (or it came for an older
+    // session's purchase): the purchase may have been fenced (its gateway's unsold claim given to
+    // others), so it is not promised. Its fate is unknown to the buyer, like a confirm that never
+    // came; its unit stays consumed.
     if (st.late_confirms++ == 0)
       spdlog::warn(
           "gateway {}: a confirm for {} came after the ZooKeeper session was last known alive: "

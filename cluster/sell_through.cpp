@@ -148,14 +148,12 @@ settle_result settle_gone_gateways(const sell_through_options& opts, const sale_
 
   // Steps 3 and 4, one gateway at a time.
   for (const auto& c : candidates) {
+    // Every product each database holds (the leader settles only the products a record names).
     settlement s{c.gateway, c.epoch, {}};
-    for (const auto& p : sale.products)
-      s.sold[p.id] = 0;
     for (const auto& [name, params] : opts.databases) {
       auto store = db::order_store::connect(params);
       for (const auto& [product, n] : store->fence(c.gateway, c.epoch))
-        if (s.sold.count(product) != 0)  // a product of this sale (a database may hold others)
-          s.sold[product] += n;
+        s.sold[product] += n;
     }
     quota::settled_znode rec{c.epoch, s.sold, opts.by, quota::wall_ms()};
     auto path = paths.settled(c.gateway);

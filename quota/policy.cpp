@@ -48,10 +48,10 @@ class planner {
               [](const node_view* a, const node_view* b) { return a->node < b->node; });
     // A node that consumed more than its grant (it came back after its unused quota was
     // reclaimed, having admitted units it had not reported) holds what it consumed: those units
-    // are not free. Not so a settled one: what it holds is final and at most its grant.
+    // are not free. A settled one holds what the databases hold of it, which is final.
     std::int64_t granted = 0;
     for (const auto* n : nodes_)
-      granted += settled(*n) ? n->grant->grant
+      granted += settled(*n) ? std::max(n->grant->grant, *n->settled_sold)
                              : std::max(n->grant->grant, n->report ? n->report->consumed : 0);
     free_ = view.stock - granted;
     plan_.free_before = free_;
@@ -70,8 +70,8 @@ class planner {
     for (const auto* n : nodes_) {
       if (n->live || !n->report)
         continue;
-      auto kept = settled(*n) ? std::min(*n->settled_sold, n->grant->grant)
-                              : std::max(n->report->claimed, n->report->consumed);
+      auto kept =
+          settled(*n) ? *n->settled_sold : std::max(n->report->claimed, n->report->consumed);
       if (n->grant->grant <= kept)
         continue;
       free_ += n->grant->grant - kept;

@@ -56,13 +56,17 @@ class quota_counter {
   /// grows ends a sold-out mark: stock was added (or moved here) after the database ran dry, and if
   /// it was not, the database refuses again and the writers say so again.
   ///
-  /// The first grant applied after a resume() that is below consumed lowers consumed to it: only
+  /// The first grant applied after a resume() that is below consumed lowers consumed to it (the
+  /// same version read again instead ends that: nothing changed meanwhile): only
   /// a settlement (the databases fenced this node's earlier claim epochs and the leader lowered
   /// its grant to the orders they hold) takes a grant below what a node consumed, and then the
   /// units above it can never be written (see docs/design.md, "Gone gateways").
   bool apply(const quota_update& u) {
-    if (u.version <= version_)
+    if (u.version <= version_) {
+      if (u.version == version_)
+        settle_pending_ = false;  // the grant it holds, read again: nothing was settled
       return false;
+    }
     version_ = u.version;
     if (u.grant > grant_)
       sold_out_ = false;

@@ -30,7 +30,7 @@ AS $$ SELECT (1179403647::bigint << 32) | (hashtext(p_gateway)::bigint & 4294967
 -- under (p_epochs, parallel to the other arrays; a gateway's epochs start at 1, and 0 marks a
 -- purchase that names none, which any fence of its gateway stops). Answers like purchase_batch,
 -- plus status 'fenced' (order_id and slot NULL) for a purchase whose gateway was fenced at or above
--- its epoch: it took no unit.
+-- its epoch and whose request id has no order: it took no unit.
 CREATE OR REPLACE FUNCTION purchase_batch_fenced(p_product text, p_request_ids text[],
                                                  p_user_ids text[], p_gateways text[],
                                                  p_epochs bigint[])
@@ -58,9 +58,13 @@ BEGIN
   -- The fence locks, shared, in ascending gateway order.
   PERFORM pg_advisory_xact_lock_shared(gateway_fence_key(g))
      FROM (SELECT DISTINCT g FROM unnest(p_gateways) AS t(g) ORDER BY g) AS d;
-  SELECT array_agg(coalesce(t.e <= f.fenced_epoch, false) ORDER BY t.i)
+  -- A request that already has an order is not fenced: it was written before the fence (and is in
+  -- its count), and a redelivery answers duplicate_request as always.
+  SELECT array_agg(coalesce(t.e <= f.fenced_epoch, false)
+                   AND NOT EXISTS (SELECT 1 FROM purchase_order o WHERE o.request_id = t.r)
+                   ORDER BY t.i)
     INTO v_fenced
-    FROM unnest(p_gateways, p_epochs) WITH ORDINALITY AS t(g, e, i)
+    FROM unnest(p_request_ids, p_gateways, p_epochs) WITH ORDINALITY AS t(r, g, e, i)
     LEFT JOIN gateway_fence f ON f.gateway = t.g;
   IF n = 0 OR NOT (true = ANY (v_fenced)) THEN
     RETURN QUERY SELECT b.idx, b.status, b.order_id, b.slot
@@ -106,6 +110,12 @@ BEGIN
   IF p_gateway IS NULL OR p_gateway = '' OR p_epoch IS NULL OR p_epoch < 0 THEN
     RAISE EXCEPTION 'fence_gateway: a gateway name and an epoch >= 0 are needed (got %, %)',
       p_gateway, p_epoch USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  -- The count below must see what committed while this waited for the lock: a snapshot per
+  -- statement, i.e. READ COMMITTED.
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE EXCEPTION 'fence_gateway: needs READ COMMITTED, not %', current_setting('transaction_isolation')
+      USING ERRCODE = 'invalid_transaction_state';
   END IF;
   PERFORM pg_advisory_xact_lock(gateway_fence_key(p_gateway));
   INSERT INTO gateway_fence AS f (gateway, fenced_epoch) VALUES (p_gateway, p_epoch)

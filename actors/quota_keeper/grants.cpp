@@ -113,6 +113,7 @@ void read_grant(keeper* self, const std::string& product) {
       return;
     }
     take_grant(self, product, *value, r.stat);
+    slot.read_in = st.generation;
     if (value->release && st.registered)
       start_release(self, product);
   });

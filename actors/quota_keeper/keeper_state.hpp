@@ -50,7 +50,10 @@ struct grant_slot {
   std::int64_t mzxid = 0;     ///< version handed to the counter (quota_update::version)
   std::int32_t version = -1;  ///< znode version, for the versioned write of a release
   bool stale = false;         ///< the last read failed: re-read on the next tick
-  bool missing = false;       ///< the znode was missing at the last read (logged once)
+  /// Session generation of the last successful read: no lease before this session read it (the
+  /// grant may have been settled below what the counter consumed while the node was gone).
+  std::uint64_t read_in = 0;
+  bool missing = false;  ///< the znode was missing at the last read (logged once)
   /// The last consumption report written (this session), when, and whether it said "busy".
   std::optional<quota::consumption_report> reported;
   std::int64_t reported_at = 0;  // steady ms

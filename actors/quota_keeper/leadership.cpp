@@ -109,14 +109,15 @@ std::optional<quota::product_view> view_of(keeper_state& st, tree_reading& tr, s
         v.demand = v.idle_ms < st.opts.idle_release.count();
       }
     }
-    // A writer fenced this very epoch: the node can sell nothing more of what it claimed under it.
+    // A writer fenced this epoch: the node can sell nothing more of what it claimed under it.
     auto& settled_read = tr.settled_at(n);
     if (!v.live && v.report && v.report->epoch >= 1 && settled_read.ok()) {
       auto rec = quota::decode_settled(settled_read.data);
-      if (rec && rec->epoch == v.report->epoch) {
-        auto i = rec->sold.find(tr.products[p]);
-        v.settled_sold = i == rec->sold.end() ? 0 : i->second;
-      }
+      // A fence at or above the report's epoch stops everything of it; a product the record
+      // does not name (a sale file that differs) is not settled.
+      if (rec && rec->epoch >= v.report->epoch)
+        if (auto i = rec->sold.find(tr.products[p]); i != rec->sold.end())
+          v.settled_sold = i->second;
     }
     if (v.grant || v.report)
       view.nodes.push_back(v);

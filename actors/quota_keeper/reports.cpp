@@ -62,6 +62,13 @@ void reports_written(keeper* self, std::int64_t sent, const written_reports& wri
     slot.reported_busy = figures.at(product).idle_ms < st.opts.idle_release.count();
     self->send(st.counters.at(product), claim_atom_v, rep.claimed);
   }
+  // No lease before every grant was read in this session: a settled grant must reach the
+  // counters before they admit again (messages to a counter arrive in order).
+  for (auto& [product, slot] : st.grants)
+    if (st.counters.count(product) != 0 && slot.read_in != st.generation) {
+      read_grant(self, product);
+      return;
+    }
   auto timeout = st.zk ? st.zk->negotiated_timeout().count() : 0;
   if (timeout > 0)
     set_lease(self, sent + timeout / 2);

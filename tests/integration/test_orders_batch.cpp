@@ -66,6 +66,10 @@ TEST_F(orders_batch, a_fence_refuses_the_fenced_epochs_of_its_gateway_and_counts
   // A fence never goes down, and fencing again counts the later epoch's order.
   EXPECT_EQ(store->fence("gw-f", 1)["fen"], 4);
   EXPECT_EQ(store->purchase_batch("fen", {from("gw-f", 2, "f-8")})[0].status, order_status::fenced);
+  // A redelivery of a purchase written before the fence is no refusal: it answers its order.
+  auto again = store->purchase_batch("fen", {from("gw-f", 1, "f-1")});
+  EXPECT_EQ(again[0].status, order_status::duplicate_request);
+  EXPECT_EQ(again[0].order_id, first[0].order_id);
   // A wholly fenced batch takes nothing.
   auto none = store->purchase_batch("fen", {from("gw-f", 1, "f-9"), from("gw-f", 2, "f-10")});
   EXPECT_EQ(none[0].status, order_status::fenced);
