@@ -9,6 +9,7 @@
 #include <chrono>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -135,6 +136,12 @@ class cluster_faults : public cluster_fixture {
     for (const auto& g : gateways_)
       names.push_back(g.name);
     return std::make_unique<grant_watcher>(zk_->hosts(), *paths_, products, names);
+  }
+
+  /// The settled record a writer wrote for `gateway` (sales/<sale>/settled), if there is one.
+  std::optional<quota::settled_znode> settled_record(const std::string& gateway) {
+    auto rec = zk_->session().get(paths_->settled(gateway));
+    return rec.ok() ? quota::decode_settled(rec.data) : std::nullopt;
   }
 
   /// Waits until `n` consumers consume the order queue.

@@ -87,12 +87,7 @@ TEST_F(cluster_faults, killing_a_writer_and_a_gateway_mid_sale_loses_no_accepted
   // expire first: until then it counts as a writer that does not answer), fences gw2's claim
   // epoch in the database and records its orders; the leader lowers gw2's grant to them.
   auto settled_at = clock_type::now();
-  ASSERT_TRUE(poll_until(
-      [&] {
-        auto rec = zk_->session().get(paths_->settled("gw2"));
-        return rec.ok() && flashsale::quota::decode_settled(rec.data).has_value();
-      },
-      60s, 200ms))
+  ASSERT_TRUE(poll_until([&] { return settled_record("gw2").has_value(); }, 60s, 200ms))
       << "no writer settled gw2\n"
       << writers_[0].log_tail();
   std::cout << "[          ] gw2 settled by w1 " << seconds_since(settled_at)
@@ -198,12 +193,7 @@ TEST_F(cluster_faults, a_frozen_gateway_thawed_after_it_was_settled_sells_nothin
   auto frozen_at = clock_type::now();
   load_run first{load->finish(120s), tickets_file_};
   expect_only_sale_statuses(first.result);
-  ASSERT_TRUE(poll_until(
-      [&] {
-        auto rec = zk_->session().get(paths_->settled("gw1"));
-        return rec.ok() && flashsale::quota::decode_settled(rec.data).has_value();
-      },
-      60s, 200ms))
+  ASSERT_TRUE(poll_until([&] { return settled_record("gw1").has_value(); }, 60s, 200ms))
       << "no writer settled the frozen gw1\n"
       << writers_[0].log_tail();
   auto settled_s = seconds_since(frozen_at);

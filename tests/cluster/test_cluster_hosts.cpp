@@ -309,15 +309,12 @@ TEST_F(cluster_on_hosts, a_killed_gateways_unsold_claim_is_sold_by_the_other_wit
                             "--products", "Phone,Clothes,TV", "--connections", "16", "--timeout-ms",
                             "20000", "--tickets-out", tickets, "--progress"},
                            "load-2", {gw2.port});
-  auto settled = [&] {
-    auto rec = zk_->session().get(paths_->settled("gw1"));
-    return rec.ok() && flashsale::quota::decode_settled(rec.data).has_value();
-  };
+  auto settled = [&] { return settled_record("gw1").has_value(); };
   bool was_settled = buyers->trickle_until(settled, 60s);
   auto settled_s = seconds_since(killed_at);
   ASSERT_TRUE(was_settled) << "no writer settled gw1 within 60 s\n"
                            << writers_[0].log_tail() << writers_[1].log_tail();
-  auto rec = flashsale::quota::decode_settled(zk_->session().get(paths_->settled("gw1")).data);
+  auto rec = settled_record("gw1");
   ASSERT_TRUE(rec);
   EXPECT_EQ(rec->by, "w1");
   std::int64_t gw1_orders = 0;
