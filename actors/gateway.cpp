@@ -22,11 +22,8 @@ namespace {
 constexpr auto throttle_retry = std::chrono::milliseconds{20};
 constexpr int max_throttled = 50;
 
-/// How long the gateway waits for a counter's answer to a reservation.
-constexpr auto reserve_timeout = std::chrono::seconds{5};
-
 struct product_entry {
-  counter_actor counter;
+  product_counter counter;
   int per_user_limit = 1;
   std::string database;
 };
@@ -64,7 +61,7 @@ std::int64_t steady_now_ms() {
 struct attempt {
   purchase_call call;
   std::string hold;  // product '/' user
-  counter_actor counter;
+  std::shared_ptr<counter_gate> gate;
   std::int64_t epoch = 0;  // the claim epoch its unit was reserved under
 };
 
@@ -121,7 +118,7 @@ void published(gateway_self self, attempt& a, const ticket_view& view, publish_o
     // A unit of an older epoch may already be given to others (the keeper's new session may have
     // found it settled): it is not given back.
     if (a.epoch == st.epoch)
-      self->send(a.counter, refund_atom_v);
+      a.gate->refund();
   } else {
     front.publish_unconfirmed();
   }
@@ -185,14 +182,9 @@ void take_purchase(gateway_self self, purchase_call call) {
     return;
   }
   ++held;
-  attempt a{std::move(call), std::move(hold), product->second.counter};
-  self->request(a.counter, reserve_timeout, reserve_atom_v)
-      .then([=](reservation r) mutable { reserved(self, std::move(a), r); },
-            [=](caf::error& err) mutable {
-              spdlog::error("gateway {}: counter of {} did not answer: {}", self->state.opts.name,
-                            a.call.product, self->system().render(err));
-              refuse(self, a, admission::queue_refused);
-            });
+  // The counter's gate, not a message: one lock, no hop to another actor and back.
+  auto r = product->second.counter.gate->reserve();
+  reserved(self, attempt{std::move(call), std::move(hold), product->second.counter.gate}, r);
 }
 
 // -- a ticket: memory -> the product's database, or every database for a forgotten one ----------
@@ -305,7 +297,7 @@ node_stats stats_of(gateway_state& st) {
 
 gateway_actor::behavior_type gateway_impl(gateway_self self, gateway_options opts,
                                           sale_definition sale,
-                                          std::map<std::string, counter_actor> counters,
+                                          std::map<std::string, product_counter> counters,
                                           publisher_actor publisher) {
   auto& st = self->state;
   st.ticket_prefix = opts.name + "-" + base36(static_cast<std::uint64_t>(utc_now_ms())) + "-";
@@ -320,7 +312,7 @@ gateway_actor::behavior_type gateway_impl(gateway_self self, gateway_options opt
       [=](const sold_out& s) {
         auto product = self->state.products.find(s.product);
         if (product != self->state.products.end())
-          self->send(product->second.counter, s);  // it marks (and logs) only once per grant
+          self->send(product->second.counter.actor, s);  // it marks (and logs) once per grant
       },
       [=](stats_atom) -> node_stats { return stats_of(self->state); },
       [=](const shedding_update& u) {
@@ -362,7 +354,7 @@ gateway_actor::behavior_type gateway_impl(gateway_self self, gateway_options opt
 
 gateway_actor spawn_gateway(caf::actor_system& sys, gateway_options opts,
                             const sale_definition& sale,
-                            std::map<std::string, counter_actor> counters,
+                            std::map<std::string, product_counter> counters,
                             publisher_actor publisher) {
   return sys.spawn(gateway_impl, std::move(opts), sale, std::move(counters), std::move(publisher));
 }

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "actors/product_counter.hpp"
 #include "common/sale_definition.hpp"
 #include "messages/gateway_calls.hpp"
 #include "messages/interfaces.hpp"
@@ -60,12 +61,13 @@ struct gateway_options {
   std::shared_ptr<peer_roster> writers;  ///< the writers connected now (stats), may be null
 };
 
-/// Spawns the gateway actor over one counter per product of the sale and the publisher. A
-/// reservation refused for want of a claim (throttled) is retried every 20 ms for up to 1 s, then
-/// answered busy; a counter or publisher that does not answer in time answers queue_refused.
+/// Spawns the gateway actor over one counter per product of the sale (it reserves and refunds
+/// through their gates, on its own thread) and the publisher. A reservation refused for want of a
+/// claim (throttled) is retried every 20 ms for up to 1 s, then answered busy; a publisher that
+/// does not answer in time answers queue_refused.
 gateway_actor spawn_gateway(caf::actor_system& sys, gateway_options opts,
                             const sale_definition& sale,
-                            std::map<std::string, counter_actor> counters,
+                            std::map<std::string, product_counter> counters,
                             publisher_actor publisher);
 
 }  // namespace flashsale

@@ -6,8 +6,6 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
-#include "quota/quota_counter.hpp"
-
 namespace flashsale {
 
 namespace {
@@ -21,94 +19,119 @@ std::int64_t steady_ms() {
 
 struct counter_state {
   std::string product;
-  quota_counter quota;
+  std::shared_ptr<counter_gate> gate;
   std::int64_t started_ms = 0;
   static inline const char* name = "product_counter";
 };
 
 counter_actor::behavior_type counter_impl(counter_actor::stateful_pointer<counter_state> self,
-                                          std::string product, counter_options opts) {
+                                          std::string product, std::shared_ptr<counter_gate> gate) {
   auto& st = self->state;
   st.product = std::move(product);
-  st.quota = quota_counter{opts.initial_grant};
-  if (opts.require_lease) {
-    st.quota.require_lease();
-    st.quota.require_claim();
-  }
+  st.gate = std::move(gate);
   st.started_ms = steady_ms();
-  // Tells the gauge what is left whenever that changed.
-  auto changed = [self, on_change = opts.on_change] {
-    if (!on_change)
-      return;
-    const auto& q = self->state.quota;
-    on_change(q.marked_sold_out() ? 0 : q.remaining(), q.sold_out());
-  };
-  changed();
+  auto gate_of = [self]() -> counter_gate& { return *self->state.gate; };
   return {
-      [=](reserve_atom) -> reservation {
-        auto& q = self->state.quota;
-        if (q.reserve(steady_ms())) {
-          changed();
-          return reservation::reserved;
-        }
-        return q.claim_exhausted() ? reservation::throttled : reservation::none_left;
-      },
-      [=](refund_atom) {
-        self->state.quota.refund();
-        changed();
-      },
+      [=](reserve_atom) -> reservation { return gate_of().reserve(); },
+      [=](refund_atom) { gate_of().refund(); },
       [=](const quota_update& u) {
-        self->state.quota.apply(u);
-        changed();
+        gate_of().change([&](quota_counter& q) { return q.apply(u); });
       },
       [=](const sold_out&) {
-        auto& q = self->state.quota;
-        if (!q.marked_sold_out())
+        bool newly = gate_of().change([](quota_counter& q) {
+          bool was = q.marked_sold_out();
+          q.mark_sold_out();
+          return !was;
+        });
+        if (newly)
           spdlog::info("{}: the database has none left: admitting no more until a larger grant",
                        self->state.product);
-        q.mark_sold_out();
-        changed();
       },
       [=](stats_atom) -> counter_stats {
-        const auto& q = self->state.quota;
         auto now = steady_ms();
-        counter_stats s;
+        auto s = gate_of().read([&](const quota_counter& q) {
+          counter_stats s;
+          s.grant = q.grant();
+          s.consumed = q.consumed();
+          s.sold_out = q.sold_out();
+          s.version = q.version();
+          s.idle_ms = q.idle_ms(now, self->state.started_ms);
+          s.refused = q.refused();
+          s.lease_valid = q.lease_valid(now);
+          s.claim = q.claim();
+          return s;
+        });
         s.product = self->state.product;
-        s.grant = q.grant();
-        s.consumed = q.consumed();
-        s.sold_out = q.sold_out();
-        s.version = q.version();
-        s.idle_ms = q.idle_ms(now, self->state.started_ms);
-        s.refused = q.refused();
-        s.lease_valid = q.lease_valid(now);
-        s.claim = q.claim();
         return s;
       },
       [=](release_atom) -> quota_release {
-        auto r = self->state.quota.release_unused();
+        auto r = gate_of().change([](quota_counter& q) { return q.release_unused(); });
         r.product = self->state.product;
-        changed();
         return r;
       },
       [=](lease_atom, std::int64_t until_ms) {
-        if (until_ms <= 0)
-          self->state.quota.revoke_lease();
-        else
-          self->state.quota.extend_lease(until_ms);
+        gate_of().change([&](quota_counter& q) {
+          if (until_ms <= 0)
+            q.revoke_lease();
+          else
+            q.extend_lease(until_ms);
+          return 0;
+        });
       },
-      [=](claim_atom, std::int64_t claim) { self->state.quota.raise_claim(claim); },
+      [=](claim_atom, std::int64_t claim) {
+        gate_of().change([&](quota_counter& q) {
+          q.raise_claim(claim);
+          return 0;
+        });
+      },
       [=](resume_atom, std::int64_t consumed_floor) {
-        self->state.quota.resume(consumed_floor);
-        changed();
+        gate_of().change([&](quota_counter& q) {
+          q.resume(consumed_floor);
+          return 0;
+        });
       },
   };
 }
 
 }  // namespace
 
-counter_actor spawn_product_counter(caf::actor_system& sys, std::string product,
-                                    counter_options opts) {
-  return sys.spawn(counter_impl, std::move(product), opts);
+counter_gate::counter_gate(std::int64_t initial_grant, bool require_lease,
+                           std::function<void(std::int64_t, bool)> on_change)
+    : quota_(initial_grant), on_change_(std::move(on_change)) {
+  if (require_lease) {
+    quota_.require_lease();
+    quota_.require_claim();
+  }
+  changed();
+}
+
+reservation counter_gate::reserve() {
+  auto now = steady_ms();
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (quota_.reserve(now)) {
+    changed();
+    return reservation::reserved;
+  }
+  return quota_.claim_exhausted() ? reservation::throttled : reservation::none_left;
+}
+
+void counter_gate::refund() {
+  std::lock_guard<std::mutex> guard{mutex_};
+  quota_.refund();
+  changed();
+}
+
+void counter_gate::changed() {
+  if (on_change_)
+    on_change_(quota_.marked_sold_out() ? 0 : quota_.remaining(), quota_.sold_out());
+}
+
+product_counter spawn_product_counter(caf::actor_system& sys, std::string product,
+                                      counter_options opts) {
+  auto gate = std::make_shared<counter_gate>(opts.initial_grant, opts.require_lease,
+                                             std::move(opts.on_change));
+  auto actor = sys.spawn(counter_impl, std::move(product), gate);
+  return product_counter{std::move(actor), std::move(gate)};
 }
 
 }  // namespace flashsale

@@ -34,10 +34,10 @@ namespace {
 using namespace flashsale;
 
 /// Counters start with nothing: the quota keeper feeds them grants, claims and a lease.
-std::map<std::string, counter_actor> spawn_counters(caf::actor_system& sys,
-                                                    const sale_definition& sale,
-                                                    const std::shared_ptr<admission_front>& front) {
-  std::map<std::string, counter_actor> counters;
+std::map<std::string, product_counter> spawn_counters(
+    caf::actor_system& sys, const sale_definition& sale,
+    const std::shared_ptr<admission_front>& front) {
+  std::map<std::string, product_counter> counters;
   for (const auto& p : sale.products) {
     counter_options opts{0, true, {}};
     opts.on_change = [front, gauges = front->gauges(p.id)](std::int64_t left, bool sold_out) {
@@ -103,7 +103,7 @@ struct gateway_actors {
   std::shared_ptr<admission_front> front;
   std::shared_ptr<std::atomic<bool>> broker_up;
   publisher_actor publisher;
-  std::map<std::string, counter_actor> counters;
+  std::map<std::string, product_counter> counters;
   std::map<std::string, order_finder_actor> finders;
   std::shared_ptr<peer_roster> writers;  ///< the writers connected now (the watch fills it)
   gateway_actor gateway;
@@ -138,11 +138,19 @@ struct gateway_actors {
     gateway = spawn_gateway(sys, gw_opts, cfg.sale, counters, publisher);
   }
 
+  /// The counters' actors (what the quota keeper talks to).
+  std::map<std::string, counter_actor> counter_actors() const {
+    std::map<std::string, counter_actor> out;
+    for (const auto& [id, c] : counters)
+      out.emplace(id, c.actor);
+    return out;
+  }
+
   void stop() {
     caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(publisher, caf::exit_reason::user_shutdown);
     for (auto& [id, c] : counters)
-      caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(c.actor, caf::exit_reason::user_shutdown);
     for (auto& [database, finder] : finders)
       caf::anon_send_exit(finder, caf::exit_reason::user_shutdown);
   }
@@ -200,7 +208,8 @@ int main(int argc, char** argv) {
   auto keeper_opts =
       keeper_options(cfg, cfg.http_address + ":" + std::to_string(server.port()),
                      cfg.cluster_address + ":" + std::to_string(*published), quota_ready);
-  auto keeper = spawn_quota_keeper(sys, keeper_opts, cfg.sale, actors.counters, actors.gateway);
+  auto keeper =
+      spawn_quota_keeper(sys, keeper_opts, cfg.sale, actors.counter_actors(), actors.gateway);
   writer_watch_options watch_opts;
   watch_opts.node = cfg.name;
   watch_opts.cluster.zk_hosts = cfg.zk_hosts;

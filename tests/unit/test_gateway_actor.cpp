@@ -47,7 +47,8 @@ std::int64_t steady_now_ms() {
 
 struct fixture : flashsale::testing::actor_fixture {
   sale_definition sale = test_sale();
-  std::shared_ptr<admission_front> front = std::make_shared<admission_front>(sale, 1, crypto::hash_key{1, 2});
+  std::shared_ptr<admission_front> front =
+      std::make_shared<admission_front>(sale, 1, crypto::hash_key{1, 2});
   fake_outlet outlet;
   publisher_actor publisher;
   counter_actor counter;
@@ -61,7 +62,8 @@ struct fixture : flashsale::testing::actor_fixture {
     bridge_opts.outlet = outlet.factory();
     bridge_opts.route.queue = "orders";
     publisher = spawn_publisher_bridge(sys, std::move(bridge_opts));
-    counter = spawn_product_counter(sys, "TV", counter_options{0, live_quotas, {}});
+    auto tv = spawn_product_counter(sys, "TV", counter_options{0, live_quotas, {}});
+    counter = tv.actor;
     caf::anon_send(counter, quota_update{"TV", grant, 1});
     if (live_quotas) {
       caf::anon_send(counter, lease_atom_v, steady_now_ms() + 60000);
@@ -70,7 +72,7 @@ struct fixture : flashsale::testing::actor_fixture {
     gateway_options opts;
     opts.name = "gw1";
     opts.front = front;
-    gateway = spawn_gateway(sys, opts, sale, {{"TV", counter}}, publisher);
+    gateway = spawn_gateway(sys, opts, sale, {{"TV", tv}}, publisher);
     consume();
   }
 

@@ -10,8 +10,11 @@
 
 #include <caf/test/dsl.hpp>
 
+#include <atomic>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "actors/product_counter.hpp"
 #include "tests/unit/actor_fixture.hpp"
@@ -40,7 +43,8 @@ const char* name(reservation r) {
 
 struct fixture : flashsale::testing::actor_fixture {
   counter_actor counter;
-  std::int64_t left = -1;  // as on_change last said
+  std::shared_ptr<counter_gate> gate;  // the gateway actor's way in
+  std::int64_t left = -1;              // as on_change last said
   bool sold_out_gauge = false;
 
   /// A counter as a gateway under ZooKeeper has one: lease and claim required.
@@ -49,7 +53,9 @@ struct fixture : flashsale::testing::actor_fixture {
                            left = l;
                            sold_out_gauge = s;
                          }};
-    counter = spawn_product_counter(sys, "TV", opts);
+    auto spawned = spawn_product_counter(sys, "TV", opts);
+    counter = spawned.actor;
+    gate = spawned.gate;
     consume();
   }
 
@@ -192,6 +198,36 @@ CAF_TEST(sold_out_lasts_until_the_grant_grows) {
   tell_grant(11, 3);
   tell_claim(11);
   CAF_CHECK_EQUAL(reserve(), "reserved");
+}
+
+CAF_TEST(a_gate_shared_by_threads_never_reserves_past_the_claim_and_agrees_with_the_actor) {
+  start();
+  tell_grant(100000, 1);
+  tell_lease(steady_now_ms() + 60000);
+  tell_claim(30000);
+  // Four threads reserve (and some refund) at once, as the gateway actor's threads would.
+  std::atomic<std::int64_t> reserved{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20000; ++i)
+        if (gate->reserve() == reservation::reserved) {
+          if (i % 10 == t) {
+            gate->refund();
+          } else {
+            reserved.fetch_add(1);
+          }
+        }
+    });
+  for (auto& t : threads)
+    t.join();
+  CAF_CHECK_EQUAL(stats().consumed, reserved.load());
+  while (gate->reserve() == reservation::reserved)  // what refunds gave back at the end
+    reserved.fetch_add(1);
+  CAF_CHECK_EQUAL(reserved.load(), 30000);
+  CAF_CHECK_EQUAL(stats().consumed, 30000);
+  CAF_CHECK_EQUAL(left, 70000);
+  CAF_CHECK_EQUAL(reserve(), "throttled");  // the claim is used up, the grant is not
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
