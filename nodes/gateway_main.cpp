@@ -26,6 +26,7 @@
 #include "admission/rate_limiter.hpp"
 #include "api/gateway_controller.hpp"
 #include "cluster/peer_roster.hpp"
+#include "common/open_files.hpp"
 #include "common/sale_definition.hpp"
 #include "nodes/gateway_config.hpp"
 
@@ -165,6 +166,15 @@ int main(int argc, char** argv) {
   if (!cfg.load(argc, argv))
     return cfg.failure_exit_code();
   init_logging(cfg.name);
+  // Every connection is a file: the cap, the connections over it being answered 503 (each held
+  // up to a second), and the node's own files and sockets (broker, ZooKeeper, databases, peers).
+  auto cap = static_cast<std::uint64_t>(cfg.max_connections);
+  if (auto problem =
+          ensure_open_files(cap + cap / 4 + 512, "http.max-connections = " + std::to_string(cap));
+      !problem.empty()) {
+    spdlog::critical("cannot start: {}", problem);
+    return 1;
+  }
 
   caf::actor_system sys{cfg};
   gateway_actors actors{sys, cfg};

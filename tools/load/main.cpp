@@ -25,6 +25,7 @@
 #include <spdlog/spdlog.h>
 
 #include "adapters/http/io_types.hpp"
+#include "common/open_files.hpp"
 #include "tools/load/load_options.hpp"
 #include "tools/load/load_stats.hpp"
 #include "tools/load/token_table.hpp"
@@ -476,6 +477,13 @@ int run_load(const load_options& options) {
       fmt::print(stderr, "flashsale-load: cannot write --tickets-out '{}'\n", options.tickets_out);
       return 2;
     }
+  }
+
+  if (auto problem = ensure_open_files(static_cast<std::uint64_t>(options.connections) + 64,
+                                       "--connections " + std::to_string(options.connections));
+      !problem.empty()) {
+    fmt::print(stderr, "flashsale-load: {}\n", problem);
+    return 2;
   }
 
   // Connection c goes to port c % P and to thread c % T.
