@@ -71,6 +71,9 @@ struct publisher_state {
   amqp::topology route;
   std::size_t per_message = 1;
   std::map<std::string, gathered> gathering;  // by queue, until the flush
+  /// By queue: messages with buyers waiting for their fate (at most window_per_queue, but for
+  /// full ones).
+  std::map<std::string, std::size_t> awaiting;
   bool flush_sent = false;
   std::uint64_t next_id = 1;
   std::unordered_map<std::uint64_t, in_flight> published;  // by publish id, until its fate
@@ -93,6 +96,12 @@ struct publisher_state {
   }
 };
 
+/// Messages of one queue with buyers that may await the broker at once: purchases arriving while
+/// that many are out gather into the next message (group commit). A lone purchase goes at once;
+/// under load a purchase waits for at most one confirm and messages grow, so the broker, the
+/// publisher thread and the writers handle fewer, larger ones.
+constexpr std::size_t window_per_queue = 2;
+
 /// How long the bridge waits before it sends copies of the messages whose fate is unknown (and
 /// between tries while the broker does not confirm them).
 constexpr std::chrono::seconds resend_interval{1};
@@ -107,9 +116,16 @@ void publish(publisher_state& st, in_flight entry) {
 }
 
 void publish_gathered(publisher_state& st, const std::string& queue, gathered& g) {
+  ++st.awaiting[queue];
   publish(st, in_flight{{queue, encode_purchases(g.purchases), g.purchases.size()},
                         std::move(g.promises)});
   g = gathered{};
+}
+
+/// Publishes what `queue` gathered if the window has room.
+void publish_if_room(publisher_state& st, const std::string& queue, gathered& g) {
+  if (!g.purchases.empty() && st.awaiting[queue] < window_per_queue)
+    publish_gathered(st, queue, g);
 }
 
 /// Adds `delta` to the purchases in doubt and tells on_in_doubt.
@@ -153,8 +169,8 @@ bridge_actor::behavior_type publisher_impl(bridge_actor::stateful_pointer<publis
         g.purchases.push_back(std::move(p));
         g.promises.push_back(rp);
         if (g.purchases.size() >= st.per_message) {
-          publish_gathered(st, queue, g);
-        } else if (!st.flush_sent) {
+          publish_gathered(st, queue, g);  // a full message does not wait for the window
+        } else if (!st.flush_sent && st.awaiting[queue] < window_per_queue) {
           // Behind whatever is in the mailbox now: those purchases join this message.
           self->send(self, publish_atom_v);
           st.flush_sent = true;
@@ -165,8 +181,7 @@ bridge_actor::behavior_type publisher_impl(bridge_actor::stateful_pointer<publis
         auto& st = self->state;
         st.flush_sent = false;
         for (auto& [queue, g] : st.gathering)
-          if (!g.purchases.empty())
-            publish_gathered(st, queue, g);
+          publish_if_room(st, queue, g);
       },
       [=](confirm_atom, const std::vector<std::uint64_t>& ids, publish_outcome outcome) {
         auto& st = self->state;
@@ -177,6 +192,8 @@ bridge_actor::behavior_type publisher_impl(bridge_actor::stateful_pointer<publis
           auto entry = std::move(i->second);
           st.published.erase(i);
           bool copy = entry.buyers.empty();
+          if (!copy)
+            --st.awaiting[entry.message.queue];
           for (auto& rp : entry.buyers)
             rp.deliver(outcome);
           if (!copy) {
@@ -194,6 +211,9 @@ bridge_actor::behavior_type publisher_impl(bridge_actor::stateful_pointer<publis
             doubt(self, std::move(entry.message), false);  // try again later
           }
         }
+        // The window has room again: what gathered behind it goes now.
+        for (auto& [queue, g] : st.gathering)
+          publish_if_room(st, queue, g);
       },
       [=](tick_atom) {
         auto& st = self->state;

@@ -48,12 +48,15 @@ struct publisher_bridge_options {
 /// Spawns the bridge; it owns its outlet. Purchases for one queue that arrive together travel as
 /// one message: the bridge gathers what is in its mailbox and publishes when it has seen it all (it
 /// sends itself a flush behind the purchases), so a lone purchase waits for nothing and a burst
-/// costs the broker one message per batch. Every purchase of a message gets the message's fate:
-/// confirmed, refused (certainly not stored) or unknown (sent, no confirm: maybe stored).
-/// A message of unknown fate is not forgotten: a second later, and every second after that, the
-/// bridge publishes a copy of it until the broker confirms one, so its purchases (whose units the
-/// gateway keeps) reach the database whatever became of the first; a writer absorbs the second of
-/// two copies by their request ids (I3). Copies not confirmed when the bridge stops are logged.
+/// costs the broker one message per batch. While two messages of a queue await the broker's
+/// answer, its purchases gather into the next message (sent when one is answered, or when it is
+/// full): under load messages grow instead of multiplying. Every purchase of a message gets the
+/// message's fate: confirmed, refused (certainly not stored) or unknown (sent, no confirm: maybe
+/// stored). A message of unknown fate is not forgotten: a second later, and every second after
+/// that, the bridge publishes a copy of it until the broker confirms one, so its purchases (whose
+/// units the gateway keeps) reach the database whatever became of the first; a writer absorbs the
+/// second of two copies by their request ids (I3). Copies not confirmed when the bridge stops are
+/// logged.
 publisher_actor spawn_publisher_bridge(caf::actor_system& sys, publisher_bridge_options opts);
 
 }  // namespace flashsale

@@ -102,10 +102,35 @@ CAF_TEST(purchases_that_arrive_together_share_one_message_and_its_fate) {
 CAF_TEST(a_message_never_carries_more_than_purchases_per_message) {
   start(2);
   buy({purchase_of("a"), purchase_of("b"), purchase_of("c"), purchase_of("d"), purchase_of("e")});
-  CAF_REQUIRE_EQUAL(outlet.published().size(), 3u);
+  // Full messages go at once; "e" waits: two messages already await the broker.
+  CAF_REQUIRE_EQUAL(outlet.published().size(), 2u);
   CAF_CHECK_EQUAL(ids_in(outlet.published()[0].body), (std::vector<std::string>{"a", "b"}));
   CAF_CHECK_EQUAL(ids_in(outlet.published()[1].body), (std::vector<std::string>{"c", "d"}));
+  outlet.tell(outlet.published()[0].id, publish_outcome::confirmed);
+  consume();
+  CAF_REQUIRE_EQUAL(outlet.published().size(), 3u);
   CAF_CHECK_EQUAL(ids_in(outlet.published()[2].body), (std::vector<std::string>{"e"}));
+}
+
+CAF_TEST(while_two_messages_await_the_broker_purchases_gather_into_the_next) {
+  start(100);
+  buy({purchase_of("a")});
+  buy({purchase_of("b")});
+  CAF_REQUIRE_EQUAL(outlet.published().size(), 2u);  // a lone purchase waits for nothing
+  buy({purchase_of("c")});
+  buy({purchase_of("d")});
+  buy({purchase_of("e")});
+  CAF_REQUIRE_EQUAL(outlet.published().size(), 2u);
+  CAF_CHECK_EQUAL(names(outcomes), "");
+  outlet.tell(outlet.published()[1].id, publish_outcome::refused);  // any fate frees the window
+  consume();
+  CAF_REQUIRE_EQUAL(outlet.published().size(), 3u);
+  CAF_CHECK_EQUAL(ids_in(outlet.published()[2].body), (std::vector<std::string>{"c", "d", "e"}));
+  CAF_CHECK_EQUAL(names(outcomes), "refused ");
+  outlet.tell(outlet.published()[0].id, publish_outcome::confirmed);
+  outlet.tell(outlet.published()[2].id, publish_outcome::confirmed);
+  consume();
+  CAF_CHECK_EQUAL(names(outcomes), "refused confirmed confirmed confirmed confirmed ");
 }
 
 CAF_TEST(a_hot_product_travels_on_a_queue_of_its_own) {
