@@ -1,8 +1,14 @@
 #include "adapters/amqp/publisher.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <system_error>
 #include <map>
 #include <memory>
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <amqp.h>
 #include <spdlog/spdlog.h>
@@ -31,6 +37,9 @@ publisher::publisher(connection_params params, options opts, confirm_callback on
       on_confirm_(std::move(on_confirm)),
       connected_(opts_.connected) {
   connected_->store(false);
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0)
+    throw std::system_error(errno, std::generic_category(), "amqp publisher: eventfd");
   thread_ = std::thread([this] { run(); });
 }
 
@@ -40,7 +49,14 @@ publisher::~publisher() {
     stop_ = true;
   }
   cv_.notify_all();
+  wake();
   thread_.join();
+  close(wake_fd_);
+}
+
+void publisher::wake() {
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = write(wake_fd_, &one, sizeof one);  // full counter: awake already
 }
 
 void publisher::publish(std::uint64_t id, std::string body, std::string queue) {
@@ -48,11 +64,14 @@ void publisher::publish(std::uint64_t id, std::string body, std::string queue) {
     on_confirm_({id}, fate::refused);
     return;
   }
+  bool was_empty = false;
   {
     std::lock_guard<std::mutex> guard{mtx_};
+    was_empty = queue_.empty();
     queue_.push_back(pending{id, std::move(body), std::move(queue)});
   }
-  cv_.notify_one();
+  if (was_empty)  // else the thread was woken for the first and takes this one with it
+    wake();
 }
 
 void publisher::report(std::vector<std::uint64_t> ids, fate f) {
@@ -81,9 +100,12 @@ class publisher::loop {
           continue;
       }
       {
-        std::unique_lock<std::mutex> lock{p_.mtx_};
-        if (p_.queue_.empty() && unconfirmed_.empty() && !p_.stop_)
-          p_.cv_.wait_for(lock, std::chrono::milliseconds{100});
+        std::lock_guard<std::mutex> lock{p_.mtx_};
+        batch.swap(p_.queue_);
+      }
+      if (batch.empty()) {
+        await_work();
+        std::lock_guard<std::mutex> lock{p_.mtx_};
         batch.swap(p_.queue_);
       }
       if (!publish_all(batch) || !read_confirms() || !renew_after_refusals())
@@ -99,6 +121,18 @@ class publisher::loop {
   }
 
  private:
+  /// Sleeps until a message is queued, a frame arrives (a confirm, or the broker closing), stop,
+  /// or 100 ms pass (the confirm deadline is checked then).
+  void await_work() {
+    if (amqp_data_in_buffer(state()) || amqp_frames_enqueued(state()))
+      return;  // frames read already: read_confirms takes them
+    pollfd fds[2] = {{p_.wake_fd_, POLLIN, 0}, {amqp_get_sockfd(state()), POLLIN, 0}};
+    if (poll(fds, 2, 100) > 0 && (fds[0].revents & POLLIN) != 0) {
+      std::uint64_t count;
+      [[maybe_unused]] auto n = read(p_.wake_fd_, &count, sizeof count);
+    }
+  }
+
   amqp_connection_state_t state() const {
     return static_cast<amqp_connection_state_t>(conn_->native());
   }
@@ -199,13 +233,13 @@ class publisher::loop {
     unconfirmed_.erase(first, last);
   }
 
-  /// Reads every frame that is there (waiting up to 1 ms for the first one when confirms are due)
+  /// Reads every frame that is there (await_work waited for them)
   /// and reports the fates; false when the connection broke.
   bool read_confirms() {
     std::vector<std::uint64_t> acked;
     std::vector<std::uint64_t> nacked;
     bool broken = false;
-    timeval wait{0, unconfirmed_.empty() ? 0 : 1000};
+    timeval wait{0, 0};  // the thread waited in await_work (or has messages to send)
     while (!broken) {
       amqp_frame_t frame;
       int rc = amqp_simple_wait_frame_noblock(state(), &frame, &wait);

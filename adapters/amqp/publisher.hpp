@@ -69,6 +69,7 @@ class publisher {
   class loop;  // the publisher thread's state and steps (publisher.cpp)
 
   void run();
+  void wake();
   void report(std::vector<std::uint64_t> ids, fate f);
 
   connection_params params_;
@@ -78,6 +79,9 @@ class publisher {
   std::condition_variable cv_;
   std::vector<pending> queue_;  // guarded by mtx_
   bool stop_ = false;           // guarded by mtx_
+  /// An eventfd the publisher thread polls beside the broker's socket: written when queue_ stops
+  /// being empty and on stop, so the thread sleeps until a message or a frame comes.
+  int wake_fd_ = -1;
   std::shared_ptr<std::atomic<bool>> connected_;
   std::thread thread_;
 };
