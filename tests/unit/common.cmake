@@ -24,3 +24,5 @@ flashsale_add_test(test_broker_list LABEL unit
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_broker_list.cpp LIBS flashsale_amqp)
 flashsale_add_test(test_db_server_list LABEL unit
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_db_server_list.cpp LIBS flashsale_db)
+flashsale_add_test(test_open_files LABEL unit
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_open_files.cpp LIBS flashsale_common)
