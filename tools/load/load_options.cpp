@@ -190,6 +190,7 @@ Usage: flashsale-load [options]
 Body: {"user":"u<n>"}. Summary on stdout, one "key value..." line each:
   requests, sent, answered, status <code> <count>, errors, error <kind> <count>,
   elapsed_s, throughput <x> req/s, latency_ms p50 .. p90 .. p99 .. max .., tickets,
+  started_ms (wall clock when the clock started: after token minting, before the first request),
   last_accepted_ms (wall clock of the last 202 answer, ms since the epoch; 0: none).
 Exit: 0 when every request got an HTTP answer, 1 otherwise, 2 for a bad command line.
 )";

@@ -53,6 +53,7 @@ struct run_state {
   std::atomic<std::uint64_t> sent{0};
   std::atomic<std::uint64_t> answered{0};
   std::atomic<std::int64_t> last_accepted_ms{0};  // wall clock of the latest 202 (ms since epoch)
+  std::int64_t started_ms = 0;                    // wall clock when the first request went out
   std::array<std::atomic<std::uint64_t>, max_status> status{};
   std::array<std::atomic<std::uint64_t>, 4> errors{};
   std::array<std::atomic<bool>, 4> error_logged{};
@@ -411,6 +412,7 @@ std::uint64_t report(run_state& run, const std::vector<std::unique_ptr<thread_ru
                      all.quantile(0.50) / 1000, all.quantile(0.90) / 1000,
                      all.quantile(0.99) / 1000, static_cast<double>(all.max()) / 1000);
   out += fmt::format("tickets {}\n", tickets);
+  out += fmt::format("started_ms {}\n", run.started_ms);
   out += fmt::format("last_accepted_ms {}\n", run.last_accepted_ms.load());
   if (unparsed)
     out += fmt::format("tickets_unparsed {}\n", unparsed);
@@ -497,6 +499,9 @@ int run_load(const load_options& options) {
 
   std::atomic<int> running{options.threads};
   auto begin = steady::now();
+  run.started_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
   std::vector<std::thread> threads;
   for (auto& r : runners) {
     threads.emplace_back([&running, runner = r.get()] {
