@@ -274,11 +274,14 @@ TEST_F(gateway_broker_restart,
   constexpr int blind = 5;
   ASSERT_NO_FATAL_FAILURE(buy_while_frozen(broker, blind, "blind-"));
   ::kill(broker, SIGCONT);
-  // Unknown fate: no refund.
-  EXPECT_EQ(quota_left("TV"), 20 - blind);
-  EXPECT_EQ(scrape().value("flashsale_publish_unconfirmed_total"), blind);
+  // Unknown fate: no refund. At most two messages await the broker at once; the purchases that
+  // gathered behind them were never sent (refused when the connection was dropped, refunded).
+  auto unknown = static_cast<int>(scrape().value("flashsale_publish_unconfirmed_total"));
+  EXPECT_GE(unknown, 1);
+  EXPECT_LE(unknown, blind);
+  EXPECT_EQ(quota_left("TV"), 20 - unknown);
 
-  ASSERT_NO_FATAL_FAILURE(expect_whole_stock_sold(blind));
+  ASSERT_NO_FATAL_FAILURE(expect_whole_stock_sold(unknown));
 }
 
 // A broker that never stores a publish nor confirms it: here frozen while 5 buyers buy (503 after
