@@ -75,20 +75,13 @@ counter_actor::behavior_type counter_impl(counter_actor::stateful_pointer<counte
             q.revoke_lease();
           else
             q.extend_lease(until_ms);
-          return 0;
         });
       },
       [=](claim_atom, std::int64_t claim) {
-        gate_of().change([&](quota_counter& q) {
-          q.raise_claim(claim);
-          return 0;
-        });
+        gate_of().change([&](quota_counter& q) { q.raise_claim(claim); });
       },
       [=](resume_atom, std::int64_t consumed_floor) {
-        gate_of().change([&](quota_counter& q) {
-          q.resume(consumed_floor);
-          return 0;
-        });
+        gate_of().change([&](quota_counter& q) { q.resume(consumed_floor); });
       },
   };
 }

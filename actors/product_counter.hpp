@@ -41,7 +41,8 @@ class counter_gate {
   /// Gives back a unit reserved earlier.
   void refund();
 
-  /// Runs `f(quota_counter&)` under the lock, then tells on_change (the counter actor's steps).
+  /// Runs `f(quota_counter&)` under the lock, then tells on_change (the counter actor's steps);
+  /// returns what f returns (void too: the notification runs as the guard unwinds).
   template <class F>
   auto change(F&& f) {
     std::lock_guard<std::mutex> guard{mutex_};

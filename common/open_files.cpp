@@ -11,9 +11,7 @@ std::string ensure_open_files(std::uint64_t needed, const std::string& who) {
   rlimit now{};
   if (getrlimit(RLIMIT_NOFILE, &now) != 0)
     return std::string("cannot read the open-file limit: ") + std::strerror(errno);
-  if (now.rlim_cur != RLIM_INFINITY && now.rlim_cur >= needed)
-    return {};
-  if (now.rlim_cur == RLIM_INFINITY)
+  if (now.rlim_cur == RLIM_INFINITY || now.rlim_cur >= needed)
     return {};
   rlimit wanted = now;
   wanted.rlim_cur = needed;

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <system_error>
 #include <map>
 #include <memory>
+#include <system_error>
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -233,17 +233,16 @@ class publisher::loop {
     unconfirmed_.erase(first, last);
   }
 
-  /// Reads every frame that is there (await_work waited for them)
-  /// and reports the fates; false when the connection broke.
+  /// Reads every frame that is there, without waiting (await_work waited for them), and reports
+  /// the fates; false when the connection broke.
   bool read_confirms() {
     std::vector<std::uint64_t> acked;
     std::vector<std::uint64_t> nacked;
     bool broken = false;
-    timeval wait{0, 0};  // the thread waited in await_work (or has messages to send)
+    timeval wait{0, 0};
     while (!broken) {
       amqp_frame_t frame;
       int rc = amqp_simple_wait_frame_noblock(state(), &frame, &wait);
-      wait = timeval{0, 0};
       if (rc == AMQP_STATUS_TIMEOUT)
         break;
       if (rc != AMQP_STATUS_OK) {

@@ -26,6 +26,7 @@
 
 #include "adapters/http/io_types.hpp"
 #include "common/open_files.hpp"
+#include "common/utc_time.hpp"
 #include "tools/load/load_options.hpp"
 #include "tools/load/load_stats.hpp"
 #include "tools/load/token_table.hpp"
@@ -293,9 +294,7 @@ void client_connection::record(const scanned_response& r) {
   run_.status[static_cast<std::size_t>(std::clamp(r.status, 0, max_status - 1))].fetch_add(
       1, std::memory_order_relaxed);
   if (r.status == 202) {
-    auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+    auto now_ms = utc_now_ms();
     auto seen = run_.last_accepted_ms.load(std::memory_order_relaxed);
     while (seen < now_ms && !run_.last_accepted_ms.compare_exchange_weak(seen, now_ms))
       ;
@@ -499,9 +498,7 @@ int run_load(const load_options& options) {
 
   std::atomic<int> running{options.threads};
   auto begin = steady::now();
-  run.started_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+  run.started_ms = utc_now_ms();
   std::vector<std::thread> threads;
   for (auto& r : runners) {
     threads.emplace_back([&running, runner = r.get()] {
