@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <stdexcept>
+#include <utility>
 
 namespace flashsale {
 
@@ -43,7 +44,8 @@ std::optional<std::chrono::milliseconds> rate_limiter::take(std::string_view key
     b.tokens = std::min(limit_.burst, b.tokens + std::max(elapsed, 0.0) * limit_.per_second);
     b.last = std::max(b.last, now);
   };
-  auto it = s.buckets.find(std::string(key));
+  std::string owned_key(key);  // built once: for the lookup and, if new, the table
+  auto it = s.buckets.find(owned_key);
   if (it == s.buckets.end()) {
     if (s.buckets.size() >= max_keys_per_shard_ && now - s.last_sweep >= sweep_interval) {
       // Drop the buckets that are full again: forgetting them changes nobody's allowance.
@@ -57,7 +59,7 @@ std::optional<std::chrono::milliseconds> rate_limiter::take(std::string_view key
       overflowed_.fetch_add(1, std::memory_order_relaxed);
       return std::nullopt;
     }
-    it = s.buckets.emplace(std::string(key), shard::bucket{limit_.burst, now}).first;
+    it = s.buckets.emplace(std::move(owned_key), shard::bucket{limit_.burst, now}).first;
   }
   auto& b = it->second;
   refill(b);

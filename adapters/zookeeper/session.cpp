@@ -405,6 +405,10 @@ session::session(options opts, event_callback on_event) : core_(std::make_shared
     throw std::runtime_error("zookeeper: cannot start a client for '" + core_->opts.hosts +
                              "' (errno " + std::to_string(errno) + ")");
   }
+  // By default the client resolves the server names again every time it polls its socket (about
+  // a hundred getaddrinfo calls a second in a busy gateway). A changed address is still found
+  // within this window, and at once after a connection loss.
+  zoo_set_servers_resolution_delay(core_->handle, 10000);
   const auto& login = core_->opts.login;
   if (!login.user.empty()) {
     auto cert = login.user + ":" + login.password;
