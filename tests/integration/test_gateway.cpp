@@ -8,9 +8,14 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstring>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <memory>
+#include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -494,6 +499,24 @@ TEST_F(gateway_api, metrics_count_every_purchase_under_the_outcome_the_client_sa
   EXPECT_EQ(m.value("flashsale_keep_one_in"), 2) << m.text();
   EXPECT_EQ(m.value("flashsale_purchases_in_flight"), 0) << m.text();
   EXPECT_GE(m.value("flashsale_http_connections_open"), 1) << m.text();  // this scrape's
+
+  // The Grafana dashboard shipped in deploy/ asks only for families this page has.
+  std::ifstream dashboard_file("deploy/grafana/flashsale-dashboard.json");
+  ASSERT_TRUE(dashboard_file) << "deploy/grafana/flashsale-dashboard.json";
+  std::string dashboard{std::istreambuf_iterator<char>(dashboard_file), {}};
+  std::regex family{R"(flashsale_[a-z_]+)"};
+  std::set<std::string> asked;
+  for (std::sregex_iterator i{dashboard.begin(), dashboard.end(), family}, end; i != end; ++i) {
+    auto name = i->str();
+    for (const char* suffix : {"_bucket", "_count", "_sum"})
+      if (m.type_of(name).empty() && name.size() > std::strlen(suffix) &&
+          name.compare(name.size() - std::strlen(suffix), std::string::npos, suffix) == 0)
+        name.resize(name.size() - std::strlen(suffix));
+    asked.insert(name);
+  }
+  EXPECT_GE(asked.size(), 5u);
+  for (const auto& name : asked)
+    EXPECT_FALSE(m.type_of(name).empty()) << "the dashboard asks for " << name << "\n" << m.text();
 }
 
 // --- the lottery under load -------------------------------------------------------------------
