@@ -1,8 +1,11 @@
 #include "tools/admin/admin_options.hpp"
 
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <map>
+#include <string>
+#include <system_error>
 
 #include "common/parse_integer.hpp"
 #include "common/secret_file.hpp"
@@ -75,7 +78,7 @@ options (also FLASHSALE_PG_* from build/run/endpoints.env, then the defaults):
   --db-password-file F  file (mode 0600) with the admin password (FLASHSALE_PG_ADMIN_PASSWORD_FILE)
   --db-name NAME        main database; hot products use NAME_hot_<id>   (FLASHSALE_PG_DB, flashsale)
   --db-connect-timeout S  connect timeout in seconds (5)
-  --sql-dir DIR         migration files            (FLASHSALE_SQL_DIR, the source tree's sql/)
+  --sql-dir DIR         migration files            (FLASHSALE_SQL_DIR; installed: share/flashsale/sql)
   --zk HOSTS            ZooKeeper connect string, e.g. 127.0.0.1:21810 (no default: without it
                         `stock` changes the database only)
   --zk-root ROOT        root znode of the flash-sale tree (/flashsale)
@@ -243,6 +246,19 @@ const std::map<std::string, option_setter>& option_setters() {
   return table;
 }
 
+/// Installed (cmake --install, the Debian package): <prefix>/share/flashsale/sql beside
+/// <prefix>/bin; run from the build tree: the source tree's sql/.
+std::string default_sql_dir() {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    auto installed = exe.parent_path().parent_path() / "share" / "flashsale" / "sql";
+    if (std::filesystem::is_directory(installed, ec))
+      return installed.string();
+  }
+  return FLASHSALE_DEFAULT_SQL_DIR;
+}
+
 }  // namespace
 
 options parse_options(int argc, char** argv) {
@@ -254,7 +270,7 @@ options parse_options(int argc, char** argv) {
     throw usage_error(e.what());
   }
   const char* sql_env = std::getenv("FLASHSALE_SQL_DIR");
-  o.sql_dir = sql_env != nullptr && *sql_env != '\0' ? sql_env : FLASHSALE_DEFAULT_SQL_DIR;
+  o.sql_dir = sql_env != nullptr && *sql_env != '\0' ? sql_env : default_sql_dir();
 
   std::vector<std::string> args(argv + 1, argv + argc);
   for (std::size_t i = 0; i < args.size(); ++i) {
