@@ -1,6 +1,6 @@
 #pragma once
 
-// The gateway's HTTP API (README.md, "HTTP API"), as pure functions: routing, request bodies and
+// The gateway's HTTP API (docs/http-api.md), as pure functions: routing, request bodies and
 // the mapping of gateway decisions to status codes and JSON. No CAF, no Beast: unit-tested
 // directly.
 //

@@ -1,7 +1,7 @@
 #pragma once
 
-// The gateway node's configuration: every option of config/gateway-*.ini (README.md,
-// "Configuration"), its checks and what its values name (the sale file, the token keys).
+// The gateway node's configuration: every option of config/gateway-*.ini
+// (docs/configuration.md), its checks and what its values name (the sale file, the token keys).
 // Includes CAF's actor_system_config: for the gateway's main() and the fuzz target only.
 
 #include <string>

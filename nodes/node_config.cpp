@@ -57,7 +57,7 @@ bool node_config::validate(const caf::error& parsed) {
   for (const auto& p : problems)
     std::cerr << "configuration error: " << p << "\n";
   if (!problems.empty()) {
-    std::cerr << "(config file: " << config_file_path << "; see README.md for every option)\n";
+    std::cerr << "(config file: " << config_file_path << "; see docs/configuration.md for every option)\n";
     return false;
   }
   // --help printed the options; the configuration was still checked above (exit 0 means valid).

@@ -39,7 +39,8 @@ for f in usr/bin/flashsale-gateway usr/bin/flashsale-writer usr/bin/flashsale-ad
          usr/share/flashsale/config/gateway.ini usr/share/flashsale/config/writer.ini \
          usr/share/flashsale/config/sale.ini usr/lib/systemd/system/flashsale-gateway@.service \
          usr/lib/systemd/system/flashsale-writer@.service usr/lib/sysusers.d/flashsale.conf \
-         usr/share/doc/flashsale/operations.md usr/share/doc/flashsale/odb/libodb-2.4.copyright; do
+         usr/share/doc/flashsale/operations.md usr/share/doc/flashsale/configuration.md \
+         usr/share/doc/flashsale/odb/libodb-2.4.copyright; do
   [ -e "$root/$f" ] || fail "the package does not install /$f"
 done
 libs=("$root"/usr/lib/flashsale/libodb-2.4.so)

@@ -1,4 +1,4 @@
-// The gateway's HTTP API mapping: routes, purchase bodies and status codes (README.md, "HTTP API").
+// The gateway's HTTP API mapping: routes, purchase bodies and status codes (docs/http-api.md).
 
 #include <gtest/gtest.h>
 
