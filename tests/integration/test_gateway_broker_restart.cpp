@@ -50,6 +50,19 @@ class gateway_broker_restart : public gateway_fixture {
     return pid;
   }
 
+  /// After `bought` purchases answered 503 while the broker could not confirm: how many of them
+  /// are of unknown fate (flashsale_publish_unconfirmed_total), checked to be 1..bought and to
+  /// have kept their units (no refund). At most two messages await the broker at once; the
+  /// purchases that gathered behind them were never sent: refused and refunded when the
+  /// connection dropped.
+  int units_of_unknown_fate(int bought) {
+    auto unknown = static_cast<int>(scrape().value("flashsale_publish_unconfirmed_total"));
+    EXPECT_GE(unknown, 1);
+    EXPECT_LE(unknown, bought);
+    EXPECT_EQ(quota_left("TV"), 20 - unknown);
+    return unknown;
+  }
+
   /// Once the gateway is connected to the broker again, buyers buy what is left of the 20 TVs
   /// after `unknown` purchases of unknown fate: exactly 20 - unknown get a 202, the
   /// others 410; then every 202 is an order and the 20 orders are the whole stock (the unknown
@@ -274,12 +287,7 @@ TEST_F(gateway_broker_restart,
   constexpr int blind = 5;
   ASSERT_NO_FATAL_FAILURE(buy_while_frozen(broker, blind, "blind-"));
   ::kill(broker, SIGCONT);
-  // Unknown fate: no refund. At most two messages await the broker at once; the purchases that
-  // gathered behind them were never sent (refused when the connection was dropped, refunded).
-  auto unknown = static_cast<int>(scrape().value("flashsale_publish_unconfirmed_total"));
-  EXPECT_GE(unknown, 1);
-  EXPECT_LE(unknown, blind);
-  EXPECT_EQ(quota_left("TV"), 20 - unknown);
+  auto unknown = units_of_unknown_fate(blind);
 
   ASSERT_NO_FATAL_FAILURE(expect_whole_stock_sold(unknown));
 }
@@ -302,10 +310,7 @@ TEST_F(gateway_broker_restart, a_publish_the_broker_lost_is_sent_again_once_it_i
   }
   EXPECT_TRUE(poll_until([&] { return ::kill(broker, 0) != 0; }, 10s, 50ms))
       << "RabbitMQ (pid " << broker << ") survived kill -9";
-  auto unknown = static_cast<int>(scrape().value("flashsale_publish_unconfirmed_total"));
-  EXPECT_GE(unknown, 1);
-  EXPECT_LE(unknown, lost);
-  EXPECT_EQ(quota_left("TV"), 20 - unknown);
+  auto unknown = units_of_unknown_fate(lost);
   EXPECT_TRUE(
       poll_until([&] { return scrape().value("flashsale_publish_in_doubt") == unknown; }, 5s, 50ms))
       << scrape().text();
