@@ -45,8 +45,6 @@ struct consumer_state {
   std::shared_ptr<peer_roster> gateways;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   metrics::rate_meter confirmed_rate;
-  std::uint64_t undecodable = 0;  // messages dead-lettered
-  std::uint64_t requeued = 0;     // messages put back
   std::map<order_status, std::uint64_t> results;
   std::string last_stats;
   /// After a database failed a batch, consumption pauses (the deliveries go to the other writers)
@@ -67,9 +65,9 @@ std::string render_stats(const consumer_state& st) {
   auto c = st.adapter->counters();
   auto count = [&](order_status s) { return count_of(st, s); };
   return fmt::format(
-      "delivered={} acked={} ack_frames={} dead_lettered={} requeued={} confirmed={} "
+      "delivered={} acked={} ack_frames={} dead_lettered={} requeued={} returned={} confirmed={} "
       "duplicate_request={} user_limit={} sold_out={} unknown_product={}",
-      c.delivered, c.acked, c.ack_frames, st.undecodable, st.requeued,
+      c.delivered, c.acked, c.ack_frames, c.dead_lettered, c.requeued, c.returned,
       count(order_status::confirmed), count(order_status::duplicate_request),
       count(order_status::user_limit), count(order_status::sold_out),
       count(order_status::unknown_product));
@@ -89,10 +87,8 @@ void settle(consumer_state& st, const std::vector<std::uint64_t>& tags, bool fai
     if (--entry.remaining > 0)
       continue;
     if (entry.failed) {
-      ++st.requeued;
       st.adapter->reject(tag, true);
     } else if (entry.unstorable) {
-      ++st.undecodable;
       st.adapter->reject(tag, false);
     } else {
       acks.push_back(tag);
@@ -138,7 +134,6 @@ consumer_impl_actor::behavior_type consumer_impl(
         for (auto& d : batch) {
           auto purchases = decode_purchases(d.body.data(), d.body.size());
           if (!purchases) {
-            ++st.undecodable;
             spdlog::error("writer: undecodable message ({} bytes) sent to the dead-letter queue",
                           d.body.size());
             st.adapter->reject(d.tag, false);
@@ -164,7 +159,6 @@ consumer_impl_actor::behavior_type consumer_impl(
             ++entry.remaining;
           }
           if (entry.remaining == 0) {
-            ++st.undecodable;
             st.adapter->reject(d.tag, false);
             continue;
           }
@@ -209,8 +203,10 @@ consumer_impl_actor::behavior_type consumer_impl(
              {order_status::confirmed, order_status::duplicate_request, order_status::user_limit,
               order_status::sold_out, order_status::unknown_product, order_status::fenced})
           out.counts[to_string(s)] = count_of(st, s);
-        out.counts["dead_lettered"] = static_cast<std::int64_t>(st.undecodable);
-        out.counts["requeued"] = static_cast<std::int64_t>(st.requeued);
+        auto c = st.adapter->counters();  // what the broker was told, by delivery
+        out.counts["dead_lettered"] = static_cast<std::int64_t>(c.dead_lettered);
+        out.counts["requeued"] = static_cast<std::int64_t>(c.requeued);
+        out.counts["returned"] = static_cast<std::int64_t>(c.returned);
         for (const auto& [tag, entry] : st.open)  // purchases handed on, not yet settled
           out.queue_lag += static_cast<std::int64_t>(entry.remaining);
         out.batches = st.batches;

@@ -75,6 +75,7 @@ consumer_counters consumer::counters() const {
   c.ack_frames = ack_frames_.load();
   c.dead_lettered = dead_lettered_.load();
   c.requeued = requeued_.load();
+  c.returned = returned_.load();
   return c;
 }
 
@@ -178,6 +179,8 @@ class consumer::loop {
   void close() {
     c_.connected_ = false;
     conn_.reset();
+    for (const auto& e : window_)  // rejected ones were counted when they were rejected
+      c_.returned_ += e.st == window_entry::state::settled ? 0 : 1;
     window_.clear();
     finished_behind_ = 0;
   }

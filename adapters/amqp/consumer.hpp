@@ -36,6 +36,9 @@ struct consumer_counters {
   std::uint64_t ack_frames = 0;     ///< basic.ack frames sent (one may cover many deliveries)
   std::uint64_t dead_lettered = 0;  ///< deliveries rejected without requeue
   std::uint64_t requeued = 0;       ///< deliveries rejected with requeue
+  /// Deliveries still unsettled when their connection closed (a pause or a lost connection):
+  /// the broker puts them back in the queue and delivers them again.
+  std::uint64_t returned = 0;
 };
 
 class consumer {
@@ -101,6 +104,7 @@ class consumer {
   std::atomic<std::uint64_t> ack_frames_{0};
   std::atomic<std::uint64_t> dead_lettered_{0};
   std::atomic<std::uint64_t> requeued_{0};
+  std::atomic<std::uint64_t> returned_{0};
   std::thread thread_;
 };
 

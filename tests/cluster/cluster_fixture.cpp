@@ -361,8 +361,8 @@ sale_audit cluster_fixture::audit(const std::vector<load_run>& runs,
           if (w.killed || !w.process || !w.process->running())
             continue;
           auto c = writer_stats_of(w);
-          writers_idle =
-              writers_idle && c["delivered"] == c["acked"] + c["requeued"] + c["dead_lettered"];
+          writers_idle = writers_idle && c["delivered"] == c["acked"] + c["requeued"] +
+                                                               c["dead_lettered"] + c["returned"];
         }
         settled = writers_idle && stable_polls >= 6;
         return settled;
